@@ -1,0 +1,232 @@
+//! Broker configuration: `broker.toml` (serde, every key optional, unknown
+//! keys rejected by name) plus command-line overrides. The annotated
+//! `deploy/broker.toml` is embedded as the documented default, and a test
+//! keeps it equal to [`BrokerConfig::default`].
+
+use std::path::PathBuf;
+
+use bolide_store::config::{FlushMode, StoreConfig};
+use serde::Deserialize;
+
+/// The annotated default configuration file.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../deploy/broker.toml");
+
+/// Whole broker configuration.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    pub broker: BrokerSection,
+    pub store: StoreSection,
+}
+
+/// `[broker]`: identity, network, behaviour.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerSection {
+    pub cluster_name: String,
+    pub broker_name: String,
+    pub broker_id: u64,
+    pub listen_host: String,
+    pub listen_port: u16,
+    pub advertised_host: String,
+    pub namesrv_addrs: Vec<String>,
+    pub register_interval_ms: u64,
+    pub shards: usize,
+    pub auto_create_topic: bool,
+    pub default_topic_queue_nums: u32,
+    pub max_message_bytes: usize,
+    pub max_frame_bytes: usize,
+    pub max_long_poll_ms: u64,
+}
+
+impl Default for BrokerSection {
+    fn default() -> Self {
+        BrokerSection {
+            cluster_name: "DefaultCluster".into(),
+            broker_name: "broker-a".into(),
+            broker_id: 0,
+            listen_host: "0.0.0.0".into(),
+            listen_port: 10911,
+            advertised_host: "127.0.0.1".into(),
+            namesrv_addrs: vec!["127.0.0.1:9876".into()],
+            register_interval_ms: 30_000,
+            shards: 0,
+            auto_create_topic: true,
+            default_topic_queue_nums: 8,
+            max_message_bytes: 4 << 20,
+            max_frame_bytes: 16 << 20,
+            max_long_poll_ms: 30_000,
+        }
+    }
+}
+
+/// How sends are acknowledged relative to durability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlushModeName {
+    Async,
+    Sync,
+}
+
+/// `[store]`: where and how data is kept.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    pub data_dir: PathBuf,
+    pub segment_size_bytes: u64,
+    pub flush_mode: FlushModeName,
+    pub flush_interval_ms: u64,
+    pub read_cache_bytes: u64,
+    pub retention_hours: u64,
+    pub disk_soft_watermark_permille: u32,
+    pub disk_hard_watermark_permille: u32,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        let store = StoreConfig::default();
+        StoreSection {
+            data_dir: PathBuf::from("./data"),
+            segment_size_bytes: store.segment_size_bytes,
+            flush_mode: FlushModeName::Async,
+            flush_interval_ms: store.flush_interval_ms,
+            read_cache_bytes: store.read_cache_bytes,
+            retention_hours: store.retention_hours,
+            disk_soft_watermark_permille: store.disk_soft_watermark_permille,
+            disk_hard_watermark_permille: store.disk_hard_watermark_permille,
+        }
+    }
+}
+
+/// A configuration problem, naming what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn bad(key: &str, why: impl std::fmt::Display) -> ConfigError {
+    ConfigError(format!("config key `{key}`: {why}"))
+}
+
+impl BrokerConfig {
+    /// Parses a `broker.toml` text; unknown keys and bad values name the key.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: BrokerConfig = toml::from_str(text).map_err(|e| ConfigError(format!("broker config: {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let b = &self.broker;
+        let name_ok = |s: &str| !s.is_empty() && s.len() <= 127 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_%|".contains(c));
+        if !name_ok(&b.cluster_name) {
+            return Err(bad("broker.cluster_name", "use 1-127 of [A-Za-z0-9-_%|]"));
+        }
+        if !name_ok(&b.broker_name) {
+            return Err(bad("broker.broker_name", "use 1-127 of [A-Za-z0-9-_%|]"));
+        }
+        if b.listen_port < 3 {
+            return Err(bad("broker.listen_port", "must be >= 3 (port - 2 is also used)"));
+        }
+        if b.advertised_host.parse::<std::net::IpAddr>().is_err() {
+            return Err(bad("broker.advertised_host", "must be an IP address clients can reach"));
+        }
+        for addr in &b.namesrv_addrs {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                return Err(bad("broker.namesrv_addrs", format!("{addr:?} is not ip:port")));
+            }
+        }
+        if b.shards > bolide_proto::ids::MAX_SHARDS as usize {
+            return Err(bad("broker.shards", format!("at most {}", bolide_proto::ids::MAX_SHARDS)));
+        }
+        if b.default_topic_queue_nums == 0 || b.default_topic_queue_nums > 1024 {
+            return Err(bad("broker.default_topic_queue_nums", "must be 1..=1024"));
+        }
+        if b.max_message_bytes == 0 || b.max_message_bytes >= b.max_frame_bytes {
+            return Err(bad("broker.max_message_bytes", "must be > 0 and below max_frame_bytes"));
+        }
+        if b.register_interval_ms < 1_000 {
+            return Err(bad("broker.register_interval_ms", "must be >= 1000"));
+        }
+        self.store_config().validate().map_err(|e| bad("store", e))
+    }
+
+    /// The store configuration each shard opens with.
+    pub fn store_config(&self) -> StoreConfig {
+        let s = &self.store;
+        StoreConfig {
+            segment_size_bytes: s.segment_size_bytes,
+            max_message_bytes: self.broker.max_message_bytes + 64 * 1024,
+            flush_mode: match s.flush_mode {
+                FlushModeName::Async => FlushMode::Async,
+                FlushModeName::Sync => FlushMode::Sync,
+            },
+            flush_interval_ms: s.flush_interval_ms,
+            read_cache_bytes: s.read_cache_bytes,
+            retention_hours: s.retention_hours,
+            disk_soft_watermark_permille: s.disk_soft_watermark_permille,
+            disk_hard_watermark_permille: s.disk_hard_watermark_permille,
+            ..StoreConfig::default()
+        }
+    }
+
+    /// Shards to run: the configured count, or one per CPU.
+    pub fn shard_count(&self) -> usize {
+        match self.broker.shards {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_file_equals_default() {
+        assert_eq!(BrokerConfig::from_toml(DEFAULT_CONFIG_TOML).unwrap(), BrokerConfig::default());
+    }
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(BrokerConfig::from_toml("").unwrap(), BrokerConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = BrokerConfig::from_toml("[broker]\nlisten_prot = 1\n").unwrap_err();
+        assert!(err.0.contains("listen_prot"), "{err}");
+        let err = BrokerConfig::from_toml("[stor]\n").unwrap_err();
+        assert!(err.0.contains("stor"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            ("[broker]\nadvertised_host = \"localhost\"\n", "advertised_host"),
+            ("[broker]\nnamesrv_addrs = [\"nope\"]\n", "namesrv_addrs"),
+            ("[broker]\nbroker_name = \"a b\"\n", "broker_name"),
+            ("[broker]\ndefault_topic_queue_nums = 0\n", "default_topic_queue_nums"),
+            ("[store]\nflush_mode = \"sometimes\"\n", "flush_mode"),
+            ("[store]\nsegment_size_bytes = 1000\n", "segment_size_bytes"),
+        ];
+        for (text, key) in cases {
+            let err = BrokerConfig::from_toml(text).unwrap_err();
+            assert!(err.0.contains(key), "{text:?} -> {err}");
+        }
+    }
+
+    #[test]
+    fn sync_flush_maps_to_the_store() {
+        let c = BrokerConfig::from_toml("[store]\nflush_mode = \"sync\"\n").unwrap();
+        assert_eq!(c.store_config().flush_mode, FlushMode::Sync);
+    }
+}

@@ -1,0 +1,301 @@
+//! A remoting connection over glommio: the duplex transport used by Bolide's
+//! servers (NameServer, broker) and its client alike.
+//!
+//! Either side may send requests on a connection (the broker pushes
+//! NOTIFY_CONSUMER_IDS_CHANGED to consumers), so one [`Connection`] does
+//! both: a reader task decodes frames, hands inbound requests to a
+//! [`Handler`] (each in its own task, so a parked long poll never blocks the
+//! connection) and completes our pending requests by `opaque`; a writer task
+//! drains an outbound buffer that coalesces frames into few writes.
+//!
+//! Bounds: at most [`MAX_INFLIGHT_REQUESTS`] inbound requests per connection
+//! are processed at once (then the reader stops reading, and TCP pushes back),
+//! and a frame larger than the configured cap closes the connection, as Java
+//! does after a decode failure.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bolide_proto::codes::response_code;
+use bolide_proto::frame::{decode_frame_buf, encode_frame};
+use bolide_proto::RemotingCommand;
+use bytes::BytesMut;
+use futures_lite::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::net::TcpStream;
+use glommio::sync::Semaphore;
+
+/// Inbound requests processed concurrently per connection.
+pub const MAX_INFLIGHT_REQUESTS: u64 = 1024;
+/// Bytes read from the socket per read call.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Outbound bytes above which senders wait for the writer (backpressure).
+const MAX_PENDING_OUT_BYTES: usize = 8 << 20;
+
+/// Why a request did not get its response.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("connection closed")]
+    Closed,
+    #[error("request timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("cannot encode request: {0}")]
+    Encode(#[from] bolide_proto::ProtoError),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves the requests that arrive on a connection.
+pub trait Handler: 'static {
+    /// Handles one inbound request. Return the response, or `None` to send
+    /// nothing (the transport never answers oneway requests anyway).
+    fn handle(self: Rc<Self>, conn: Connection, request: RemotingCommand) -> impl Future<Output = Option<RemotingCommand>>;
+
+    /// Called once when the connection closes.
+    fn on_close(&self, _conn: &Connection) {}
+}
+
+struct Inner {
+    id: u64,
+    peer: SocketAddr,
+    max_frame_bytes: usize,
+    out: RefCell<BytesMut>,
+    /// Wakes the writer (capacity 1: a pending wake-up is enough).
+    wake_writer: LocalSender<()>,
+    /// Wakes senders waiting for the outbound buffer to drain.
+    drained: RefCell<Vec<LocalSender<()>>>,
+    pending: RefCell<HashMap<i32, LocalSender<RemotingCommand>>>,
+    next_opaque: Cell<i32>,
+    closed: Cell<bool>,
+}
+
+/// A live remoting connection; cheap to clone, local to its executor.
+#[derive(Clone)]
+pub struct Connection {
+    inner: Rc<Inner>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.inner.id)
+            .field("peer", &self.inner.peer)
+            .field("closed", &self.inner.closed.get())
+            .finish()
+    }
+}
+
+thread_local! {
+    static NEXT_CONN_ID: Cell<u64> = const { Cell::new(1) };
+}
+
+impl Connection {
+    /// Starts the reader and writer tasks of `stream` on the current executor.
+    pub fn start<H: Handler>(stream: TcpStream, handler: Rc<H>, max_frame_bytes: usize) -> std::io::Result<Connection> {
+        let peer = stream.peer_addr()?;
+        stream.set_nodelay(true)?;
+        let (wake_writer, writer_wakeups) = local_channel::new_bounded(1);
+        let id = NEXT_CONN_ID.with(|n| {
+            let id = n.get();
+            n.set(id + 1);
+            id
+        });
+        // Tag ids with the thread so they are unique across executors.
+        let id = id | (thread_tag() << 48);
+        let conn = Connection {
+            inner: Rc::new(Inner {
+                id,
+                peer,
+                max_frame_bytes,
+                out: RefCell::new(BytesMut::with_capacity(READ_CHUNK_BYTES)),
+                wake_writer,
+                drained: RefCell::new(Vec::new()),
+                pending: RefCell::new(HashMap::new()),
+                next_opaque: Cell::new(1),
+                closed: Cell::new(false),
+            }),
+        };
+        let (reader, writer) = futures_lite::io::split(stream);
+        glommio::spawn_local(write_loop(conn.clone(), writer, writer_wakeups)).detach();
+        glommio::spawn_local(read_loop(conn.clone(), reader, handler)).detach();
+        Ok(conn)
+    }
+
+    /// Connects to `addr` and starts the connection.
+    pub async fn connect<H: Handler>(addr: SocketAddr, handler: Rc<H>, max_frame_bytes: usize, timeout: Duration) -> Result<Connection, TransportError> {
+        let stream = TcpStream::connect_timeout(addr, timeout)
+            .await
+            .map_err(|e| TransportError::Io(std::io::Error::other(e.to_string())))?;
+        Ok(Connection::start(stream, handler, max_frame_bytes)?)
+    }
+
+    /// Process-unique id of this connection.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.inner.peer
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.get()
+    }
+
+    /// Closes the connection: pending requests fail, the tasks end.
+    pub fn close(&self) {
+        if self.inner.closed.replace(true) {
+            return;
+        }
+        self.inner.pending.borrow_mut().clear();
+        self.inner.drained.borrow_mut().clear();
+        let _ = self.inner.wake_writer.try_send(());
+    }
+
+    /// Queues `cmd` for writing. Waits while the outbound buffer is over its
+    /// bound, so a peer that does not read slows its own producers only.
+    pub async fn send(&self, cmd: &RemotingCommand) -> Result<(), TransportError> {
+        while self.inner.out.borrow().len() > MAX_PENDING_OUT_BYTES && !self.is_closed() {
+            let (tx, rx) = local_channel::new_bounded(1);
+            self.inner.drained.borrow_mut().push(tx);
+            rx.recv().await;
+        }
+        if self.is_closed() {
+            return Err(TransportError::Closed);
+        }
+        encode_frame(cmd, &mut self.inner.out.borrow_mut(), self.inner.max_frame_bytes)?;
+        let _ = self.inner.wake_writer.try_send(());
+        Ok(())
+    }
+
+    fn next_opaque(&self) -> i32 {
+        let opaque = self.inner.next_opaque.get();
+        self.inner.next_opaque.set(opaque.wrapping_add(1) & i32::MAX);
+        opaque
+    }
+
+    /// Sends a request and waits for its response.
+    pub async fn invoke(&self, mut request: RemotingCommand, timeout: Duration) -> Result<RemotingCommand, TransportError> {
+        let opaque = self.next_opaque();
+        request.opaque = opaque;
+        let (tx, rx) = local_channel::new_bounded(1);
+        self.inner.pending.borrow_mut().insert(opaque, tx);
+        if let Err(e) = self.send(&request).await {
+            self.inner.pending.borrow_mut().remove(&opaque);
+            return Err(e);
+        }
+        let outcome = glommio::timer::timeout(timeout, async { Ok(rx.recv().await) }).await;
+        self.inner.pending.borrow_mut().remove(&opaque);
+        match outcome {
+            Ok(Some(response)) => Ok(response),
+            Ok(None) => Err(TransportError::Closed),
+            Err(_) => Err(TransportError::Timeout(timeout)),
+        }
+    }
+
+    /// Sends a oneway request (no response expected).
+    pub async fn invoke_oneway(&self, mut request: RemotingCommand) -> Result<(), TransportError> {
+        request.opaque = self.next_opaque();
+        request.mark_oneway();
+        self.send(&request).await
+    }
+
+    fn complete(&self, response: RemotingCommand) {
+        let waiter = self.inner.pending.borrow_mut().remove(&response.opaque);
+        match waiter {
+            Some(tx) => {
+                let _ = tx.try_send(response);
+            }
+            None => tracing::debug!(opaque = response.opaque, peer = %self.inner.peer, "response for unknown request dropped"),
+        }
+    }
+}
+
+fn thread_tag() -> u64 {
+    thread_local! { static TAG: u64 = next_thread_tag(); }
+    TAG.with(|t| *t)
+}
+
+fn next_thread_tag() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xFFFF
+}
+
+async fn read_loop<H: Handler>(conn: Connection, mut reader: ReadHalf<TcpStream>, handler: Rc<H>) {
+    let permits = Rc::new(Semaphore::new(MAX_INFLIGHT_REQUESTS));
+    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    'conn: while !conn.is_closed() {
+        loop {
+            match decode_frame_buf(&mut buf, conn.inner.max_frame_bytes) {
+                Ok(Some(cmd)) => dispatch(&conn, &handler, &permits, cmd).await,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(peer = %conn.inner.peer, error = %e, "bad frame; closing connection");
+                    break 'conn;
+                }
+            }
+        }
+        let start = buf.len();
+        buf.resize(start + READ_CHUNK_BYTES, 0);
+        match reader.read(&mut buf[start..]).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.truncate(start + n),
+        }
+    }
+    conn.close();
+    handler.on_close(&conn);
+}
+
+async fn dispatch<H: Handler>(conn: &Connection, handler: &Rc<H>, permits: &Rc<Semaphore>, cmd: RemotingCommand) {
+    if cmd.is_response() {
+        conn.complete(cmd);
+        return;
+    }
+    let Ok(permit) = permits.acquire_static_permit(1).await else { return };
+    let (conn, handler) = (conn.clone(), handler.clone());
+    glommio::spawn_local(async move {
+        let oneway = cmd.is_oneway();
+        let (opaque, code) = (cmd.opaque, cmd.code);
+        let response = handler.handle(conn.clone(), cmd).await;
+        if let (Some(mut response), false) = (response, oneway) {
+            response.opaque = opaque;
+            response.mark_response();
+            if let Err(e) = conn.send(&response).await {
+                tracing::debug!(code, error = %e, "response not sent");
+                if matches!(e, TransportError::Encode(_)) {
+                    let fallback = RemotingCommand::response(response_code::SYSTEM_ERROR, Some(e.to_string()));
+                    let _ = conn.send(&fallback.with_opaque(opaque)).await;
+                }
+            }
+        }
+        drop(permit);
+    })
+    .detach();
+}
+
+async fn write_loop(conn: Connection, mut writer: WriteHalf<TcpStream>, wakeups: LocalReceiver<()>) {
+    let mut spare = BytesMut::new();
+    loop {
+        let batch = std::mem::replace(&mut *conn.inner.out.borrow_mut(), std::mem::take(&mut spare));
+        for waiter in conn.inner.drained.borrow_mut().drain(..) {
+            let _ = waiter.try_send(());
+        }
+        if !batch.is_empty() {
+            if writer.write_all(&batch).await.is_err() {
+                break;
+            }
+            spare = batch;
+            spare.clear();
+            continue;
+        }
+        if conn.is_closed() || wakeups.recv().await.is_none() {
+            break;
+        }
+    }
+    let _ = writer.close().await;
+    conn.close();
+}

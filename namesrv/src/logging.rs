@@ -1,0 +1,17 @@
+//! Log output of the server binaries: tracing events to stderr, level from
+//! `BOLIDE_LOG` (error, warn, info, debug, trace; default info).
+
+use tracing::Level;
+
+/// Installs the global subscriber (once; later calls do nothing).
+pub fn init() {
+    let level = std::env::var("BOLIDE_LOG")
+        .ok()
+        .and_then(|v| v.parse::<Level>().ok())
+        .unwrap_or(Level::INFO);
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,415 @@
+//! The JSON command header (serialize type 0), remoting.md §2.3–§2.5.
+//!
+//! Emission mimics Java/fastjson byte for byte: compact, members in
+//! alphabetical order `code, extFields, flag, language, opaque, remark,
+//! serializeTypeCurrentRPC, version`, numbers for the four ints, language
+//! by name, every `extFields` value a JSON string, null members omitted:
+//!
+//! ```text
+//! {"code":105,"extFields":{"topic":"T"},"flag":0,"language":"JAVA","opaque":1,"serializeTypeCurrentRPC":"JSON","version":479}
+//! ```
+//!
+//! Parsing accepts what every client sends: any member order, unknown
+//! members, missing or `null` `remark`/`extFields`, `extFields` values as
+//! strings, numbers (C++) or booleans (turned into their text), language
+//! as a name or a number, trailing whitespace (C++ ends headers with `\n`).
+//! It walks the text once with a serde visitor; the only allocations are
+//! the remark and the `extFields` strings themselves.
+
+use std::fmt;
+
+use bytes::BufMut;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use crate::codes::LanguageCode;
+use crate::command::RemotingCommand;
+use crate::error::{ProtoError, Result};
+use crate::ext::ExtFields;
+use crate::json;
+
+/// Appends the JSON header of `cmd` (without the body).
+pub fn encode_json_header<B: BufMut>(cmd: &RemotingCommand, out: &mut B) {
+    out.put_slice(b"{\"code\":");
+    json::write_i64(out, i64::from(cmd.code));
+    if cmd.emits_ext_fields() {
+        out.put_slice(b",\"extFields\":{");
+        for (i, (key, value)) in cmd.ext_fields.iter().enumerate() {
+            if i > 0 {
+                out.put_u8(b',');
+            }
+            json::write_str(out, key, false);
+            out.put_u8(b':');
+            json::write_str(out, value, false);
+        }
+        out.put_u8(b'}');
+    }
+    out.put_slice(b",\"flag\":");
+    json::write_i64(out, i64::from(cmd.flag));
+    out.put_slice(b",\"language\":\"");
+    out.put_slice(cmd.language.name().as_bytes());
+    out.put_slice(b"\",\"opaque\":");
+    json::write_i64(out, i64::from(cmd.opaque));
+    if let Some(remark) = &cmd.remark {
+        out.put_slice(b",\"remark\":");
+        json::write_str(out, remark, false);
+    }
+    out.put_slice(b",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
+    json::write_i64(out, i64::from(cmd.version));
+    out.put_u8(b'}');
+}
+
+/// Parses a JSON header into a command with an empty body.
+pub fn decode_json_header(text: &[u8]) -> Result<RemotingCommand> {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let header = HeaderDe::deserialize(&mut de).and_then(|h| de.end().map(|()| h));
+    header
+        .map(|h| h.0)
+        .map_err(|e| ProtoError::invalid("json header", e.to_string()))
+}
+
+/// Newtype so the visitor can build a [`RemotingCommand`] directly.
+struct HeaderDe(RemotingCommand);
+
+impl<'de> Deserialize<'de> for HeaderDe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_map(HeaderVisitor)
+    }
+}
+
+struct HeaderVisitor;
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = HeaderDe;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a RemotingCommand header object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<HeaderDe, A::Error> {
+        // Field defaults of the Java class, for members that are absent.
+        let mut cmd = RemotingCommand {
+            version: 0,
+            ..RemotingCommand::default()
+        };
+        while let Some(key) = map.next_key::<HeaderKey>()? {
+            match key {
+                HeaderKey::Code => cmd.code = map.next_value::<LenientI32>()?.0,
+                HeaderKey::Flag => cmd.flag = map.next_value::<LenientI32>()?.0,
+                HeaderKey::Opaque => cmd.opaque = map.next_value::<LenientI32>()?.0,
+                HeaderKey::Version => cmd.version = map.next_value::<LenientI32>()?.0,
+                HeaderKey::Language => cmd.language = map.next_value::<Language>()?.0,
+                HeaderKey::Remark => cmd.remark = map.next_value::<ScalarText>()?.0,
+                HeaderKey::ExtFields => {
+                    if let Some(ext) = map.next_value::<Option<ExtDe>>()? {
+                        cmd.force_ext_fields = ext.0.is_empty();
+                        cmd.ext_fields = ext.0;
+                    }
+                }
+                HeaderKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(HeaderDe(cmd))
+    }
+}
+
+/// The header members we read; anything else is skipped.
+enum HeaderKey {
+    Code,
+    ExtFields,
+    Flag,
+    Language,
+    Opaque,
+    Remark,
+    Version,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for HeaderKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_str(HeaderKeyVisitor)
+    }
+}
+
+struct HeaderKeyVisitor;
+
+impl Visitor<'_> for HeaderKeyVisitor {
+    type Value = HeaderKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a header member name")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> std::result::Result<HeaderKey, E> {
+        Ok(match key {
+            "code" => HeaderKey::Code,
+            "extFields" => HeaderKey::ExtFields,
+            "flag" => HeaderKey::Flag,
+            "language" => HeaderKey::Language,
+            "opaque" => HeaderKey::Opaque,
+            "remark" => HeaderKey::Remark,
+            "version" => HeaderKey::Version,
+            _ => HeaderKey::Other,
+        })
+    }
+}
+
+/// An int32 given as a JSON number, a numeric string, or `null` (= 0).
+struct LenientI32(i32);
+
+impl<'de> Deserialize<'de> for LenientI32 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(LenientI32Visitor)
+    }
+}
+
+struct LenientI32Visitor;
+
+impl Visitor<'_> for LenientI32Visitor {
+    type Value = LenientI32;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a 32-bit integer")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<LenientI32, E> {
+        i32::try_from(v)
+            .map(LenientI32)
+            .map_err(|_| E::custom(format_args!("{v} does not fit 32 bits")))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<LenientI32, E> {
+        i32::try_from(v)
+            .map(LenientI32)
+            .map_err(|_| E::custom(format_args!("{v} does not fit 32 bits")))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<LenientI32, E> {
+        v.trim()
+            .parse()
+            .map(LenientI32)
+            .map_err(|_| E::custom("expected a 32-bit integer string"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<LenientI32, E> {
+        Ok(LenientI32(0))
+    }
+}
+
+/// `LanguageCode` as a name, a number, or `null` (= JAVA).
+struct Language(LanguageCode);
+
+impl<'de> Deserialize<'de> for Language {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(LanguageVisitor)
+    }
+}
+
+struct LanguageVisitor;
+
+impl Visitor<'_> for LanguageVisitor {
+    type Value = Language;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a language name or number")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Language, E> {
+        Ok(Language(LanguageCode::from_name(v)))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Language, E> {
+        Ok(Language(LanguageCode::from_i64(v)))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Language, E> {
+        Ok(Language(
+            i64::try_from(v).map_or(LanguageCode::Other, LanguageCode::from_i64),
+        ))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Language, E> {
+        Ok(Language(LanguageCode::Java))
+    }
+}
+
+/// A scalar as text: strings as is, numbers in decimal, booleans as
+/// `true`/`false`; `null` is `None`.
+struct ScalarText(Option<String>);
+
+impl<'de> Deserialize<'de> for ScalarText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(ScalarTextVisitor)
+    }
+}
+
+struct ScalarTextVisitor;
+
+impl Visitor<'_> for ScalarTextVisitor {
+    type Value = ScalarText;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string, number, boolean or null")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<ScalarText, E> {
+        Ok(ScalarText(Some(v.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<ScalarText, E> {
+        Ok(ScalarText(Some(v)))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<ScalarText, E> {
+        Ok(ScalarText(Some(v.to_string())))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<ScalarText, E> {
+        Ok(ScalarText(Some(v.to_string())))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<ScalarText, E> {
+        Ok(ScalarText(Some(v.to_string())))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<ScalarText, E> {
+        Ok(ScalarText(Some(
+            if v { "true" } else { "false" }.to_owned(),
+        )))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<ScalarText, E> {
+        Ok(ScalarText(None))
+    }
+}
+
+/// `extFields` object; `null` member values are dropped.
+struct ExtDe(ExtFields);
+
+impl<'de> Deserialize<'de> for ExtDe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_map(ExtVisitor)
+    }
+}
+
+struct ExtVisitor;
+
+impl<'de> Visitor<'de> for ExtVisitor {
+    type Value = ExtDe;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an extFields object of scalar values")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<ExtDe, A::Error> {
+        /// C++ adds 3 credential keys to a header of up to 14 fields.
+        const TYPICAL_FIELDS: usize = 20;
+        let mut ext = ExtFields::with_capacity(map.size_hint().unwrap_or(TYPICAL_FIELDS).min(64));
+        while let Some(key) = map.next_key::<String>()? {
+            if let Some(value) = map.next_value::<ScalarText>()?.0 {
+                ext.push_decoded(key, value);
+            }
+        }
+        Ok(ExtDe(ext))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(text: &str) -> RemotingCommand {
+        decode_json_header(text.as_bytes()).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn encodes_like_fastjson() {
+        let cmd = RemotingCommand::request(105)
+            .with_opaque(1)
+            .with_ext("topic", "TopicTest");
+        let mut out = Vec::new();
+        encode_json_header(&cmd, &mut out);
+        let want = r#"{"code":105,"extFields":{"topic":"TopicTest"},"flag":0,"language":"JAVA","opaque":1,"serializeTypeCurrentRPC":"JSON","version":479}"#;
+        assert_eq!(std::str::from_utf8(&out).unwrap(), want);
+        assert_eq!(out.len(), 131);
+    }
+
+    #[test]
+    fn encodes_remark_and_forced_empty_ext() {
+        let mut rsp = RemotingCommand::response(19, "NO_MESSAGE".to_owned()).with_opaque(-5);
+        rsp.force_ext_fields = true;
+        rsp.version = 401;
+        let mut out = Vec::new();
+        encode_json_header(&rsp, &mut out);
+        let want = r#"{"code":19,"extFields":{},"flag":1,"language":"JAVA","opaque":-5,"remark":"NO_MESSAGE","serializeTypeCurrentRPC":"JSON","version":401}"#;
+        assert_eq!(std::str::from_utf8(&out).unwrap(), want);
+    }
+
+    #[test]
+    fn decodes_tolerantly() {
+        struct Case {
+            text: &'static str,
+            code: i32,
+            language: LanguageCode,
+            remark: Option<&'static str>,
+            ext: &'static [(&'static str, &'static str)],
+        }
+        let cases = [
+            Case {
+                text: "{\"code\":34,\"extFields\":{\"AccessKey\":\"\",\"OnsChannel\":\"\",\"Signature\":\"\"},\"flag\":0,\"language\":\"CPP\",\"opaque\":3,\"remark\":\"\",\"version\":333}\n",
+                code: 34,
+                language: LanguageCode::Cpp,
+                remark: Some(""),
+                ext: &[("AccessKey", ""), ("OnsChannel", ""), ("Signature", "")],
+            },
+            Case {
+                text: r#"{"code":0,"flag":1,"language":"JAVA","opaque":0,"serializeTypeCurrentRPC":"JSON","version":403}"#,
+                code: 0,
+                language: LanguageCode::Java,
+                remark: None,
+                ext: &[],
+            },
+            Case {
+                text: r#"{"code":"11","language":9,"remark":null,"extFields":null,"future":[1,{"x":2}]}"#,
+                code: 11,
+                language: LanguageCode::Go,
+                remark: None,
+                ext: &[],
+            },
+            Case {
+                text: r#" {"extFields":{"queueId":0,"big":1700000000000,"neg":-1,"f":1.5,"b":true,"n":null,"s":"x"},"code":11,"language":"KOTLIN"} "#,
+                code: 11,
+                language: LanguageCode::Other,
+                remark: None,
+                ext: &[("queueId", "0"), ("big", "1700000000000"), ("neg", "-1"), ("f", "1.5"), ("b", "true"), ("s", "x")],
+            },
+        ];
+        for case in cases {
+            let cmd = decode(case.text);
+            assert_eq!(cmd.code, case.code, "{}", case.text);
+            assert_eq!(cmd.language, case.language, "{}", case.text);
+            assert_eq!(cmd.remark.as_deref(), case.remark, "{}", case.text);
+            let ext: Vec<_> = cmd.ext_fields.iter().collect();
+            assert_eq!(ext, case.ext, "{}", case.text);
+        }
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        let cases = [
+            "",
+            "[]",
+            "{\"code\":1",
+            "{\"code\":99999999999}",
+            "{\"code\":1.5}",
+            "{\"extFields\":{\"a\":[1]}}",
+            "{\"extFields\":\"x\"}",
+            "{} trailing",
+        ];
+        for text in cases {
+            let err = decode_json_header(text.as_bytes()).unwrap_err();
+            assert!(matches!(err, ProtoError::Invalid { .. }), "{text}: {err}");
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Store configuration: every limit of one shard's storage engine, with
+//! defaults and a [`StoreConfig::validate`] that names the bad field.
+//!
+//! The broker wraps this in its serde config; this crate stays serde-free.
+
+use std::time::Duration;
+
+use crate::error::{Result, StoreError};
+
+/// When an append is answered relative to durability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushMode {
+    /// Answer once the record is in memory; a background task writes and
+    /// fdatasyncs on an interval or once enough bytes are pending.
+    Async,
+    /// Answer once the record's bytes are durable. Concurrent appends share
+    /// one write + fdatasync (group commit).
+    Sync,
+}
+
+/// I/O page size the store aligns every write to. 4 KiB covers every
+/// device's logical block size (512 or 4096) for `O_DIRECT`.
+pub const IO_PAGE_BYTES: usize = 4096;
+
+/// Configuration of one shard's store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    /// Size of one commit-log segment; a multiple of [`IO_PAGE_BYTES`].
+    pub segment_size_bytes: u64,
+    /// Largest encoded record accepted (RocketMQ `maxMessageSize`).
+    pub max_message_bytes: usize,
+    pub flush_mode: FlushMode,
+    /// Async mode: longest time appended bytes stay un-synced.
+    pub flush_interval_ms: u64,
+    /// Async mode: pending bytes that trigger an early flush.
+    pub flush_trigger_bytes: u64,
+    /// Appends wait once this many bytes are appended but not yet durable
+    /// (backpressure for async mode).
+    pub max_unflushed_bytes: u64,
+    /// Size of one write buffer (records are encoded straight into it).
+    pub write_buffer_bytes: usize,
+    /// Flushed write buffers kept in memory to serve recent reads.
+    pub read_cache_bytes: u64,
+    /// Entries per consume-queue file.
+    pub cq_file_units: u64,
+    /// Interval of checkpoints (consume queues + index persisted, checkpoint
+    /// file replaced). Bounds recovery work and in-memory queue tails.
+    pub checkpoint_interval_ms: u64,
+    /// Log bytes dispatched since the last checkpoint that force one early.
+    pub checkpoint_trigger_bytes: u64,
+    /// Segments whose newest record is older than this are deleted.
+    pub retention_hours: u64,
+    /// Interval of the retention check.
+    pub retention_check_interval_ms: u64,
+    /// Disk usage (per mille of capacity) above which the oldest segments
+    /// are deleted regardless of age.
+    pub disk_soft_watermark_permille: u32,
+    /// Disk usage above which appends are refused with `DiskFull`.
+    pub disk_hard_watermark_permille: u32,
+    /// Hash slots of one key-index file.
+    pub index_slot_count: u32,
+    /// Entries of one key-index file.
+    pub index_max_entries: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            segment_size_bytes: 1 << 30,
+            max_message_bytes: 4 << 20,
+            flush_mode: FlushMode::Async,
+            flush_interval_ms: 500,
+            flush_trigger_bytes: 4 << 20,
+            max_unflushed_bytes: 64 << 20,
+            write_buffer_bytes: 4 << 20,
+            read_cache_bytes: 256 << 20,
+            cq_file_units: 300_000,
+            checkpoint_interval_ms: 10_000,
+            checkpoint_trigger_bytes: 256 << 20,
+            retention_hours: 72,
+            retention_check_interval_ms: 10_000,
+            disk_soft_watermark_permille: 750,
+            disk_hard_watermark_permille: 900,
+            index_slot_count: 1 << 18,
+            index_max_entries: 1 << 20,
+        }
+    }
+}
+
+fn bad(field: &'static str, reason: impl Into<String>) -> StoreError {
+    StoreError::Config {
+        field,
+        reason: reason.into(),
+    }
+}
+
+impl StoreConfig {
+    /// A small configuration for tests: 64 KiB segments, short intervals.
+    pub fn for_tests() -> Self {
+        StoreConfig {
+            segment_size_bytes: 64 << 10,
+            max_message_bytes: 16 << 10,
+            flush_interval_ms: 5,
+            flush_trigger_bytes: 16 << 10,
+            max_unflushed_bytes: 256 << 10,
+            write_buffer_bytes: 32 << 10,
+            read_cache_bytes: 128 << 10,
+            cq_file_units: 64,
+            checkpoint_interval_ms: 50,
+            checkpoint_trigger_bytes: 64 << 10,
+            retention_check_interval_ms: 3_600_000,
+            index_slot_count: 64,
+            index_max_entries: 256,
+            ..StoreConfig::default()
+        }
+    }
+
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let page = IO_PAGE_BYTES as u64;
+        if self.segment_size_bytes < 4 * page || self.segment_size_bytes % page != 0 {
+            return Err(bad("segment_size_bytes", "must be a multiple of 4096 and >= 16384"));
+        }
+        if self.segment_size_bytes > 1 << 40 {
+            return Err(bad("segment_size_bytes", "must be <= 1 TiB"));
+        }
+        if self.max_message_bytes < bolide_proto::message::MIN_RECORD_BYTES
+            || self.max_message_bytes as u64 + 8 > self.segment_size_bytes
+        {
+            return Err(bad("max_message_bytes", "must fit a segment with its end filler"));
+        }
+        if self.max_message_bytes > bolide_proto::message::MAX_RECORD_BYTES {
+            return Err(bad("max_message_bytes", "above the record format's limit"));
+        }
+        if self.write_buffer_bytes < IO_PAGE_BYTES || self.write_buffer_bytes % IO_PAGE_BYTES != 0
+        {
+            return Err(bad("write_buffer_bytes", "must be a positive multiple of 4096"));
+        }
+        if self.flush_interval_ms == 0 {
+            return Err(bad("flush_interval_ms", "must be > 0"));
+        }
+        if self.max_unflushed_bytes < self.max_message_bytes as u64 * 2 {
+            return Err(bad("max_unflushed_bytes", "must be >= 2 x max_message_bytes"));
+        }
+        if self.cq_file_units == 0 || self.cq_file_units > 1 << 30 {
+            return Err(bad("cq_file_units", "must be in 1..=2^30"));
+        }
+        if self.checkpoint_interval_ms == 0 {
+            return Err(bad("checkpoint_interval_ms", "must be > 0"));
+        }
+        if self.retention_check_interval_ms == 0 {
+            return Err(bad("retention_check_interval_ms", "must be > 0"));
+        }
+        self.validate_watermarks()?;
+        if self.index_slot_count == 0 || self.index_max_entries == 0 {
+            return Err(bad("index_slot_count", "index sizes must be > 0"));
+        }
+        Ok(())
+    }
+
+    fn validate_watermarks(&self) -> Result<()> {
+        if self.disk_hard_watermark_permille == 0 || self.disk_hard_watermark_permille > 1000 {
+            return Err(bad("disk_hard_watermark_permille", "must be in 1..=1000"));
+        }
+        if self.disk_soft_watermark_permille > self.disk_hard_watermark_permille {
+            return Err(bad("disk_soft_watermark_permille", "must be <= the hard watermark"));
+        }
+        Ok(())
+    }
+
+    pub fn flush_interval(&self) -> Duration {
+        Duration::from_millis(self.flush_interval_ms)
+    }
+
+    pub fn retention_ms(&self) -> i64 {
+        (self.retention_hours as i64).saturating_mul(3_600_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_test_config_are_valid() {
+        StoreConfig::default().validate().unwrap();
+        StoreConfig::for_tests().validate().unwrap();
+    }
+
+    #[test]
+    fn validate_names_the_bad_field() {
+        let cases: Vec<(fn(&mut StoreConfig), &str)> = vec![
+            (|c| c.segment_size_bytes = 5000, "segment_size_bytes"),
+            (|c| c.max_message_bytes = 10, "max_message_bytes"),
+            (|c| c.write_buffer_bytes = 100, "write_buffer_bytes"),
+            (|c| c.flush_interval_ms = 0, "flush_interval_ms"),
+            (|c| c.cq_file_units = 0, "cq_file_units"),
+            (|c| c.disk_hard_watermark_permille = 1001, "disk_hard_watermark_permille"),
+            (|c| c.disk_soft_watermark_permille = 999, "disk_soft_watermark_permille"),
+        ];
+        for (mutate, field) in cases {
+            let mut c = StoreConfig::default();
+            mutate(&mut c);
+            match c.validate() {
+                Err(StoreError::Config { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+}

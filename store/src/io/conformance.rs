@@ -1,0 +1,131 @@
+//! One conformance suite for every [`Storage`]: the contract in `io/mod.rs`.
+
+use std::io;
+use std::path::Path;
+use std::rc::Rc;
+
+use super::dma::DmaStorage;
+use super::mem::MemStorage;
+use super::{IoBuf, Storage, StorageFile};
+use crate::testutil::run;
+
+fn filled<S: Storage>(s: &S, len: usize, byte: u8) -> Rc<S::Buf> {
+    let mut buf = s.alloc_buf(len);
+    assert!(buf.as_bytes().iter().all(|b| *b == 0), "buffers start zeroed");
+    buf.as_bytes_mut().fill(byte);
+    Rc::new(buf)
+}
+
+async fn conformance<S: Storage>(s: S, root: &Path) {
+    let a = s.alignment();
+    assert!(a.is_power_of_two() && a >= 512);
+    let dir = root.join("d/e");
+    s.create_dir_all(&dir).await.unwrap();
+    assert!(s.exists(&dir).await.unwrap());
+    let path = dir.join("f");
+    let err = s.open(&path, false).await.err().map(|e| e.kind());
+    assert_eq!(err, Some(io::ErrorKind::NotFound));
+
+    let f = s.open(&path, true).await.unwrap();
+    assert_eq!(f.size().await.unwrap(), 0);
+    f.write_at(filled(&s, 2 * a, 7), 0).await.unwrap();
+    f.write_at(filled(&s, a, 9), a as u64).await.unwrap();
+    f.sync().await.unwrap();
+    assert_eq!(f.size().await.unwrap(), 2 * a as u64);
+    let r = f.read_at(a as u64 - 3, 6).await.unwrap();
+    assert_eq!(&r[..], &[7, 7, 7, 9, 9, 9]);
+    let short = f.read_at(2 * a as u64 - 2, 100).await.unwrap();
+    assert_eq!(short.len(), 2, "reads stop at end of file");
+    assert!(f.read_at(4 * a as u64, 10).await.unwrap().is_empty());
+
+    let unaligned = f.write_at(filled(&s, a, 1), 3).await;
+    assert!(unaligned.is_err(), "unaligned position is rejected");
+    let mut odd = s.alloc_buf(a);
+    odd.trim_to(a - 1);
+    assert!(f.write_at(Rc::new(odd), 0).await.is_err(), "unaligned length is rejected");
+
+    f.truncate(a as u64 + 5).await.unwrap();
+    assert_eq!(f.size().await.unwrap(), a as u64 + 5);
+    drop(f);
+
+    let g = s.open(&path, false).await.unwrap();
+    assert_eq!(&g.read_at(a as u64, 10).await.unwrap()[..], &[9; 5]);
+    drop(g);
+
+    let other = dir.join("g");
+    drop(s.open(&other, true).await.unwrap());
+    s.create_dir_all(&dir.join("sub")).await.unwrap();
+    let names: Vec<_> = s.list_dir(&dir).await.unwrap().into_iter().map(|e| (e.name, e.is_dir)).collect();
+    assert_eq!(names, vec![("f".into(), false), ("g".into(), false), ("sub".into(), true)]);
+
+    s.rename(&other, &path).await.unwrap();
+    assert!(!s.exists(&other).await.unwrap());
+    let replaced = s.open(&path, false).await.unwrap();
+    assert_eq!(replaced.size().await.unwrap(), 0, "rename replaces the target");
+    s.sync_dir(&dir).await.unwrap();
+    s.remove_file(&path).await.unwrap();
+    assert!(!s.exists(&path).await.unwrap());
+    assert_eq!(s.list_dir(&root.join("nope")).await.err().map(|e| e.kind()), Some(io::ErrorKind::NotFound));
+
+    s.remove_dir_all(&root.join("d")).await.unwrap();
+    assert!(!s.exists(&dir).await.unwrap());
+    let usage = s.disk_usage(root).unwrap();
+    assert!(usage.capacity_bytes > 0 && usage.used_bytes <= usage.capacity_bytes);
+}
+
+#[test]
+fn dma_storage_conforms() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    run(move || async move { conformance(DmaStorage::new(), &root).await });
+}
+
+#[test]
+fn mem_storage_conforms() {
+    run(|| async { conformance(MemStorage::new(1 << 30), Path::new("/mem")).await });
+}
+
+#[test]
+fn mem_crash_keeps_synced_and_may_tear_unsynced() {
+    run(|| async {
+        let s = MemStorage::new(1 << 30);
+        let root = Path::new("/m");
+        s.create_dir_all(root).await.unwrap();
+        let f = s.open(&root.join("f"), true).await.unwrap();
+        f.write_at(filled(&s, 4096, 1), 0).await.unwrap();
+        f.sync().await.unwrap();
+        f.write_at(filled(&s, 4096, 2), 4096).await.unwrap();
+        let mut saw_lost = false;
+        let mut saw_kept = false;
+        for seed in 0..64 {
+            let after = s.crash(seed);
+            let bytes = after.file_bytes(&root.join("f")).unwrap();
+            assert_eq!(&bytes[..4096], &[1; 4096][..], "synced data survives (seed {seed})");
+            saw_lost |= bytes.len() == 4096;
+            saw_kept |= bytes.len() == 8192 && bytes[4096..].iter().all(|b| *b == 2);
+        }
+        assert!(saw_lost && saw_kept);
+    });
+}
+
+#[test]
+fn mem_faults_fail_writes_syncs_and_full_disk() {
+    run(|| async {
+        let s = MemStorage::new(8192);
+        let root = Path::new("/m");
+        s.create_dir_all(root).await.unwrap();
+        let f = s.open(&root.join("f"), true).await.unwrap();
+        f.write_at(filled(&s, 8192, 1), 0).await.unwrap();
+        let full = f.write_at(filled(&s, 4096, 1), 8192).await.unwrap_err();
+        assert_eq!(full.raw_os_error(), Some(libc::ENOSPC));
+        f.write_at(filled(&s, 4096, 3), 0).await.unwrap(); // overwrite needs no space
+        s.set_faults(|x| x.fail_syncs = true);
+        assert!(f.sync().await.is_err());
+        s.set_faults(|x| {
+            x.fail_syncs = false;
+            x.writes_before_failure = Some(1);
+        });
+        f.write_at(filled(&s, 4096, 3), 0).await.unwrap();
+        assert!(f.write_at(filled(&s, 4096, 3), 0).await.is_err());
+    });
+}

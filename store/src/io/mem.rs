@@ -1,0 +1,399 @@
+//! An in-memory disk that injects faults, for crash and error tests.
+//!
+//! Every file keeps two images: `current` (what reads see) and `durable`
+//! (what survives a crash: the contents as of the last `sync`), plus the
+//! writes and truncates issued since. [`MemStorage::crash`] builds a new
+//! disk from the durable images with each un-synced operation either lost,
+//! applied, or *torn* (a random subset of its 512-byte sectors lands, and a
+//! landed sector may even hold garbage) — the failure modes of a real device
+//! losing power with `O_DIRECT` writes in flight.
+//!
+//! Other faults, switched on by tests at any time: failing writes, failing
+//! syncs, and a capacity past which writes fail with `ENOSPC`.
+//!
+//! Simplification: directory operations (create, rename, remove) are durable
+//! immediately, like a journaling file system after `sync_dir`.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use super::{check_aligned_write, DirEntry, DiskUsage, IoBuf, Storage, StorageFile};
+use crate::config::IO_PAGE_BYTES;
+
+/// Sector size of the simulated device: the unit a torn write tears at.
+pub const SECTOR_BYTES: usize = 512;
+
+/// A heap buffer standing in for DMA memory.
+#[derive(Debug, Clone)]
+pub struct MemBuf(Vec<u8>);
+
+impl IoBuf for MemBuf {
+    fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    fn as_bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+    fn trim_to(&mut self, len: usize) {
+        self.0.truncate(len);
+    }
+}
+
+/// Faults a test can switch on.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Every write fails with `EIO`.
+    pub fail_writes: bool,
+    /// Every sync fails with `EIO`.
+    pub fail_syncs: bool,
+    /// Writes fail with `EIO` once this many more have succeeded.
+    pub writes_before_failure: Option<u64>,
+    /// Total bytes the disk holds; writes growing past it fail with `ENOSPC`.
+    pub capacity_bytes: u64,
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Write { pos: u64, data: Vec<u8> },
+    Truncate(u64),
+}
+
+#[derive(Debug, Default)]
+struct FileData {
+    current: Vec<u8>,
+    durable: Vec<u8>,
+    unsynced: Vec<Op>,
+}
+
+#[derive(Debug)]
+struct MemFs {
+    files: BTreeMap<PathBuf, Rc<RefCell<FileData>>>,
+    dirs: BTreeSet<PathBuf>,
+    faults: Faults,
+}
+
+/// The in-memory disk; clones share it.
+#[derive(Debug, Clone)]
+pub struct MemStorage {
+    fs: Rc<RefCell<MemFs>>,
+}
+
+/// A deterministic pseudo-random generator (SplitMix64) for fault choices.
+#[derive(Debug, Clone)]
+pub struct SplitMix(pub u64);
+
+impl SplitMix {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+impl MemStorage {
+    /// An empty disk of `capacity_bytes`.
+    pub fn new(capacity_bytes: u64) -> Self {
+        let faults = Faults {
+            capacity_bytes,
+            ..Faults::default()
+        };
+        MemStorage {
+            fs: Rc::new(RefCell::new(MemFs {
+                files: BTreeMap::new(),
+                dirs: BTreeSet::new(),
+                faults,
+            })),
+        }
+    }
+
+    /// Changes the injected faults.
+    pub fn set_faults(&self, update: impl FnOnce(&mut Faults)) {
+        update(&mut self.fs.borrow_mut().faults);
+    }
+
+    /// Bytes currently stored.
+    pub fn used_bytes(&self) -> u64 {
+        self.fs.borrow().used_bytes()
+    }
+
+    /// Simulates power loss: a new disk holding what survived, chosen by
+    /// `seed`. The old disk (and every handle on it) should be dropped.
+    pub fn crash(&self, seed: u64) -> MemStorage {
+        let mut rng = SplitMix(seed);
+        let fs = self.fs.borrow();
+        let mut files = BTreeMap::new();
+        for (path, data) in &fs.files {
+            let image = surviving_image(&data.borrow(), &mut rng);
+            let file = FileData {
+                current: image.clone(),
+                durable: image,
+                unsynced: Vec::new(),
+            };
+            files.insert(path.clone(), Rc::new(RefCell::new(file)));
+        }
+        MemStorage {
+            fs: Rc::new(RefCell::new(MemFs {
+                files,
+                dirs: fs.dirs.clone(),
+                faults: Faults {
+                    capacity_bytes: fs.faults.capacity_bytes,
+                    ..Faults::default()
+                },
+            })),
+        }
+    }
+
+    /// Test helper: the current bytes of a file.
+    pub fn file_bytes(&self, path: &Path) -> Option<Vec<u8>> {
+        let fs = self.fs.borrow();
+        fs.files.get(path).map(|f| f.borrow().current.clone())
+    }
+
+    /// Test helper: overwrites bytes of a file (durably), e.g. to corrupt it.
+    pub fn poke(&self, path: &Path, pos: usize, bytes: &[u8]) {
+        let fs = self.fs.borrow();
+        if let Some(f) = fs.files.get(path) {
+            let mut f = f.borrow_mut();
+            let f = &mut *f;
+            for img in [&mut f.current, &mut f.durable] {
+                if img.len() < pos + bytes.len() {
+                    img.resize(pos + bytes.len(), 0);
+                }
+                img[pos..pos + bytes.len()].copy_from_slice(bytes);
+            }
+        }
+    }
+}
+
+fn surviving_image(data: &FileData, rng: &mut SplitMix) -> Vec<u8> {
+    let mut image = data.durable.clone();
+    for op in &data.unsynced {
+        match (op, rng.below(10)) {
+            (_, 0..=2) => {} // lost
+            (Op::Truncate(len), _) => image.resize(*len as usize, 0),
+            (Op::Write { pos, data }, 3..=5) => apply_torn(&mut image, *pos, data, rng),
+            (Op::Write { pos, data }, _) => apply_write(&mut image, *pos, data),
+        }
+    }
+    image
+}
+
+fn apply_write(image: &mut Vec<u8>, pos: u64, data: &[u8]) {
+    let pos = pos as usize;
+    if image.len() < pos + data.len() {
+        image.resize(pos + data.len(), 0);
+    }
+    image[pos..pos + data.len()].copy_from_slice(data);
+}
+
+fn apply_torn(image: &mut Vec<u8>, pos: u64, data: &[u8], rng: &mut SplitMix) {
+    for (i, sector) in data.chunks(SECTOR_BYTES).enumerate() {
+        let at = pos + (i * SECTOR_BYTES) as u64;
+        match rng.below(8) {
+            0..=3 => apply_write(image, at, sector),
+            4 => {
+                let garbage: Vec<u8> = (0..sector.len()).map(|_| rng.next_u64() as u8).collect();
+                apply_write(image, at, &garbage);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl MemFs {
+    fn used_bytes(&self) -> u64 {
+        self.files.values().map(|f| f.borrow().current.len() as u64).sum()
+    }
+
+    fn check_write(&mut self, growth: u64) -> io::Result<()> {
+        let faults = &mut self.faults;
+        if faults.fail_writes {
+            return Err(io::Error::other("injected write failure"));
+        }
+        if let Some(left) = faults.writes_before_failure.as_mut() {
+            if *left == 0 {
+                return Err(io::Error::other("injected write failure"));
+            }
+            *left -= 1;
+        }
+        let used = self.used_bytes();
+        if growth > 0 && used + growth > self.faults.capacity_bytes {
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        Ok(())
+    }
+}
+
+fn not_found(path: &Path) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("{} not found", path.display()))
+}
+
+/// An open in-memory file.
+#[derive(Debug)]
+pub struct MemFile {
+    fs: Rc<RefCell<MemFs>>,
+    data: Rc<RefCell<FileData>>,
+}
+
+impl Storage for MemStorage {
+    type Buf = MemBuf;
+    type File = MemFile;
+
+    fn alignment(&self) -> usize {
+        IO_PAGE_BYTES
+    }
+
+    fn alloc_buf(&self, len: usize) -> MemBuf {
+        MemBuf(vec![0; len])
+    }
+
+    async fn open(&self, path: &Path, create: bool) -> io::Result<MemFile> {
+        let mut fs = self.fs.borrow_mut();
+        let parent_ok = path.parent().is_none_or(|p| fs.dirs.contains(p));
+        let data = match fs.files.get(path) {
+            Some(d) => d.clone(),
+            None if create && parent_ok => {
+                let d = Rc::new(RefCell::new(FileData::default()));
+                fs.files.insert(path.to_path_buf(), d.clone());
+                d
+            }
+            None => return Err(not_found(path)),
+        };
+        Ok(MemFile {
+            fs: self.fs.clone(),
+            data,
+        })
+    }
+
+    async fn remove_file(&self, path: &Path) -> io::Result<()> {
+        let mut fs = self.fs.borrow_mut();
+        fs.files.remove(path).map(|_| ()).ok_or_else(|| not_found(path))
+    }
+
+    async fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        let mut fs = self.fs.borrow_mut();
+        if !fs.dirs.contains(path) {
+            return Err(not_found(path));
+        }
+        fs.files.retain(|p, _| !p.starts_with(path));
+        fs.dirs.retain(|p| !p.starts_with(path));
+        Ok(())
+    }
+
+    async fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut fs = self.fs.borrow_mut();
+        let data = fs.files.remove(from).ok_or_else(|| not_found(from))?;
+        fs.files.insert(to.to_path_buf(), data);
+        Ok(())
+    }
+
+    async fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        let mut fs = self.fs.borrow_mut();
+        for dir in path.ancestors() {
+            if !dir.as_os_str().is_empty() {
+                fs.dirs.insert(dir.to_path_buf());
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
+        let fs = self.fs.borrow();
+        if !fs.dirs.contains(path) {
+            return Err(not_found(path));
+        }
+        let child = |p: &Path| {
+            (p.parent() == Some(path))
+                .then(|| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .flatten()
+        };
+        let mut out: Vec<DirEntry> = fs
+            .dirs
+            .iter()
+            .filter_map(|d| child(d).map(|name| DirEntry { name, is_dir: true }))
+            .chain(
+                fs.files
+                    .keys()
+                    .filter_map(|f| child(f).map(|name| DirEntry { name, is_dir: false })),
+            )
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    async fn exists(&self, path: &Path) -> io::Result<bool> {
+        let fs = self.fs.borrow();
+        Ok(fs.files.contains_key(path) || fs.dirs.contains(path))
+    }
+
+    async fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        match self.fs.borrow().dirs.contains(path) {
+            true => Ok(()),
+            false => Err(not_found(path)),
+        }
+    }
+
+    fn disk_usage(&self, _path: &Path) -> io::Result<DiskUsage> {
+        let fs = self.fs.borrow();
+        Ok(DiskUsage {
+            capacity_bytes: fs.faults.capacity_bytes,
+            used_bytes: fs.used_bytes(),
+        })
+    }
+}
+
+impl StorageFile for MemFile {
+    type Buf = MemBuf;
+    type ReadBuf = Vec<u8>;
+
+    async fn write_at(&self, buf: Rc<MemBuf>, pos: u64) -> io::Result<()> {
+        check_aligned_write(buf.len(), pos, IO_PAGE_BYTES)?;
+        let end = pos + buf.len() as u64;
+        let growth = end.saturating_sub(self.data.borrow().current.len() as u64);
+        self.fs.borrow_mut().check_write(growth)?;
+        let mut data = self.data.borrow_mut();
+        apply_write(&mut data.current, pos, buf.as_bytes());
+        data.unsynced.push(Op::Write {
+            pos,
+            data: buf.as_bytes().to_vec(),
+        });
+        Ok(())
+    }
+
+    async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+        let data = self.data.borrow();
+        let start = (pos as usize).min(data.current.len());
+        let end = (start + len).min(data.current.len());
+        Ok(data.current[start..end].to_vec())
+    }
+
+    async fn sync(&self) -> io::Result<()> {
+        if self.fs.borrow().faults.fail_syncs {
+            return Err(io::Error::other("injected sync failure"));
+        }
+        let mut data = self.data.borrow_mut();
+        data.durable = data.current.clone();
+        data.unsynced.clear();
+        Ok(())
+    }
+
+    async fn size(&self) -> io::Result<u64> {
+        Ok(self.data.borrow().current.len() as u64)
+    }
+
+    async fn truncate(&self, len: u64) -> io::Result<()> {
+        let mut data = self.data.borrow_mut();
+        data.current.resize(len as usize, 0);
+        data.unsynced.push(Op::Truncate(len));
+        Ok(())
+    }
+}

@@ -1,0 +1,132 @@
+//! The I/O seam: everything the store does to a disk goes through
+//! [`Storage`] and [`StorageFile`], so the same engine runs on real files
+//! ([`dma::DmaStorage`]: `O_DIRECT` via io_uring) and on a fault-injecting
+//! in-memory disk ([`mem::MemStorage`]) in crash tests.
+//!
+//! Contract (checked by one conformance suite run on both implementations):
+//!
+//! * Writes take an aligned buffer ([`IoBuf`], allocated by the storage so the
+//!   DMA implementation can hand real DMA memory to the kernel) and must start
+//!   at a multiple of [`Storage::alignment`] and be a multiple of it long.
+//!   Records are encoded straight into such buffers: no copy on the append path.
+//! * Reads may be unaligned and return fewer bytes at end of file.
+//! * Only [`StorageFile::sync`] makes file contents durable. Directory
+//!   operations (create, rename, remove) are durable once
+//!   [`Storage::sync_dir`] returns.
+//! * Errors are plain `io::Error`s; the store adds context.
+//!
+//! The executor is single-threaded: nothing here is `Send`.
+
+use std::io;
+use std::ops::Deref;
+use std::path::Path;
+use std::rc::Rc;
+
+pub mod dma;
+pub mod mem;
+
+#[cfg(test)]
+mod conformance;
+
+/// An aligned, fixed-capacity byte buffer owned by the storage layer.
+pub trait IoBuf: 'static {
+    fn as_bytes(&self) -> &[u8];
+    fn as_bytes_mut(&mut self) -> &mut [u8];
+    /// Shortens the buffer to `len` bytes (what a write will cover).
+    fn trim_to(&mut self, len: usize);
+    fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Space of the device holding the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DiskUsage {
+    pub capacity_bytes: u64,
+    pub used_bytes: u64,
+}
+
+impl DiskUsage {
+    /// Used space in per mille of capacity (1000 when capacity is unknown).
+    pub fn used_permille(&self) -> u32 {
+        if self.capacity_bytes == 0 {
+            return 1000;
+        }
+        ((self.used_bytes as u128 * 1000) / self.capacity_bytes as u128).min(1000) as u32
+    }
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DirEntry {
+    pub name: String,
+    pub is_dir: bool,
+}
+
+/// A directory tree of files with aligned writes.
+#[allow(async_fn_in_trait)] // single-threaded executor: futures need not be Send
+pub trait Storage: Clone + 'static {
+    type Buf: IoBuf;
+    type File: StorageFile<Buf = Self::Buf>;
+
+    /// Write position and length granularity.
+    fn alignment(&self) -> usize;
+    /// A zero-filled buffer of `len` bytes (`len` a multiple of the alignment).
+    fn alloc_buf(&self, len: usize) -> Self::Buf;
+    /// Opens a file for reading and writing; `NotFound` when missing and
+    /// `create` is false.
+    async fn open(&self, path: &Path, create: bool) -> io::Result<Self::File>;
+    async fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Removes a directory and everything below it.
+    async fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Atomically replaces `to` with `from`.
+    async fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    async fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Entries of a directory, sorted by name; `NotFound` when missing.
+    async fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>>;
+    async fn exists(&self, path: &Path) -> io::Result<bool>;
+    /// Makes earlier creates/renames/removes in `path` durable.
+    async fn sync_dir(&self, path: &Path) -> io::Result<()>;
+    /// Capacity and use of the device holding `path`.
+    fn disk_usage(&self, path: &Path) -> io::Result<DiskUsage>;
+}
+
+/// An open file.
+#[allow(async_fn_in_trait)]
+pub trait StorageFile: 'static {
+    type Buf: IoBuf;
+    type ReadBuf: Deref<Target = [u8]>;
+
+    /// Writes the whole of `buf` at `pos`; a short write is an error.
+    async fn write_at(&self, buf: Rc<Self::Buf>, pos: u64) -> io::Result<()>;
+    /// Reads up to `len` bytes at `pos` (fewer at end of file).
+    async fn read_at(&self, pos: u64, len: usize) -> io::Result<Self::ReadBuf>;
+    /// fdatasync: earlier writes are durable once this returns Ok.
+    async fn sync(&self) -> io::Result<()>;
+    async fn size(&self) -> io::Result<u64>;
+    async fn truncate(&self, len: u64) -> io::Result<()>;
+}
+
+/// Rounds `v` down to a multiple of `align` (a power of two).
+pub fn align_down(v: u64, align: usize) -> u64 {
+    v & !(align as u64 - 1)
+}
+
+/// Rounds `v` up to a multiple of `align` (a power of two).
+pub fn align_up(v: u64, align: usize) -> u64 {
+    align_down(v + align as u64 - 1, align)
+}
+
+/// Checks the write contract; both implementations call it.
+pub(crate) fn check_aligned_write(len: usize, pos: u64, align: usize) -> io::Result<()> {
+    if pos % align as u64 != 0 || len % align != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("unaligned write: {len} bytes at {pos} (alignment {align})"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,340 @@
+//! The commit log's in-memory write side: records are encoded straight into
+//! aligned buffers ("chunks") that later go to disk whole.
+//!
+//! ```text
+//!  segment:  |....durable....|tail page|.................|
+//!  chunk N:          [start=aligned ....... filled)           sealed, queued for write
+//!  chunk N+1:                [copy of tail page | new records ...)   active
+//! ```
+//!
+//! Invariants:
+//! * every chunk starts at an aligned offset and lies within one segment;
+//! * a record lies wholly in the chunk it was encoded into;
+//! * sealing copies the partial last page into the next chunk, so the
+//!   next write rewrites that page as it grows (O_DIRECT writes whole pages);
+//! * every record leaves room for an 8-byte filler before its segment's
+//!   end; a record that does not fit is preceded by a filler and goes to
+//!   the next segment.
+//!
+//! Written chunks stay in a bounded cache to serve recent reads.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use bolide_proto::message::{encode_blank, BLANK_HEADER_BYTES};
+
+use crate::io::{align_down, align_up, IoBuf, Storage};
+use crate::layout::segment_base;
+
+/// Smallest chunk allocated (sync mode seals one per group commit).
+const MIN_CHUNK_BYTES: usize = 64 << 10;
+
+/// A chunk that no longer takes appends.
+#[derive(Debug)]
+pub(crate) struct Sealed<B> {
+    pub buf: Rc<B>,
+    /// Absolute log offset of `buf[0]`; aligned.
+    pub start: u64,
+    /// Valid bytes from `start`.
+    pub filled: usize,
+    /// Memory held (buffer capacity before trimming).
+    pub capacity: usize,
+}
+
+impl<B: IoBuf> Sealed<B> {
+    fn get(&self, pos: u64, len: usize) -> Option<&[u8]> {
+        let from = pos.checked_sub(self.start)? as usize;
+        (from + len <= self.filled).then(|| &self.buf.as_bytes()[from..from + len])
+    }
+}
+
+#[derive(Debug)]
+struct Active<B> {
+    buf: B,
+    start: u64,
+    filled: usize,
+    /// `filled` when the chunk was created: bytes copied from the previous one.
+    carried: usize,
+}
+
+/// Write buffers of one commit log.
+pub(crate) struct WriteBuffers<S: Storage> {
+    storage: S,
+    segment_size_bytes: u64,
+    buffer_bytes: usize,
+    cache_limit_bytes: u64,
+    active: Active<S::Buf>,
+    sealed: VecDeque<Rc<Sealed<S::Buf>>>,
+    cached: VecDeque<Rc<Sealed<S::Buf>>>,
+    cached_bytes: u64,
+    write_pos: u64,
+    last_sealed_bytes: usize,
+}
+
+impl<S: Storage> std::fmt::Debug for WriteBuffers<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteBuffers")
+            .field("write_pos", &self.write_pos)
+            .field("sealed", &self.sealed.len())
+            .field("cached", &self.cached.len())
+            .finish()
+    }
+}
+
+impl<S: Storage> WriteBuffers<S> {
+    /// Starts appending at `write_pos`; `tail` holds the on-disk bytes from
+    /// the aligned start of its page up to `write_pos`.
+    pub fn new(storage: S, segment_size_bytes: u64, buffer_bytes: usize, cache_limit_bytes: u64, write_pos: u64, tail: &[u8]) -> Self {
+        let align = storage.alignment();
+        let start = align_down(write_pos, align);
+        debug_assert_eq!((write_pos - start) as usize, tail.len());
+        let mut buf = storage.alloc_buf(buffer_bytes.max(MIN_CHUNK_BYTES));
+        buf.as_bytes_mut()[..tail.len()].copy_from_slice(tail);
+        WriteBuffers {
+            storage,
+            segment_size_bytes,
+            buffer_bytes,
+            cache_limit_bytes,
+            active: Active { buf, start, filled: tail.len(), carried: tail.len() },
+            sealed: VecDeque::new(),
+            cached: VecDeque::new(),
+            cached_bytes: 0,
+            write_pos,
+            last_sealed_bytes: buffer_bytes,
+        }
+    }
+
+    /// Offset the next record will get.
+    pub fn write_pos(&self) -> u64 {
+        self.write_pos
+    }
+
+    /// Reserves `len` contiguous bytes for one record and returns its offset
+    /// and the slice to encode into. Rolls to the next segment (writing a
+    /// filler) when the record does not fit. `len + 8` must not exceed the
+    /// segment size (checked by the caller's size limit).
+    pub fn reserve(&mut self, len: usize) -> (u64, &mut [u8]) {
+        let seg_end = segment_base(self.write_pos, self.segment_size_bytes) + self.segment_size_bytes;
+        if self.write_pos + (len + BLANK_HEADER_BYTES) as u64 > seg_end {
+            self.write_filler(seg_end);
+        }
+        self.ensure_room(len);
+        let pos = self.write_pos;
+        let from = self.active.filled;
+        self.active.filled += len;
+        self.write_pos += len as u64;
+        (pos, &mut self.active.buf.as_bytes_mut()[from..from + len])
+    }
+
+    /// Undoes the last [`reserve`](Self::reserve) of `len` bytes at `pos`
+    /// (its encoding failed).
+    pub fn unreserve(&mut self, pos: u64, len: usize) {
+        if self.write_pos == pos + len as u64 && self.active.filled >= len {
+            self.active.filled -= len;
+            self.write_pos = pos;
+            let filled = self.active.filled;
+            self.active.buf.as_bytes_mut()[filled..filled + len].fill(0);
+        }
+    }
+
+    fn write_filler(&mut self, seg_end: u64) {
+        let filler_len = (seg_end - self.write_pos) as usize;
+        self.ensure_room(BLANK_HEADER_BYTES);
+        let from = self.active.filled;
+        encode_blank(filler_len, &mut self.active.buf.as_bytes_mut()[from..from + BLANK_HEADER_BYTES]);
+        self.active.filled += BLANK_HEADER_BYTES;
+        self.write_pos = seg_end;
+        self.seal(false);
+    }
+
+    fn ensure_room(&mut self, len: usize) {
+        if self.active.filled + len > self.active.buf.len() {
+            self.seal(true);
+            if self.active.filled + len > self.active.buf.len() {
+                let carried = self.active.filled;
+                let cap = align_up((carried + len) as u64, self.storage.alignment()) as usize;
+                let mut buf = self.storage.alloc_buf(cap.max(self.buffer_bytes));
+                buf.as_bytes_mut()[..carried].copy_from_slice(&self.active.buf.as_bytes()[..carried]);
+                self.active.buf = buf;
+            }
+        }
+    }
+
+    fn next_capacity(&self) -> usize {
+        let want = (self.last_sealed_bytes * 2).next_power_of_two();
+        want.clamp(MIN_CHUNK_BYTES, self.buffer_bytes.max(MIN_CHUNK_BYTES))
+    }
+
+    /// Seals the active chunk (if it holds new bytes) and starts a new one
+    /// at the write position, carrying the partial page over when `carry`.
+    fn seal(&mut self, carry: bool) {
+        if self.active.filled == self.active.carried {
+            if !carry {
+                // Nothing new, but the write position moved to a new segment.
+                self.active.start = self.write_pos;
+                self.active.filled = 0;
+                self.active.carried = 0;
+            }
+            return;
+        }
+        let align = self.storage.alignment();
+        let mut buf = self.storage.alloc_buf(self.next_capacity());
+        let (start, carried) = if carry {
+            let end = self.active.start + self.active.filled as u64;
+            let tail_start = align_down(end, align);
+            let from = (tail_start - self.active.start) as usize;
+            let tail = &self.active.buf.as_bytes()[from..self.active.filled];
+            buf.as_bytes_mut()[..tail.len()].copy_from_slice(tail);
+            (tail_start, tail.len())
+        } else {
+            debug_assert_eq!(self.write_pos % align as u64, 0);
+            (self.write_pos, 0)
+        };
+        let old = std::mem::replace(&mut self.active, Active { buf, start, filled: carried, carried });
+        let mut old_buf = old.buf;
+        let capacity = old_buf.len();
+        old_buf.trim_to(align_up(old.filled as u64, align) as usize);
+        self.last_sealed_bytes = old.filled - old.carried;
+        self.sealed.push_back(Rc::new(Sealed { buf: Rc::new(old_buf), start: old.start, filled: old.filled, capacity }));
+    }
+
+    /// Seals what was appended and hands every unwritten chunk to the
+    /// flusher, in order. Returns them with the log offset they cover up to.
+    pub fn take_for_flush(&mut self) -> (Vec<Rc<Sealed<S::Buf>>>, u64) {
+        self.seal(true);
+        (self.sealed.drain(..).collect(), self.write_pos)
+    }
+
+    /// Puts chunks back at the front after a failed write (they stay
+    /// readable; the store is poisoned anyway).
+    pub fn restore_unwritten(&mut self, chunks: Vec<Rc<Sealed<S::Buf>>>) {
+        for c in chunks.into_iter().rev() {
+            self.sealed.push_front(c);
+        }
+    }
+
+    /// Moves written chunks into the read cache, evicting the oldest.
+    pub fn mark_written(&mut self, chunks: Vec<Rc<Sealed<S::Buf>>>) {
+        for c in chunks {
+            self.cached_bytes += c.capacity as u64;
+            self.cached.push_back(c);
+        }
+        while self.cached_bytes > self.cache_limit_bytes {
+            match self.cached.pop_front() {
+                Some(c) => self.cached_bytes -= c.capacity as u64,
+                None => break,
+            }
+        }
+    }
+
+    /// Bytes held by the read cache.
+    pub fn cached_bytes(&self) -> u64 {
+        self.cached_bytes
+    }
+
+    /// `len` bytes at `pos` if memory still holds them.
+    pub fn read(&self, pos: u64, len: usize) -> Option<&[u8]> {
+        let a = &self.active;
+        if let Some(from) = pos.checked_sub(a.start) {
+            let from = from as usize;
+            if from + len <= a.filled {
+                return Some(&a.buf.as_bytes()[from..from + len]);
+            }
+        }
+        let newest_first = self.sealed.iter().rev().chain(self.cached.iter().rev());
+        newest_first.filter(|c| c.start <= pos).find_map(|c| c.get(pos, len))
+    }
+
+    /// Drops cached chunks below `pos` (retention deleted their segments).
+    pub fn forget_below(&mut self, pos: u64) {
+        while let Some(c) = self.cached.front() {
+            if c.start + c.filled as u64 > pos {
+                break;
+            }
+            self.cached_bytes -= c.capacity as u64;
+            self.cached.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::mem::MemStorage;
+
+    fn bufs(seg: u64, buffer: usize) -> WriteBuffers<MemStorage> {
+        WriteBuffers::new(MemStorage::new(1 << 30), seg, buffer, 1 << 20, 0, &[])
+    }
+
+    #[test]
+    fn records_are_contiguous_and_readable() {
+        let mut b = bufs(1 << 20, 64 << 10);
+        let mut offsets = Vec::new();
+        for i in 0..100u8 {
+            let (pos, slot) = b.reserve(1000);
+            slot.fill(i);
+            offsets.push(pos);
+        }
+        assert_eq!(offsets[1], 1000);
+        for (i, pos) in offsets.iter().enumerate() {
+            assert_eq!(b.read(*pos, 1000).unwrap(), &[i as u8; 1000][..]);
+        }
+    }
+
+    #[test]
+    fn flush_seals_and_carries_the_partial_page() {
+        let mut b = bufs(1 << 20, 64 << 10);
+        b.reserve(5000).1.fill(1);
+        let (chunks, upto) = b.take_for_flush();
+        assert_eq!((chunks.len(), upto), (1, 5000));
+        assert_eq!(chunks[0].buf.len(), 8192, "written length is page aligned");
+        b.mark_written(chunks);
+        b.reserve(100).1.fill(2);
+        let (chunks, upto) = b.take_for_flush();
+        assert_eq!(upto, 5100);
+        assert_eq!(chunks[0].start, 4096, "the tail page is rewritten");
+        assert_eq!(&chunks[0].buf.as_bytes()[..904], &[1; 904][..]);
+        assert_eq!(&chunks[0].buf.as_bytes()[904..1004], &[2; 100][..]);
+        let (none, _) = b.take_for_flush();
+        assert!(none.is_empty(), "nothing new, nothing to write");
+    }
+
+    #[test]
+    fn record_that_does_not_fit_rolls_to_next_segment_after_a_filler() {
+        let seg = 16 << 10;
+        let mut b = bufs(seg, 64 << 10);
+        let (p1, _) = b.reserve(10_000);
+        let (p2, _) = b.reserve(10_000);
+        assert_eq!((p1, p2), (0, seg));
+        let filler = b.read(10_000, 8).unwrap();
+        assert_eq!(bolide_proto::message::peek_head(filler).unwrap(), bolide_proto::message::RecordHead::Blank(seg as usize - 10_000));
+        let (chunks, _) = b.take_for_flush();
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[1].start, seg);
+        assert!(chunks.iter().all(|c| segment_base(c.start, seg) == segment_base(c.start + c.filled as u64 - 1, seg)));
+    }
+
+    #[test]
+    fn large_records_get_a_big_enough_chunk_and_cache_is_bounded() {
+        let mut b = WriteBuffers::new(MemStorage::new(1 << 30), 1 << 30, 8192, 200 << 10, 0, &[]);
+        for _ in 0..10 {
+            b.reserve(100 << 10).1.fill(3);
+            let (c, _) = b.take_for_flush();
+            b.mark_written(c);
+        }
+        assert!(b.cached_bytes() <= 200 << 10);
+        assert!(b.read(0, 10).is_none(), "evicted");
+        assert!(b.read(9 * (100 << 10), 100 << 10).is_some());
+    }
+
+    #[test]
+    fn resumes_from_a_tail_page() {
+        let tail = vec![9u8; 100];
+        let mut b = WriteBuffers::new(MemStorage::new(1 << 30), 1 << 20, 8192, 1 << 20, 4096 + 100, &tail);
+        let (pos, _) = b.reserve(10);
+        assert_eq!(pos, 4196);
+        let (chunks, _) = b.take_for_flush();
+        assert_eq!(chunks[0].start, 4096);
+        assert_eq!(&chunks[0].buf.as_bytes()[..100], &tail[..]);
+    }
+}

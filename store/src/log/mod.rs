@@ -1,0 +1,2 @@
+//! The commit log.
+pub(crate) mod buffer;
