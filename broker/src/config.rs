@@ -117,7 +117,8 @@ fn bad(key: &str, why: impl std::fmt::Display) -> ConfigError {
 impl BrokerConfig {
     /// Parses a `broker.toml` text; unknown keys and bad values name the key.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let config: BrokerConfig = toml::from_str(text).map_err(|e| ConfigError(format!("broker config: {e}")))?;
+        let config: BrokerConfig =
+            toml::from_str(text).map_err(|e| ConfigError(format!("broker config: {e}")))?;
         config.validate()?;
         Ok(config)
     }
@@ -125,7 +126,12 @@ impl BrokerConfig {
     /// Checks values serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let b = &self.broker;
-        let name_ok = |s: &str| !s.is_empty() && s.len() <= 127 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_%|".contains(c));
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 127
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_%|".contains(c))
+        };
         if !name_ok(&b.cluster_name) {
             return Err(bad("broker.cluster_name", "use 1-127 of [A-Za-z0-9-_%|]"));
         }
@@ -133,24 +139,39 @@ impl BrokerConfig {
             return Err(bad("broker.broker_name", "use 1-127 of [A-Za-z0-9-_%|]"));
         }
         if b.listen_port < 3 {
-            return Err(bad("broker.listen_port", "must be >= 3 (port - 2 is also used)"));
+            return Err(bad(
+                "broker.listen_port",
+                "must be >= 3 (port - 2 is also used)",
+            ));
         }
         if b.advertised_host.parse::<std::net::IpAddr>().is_err() {
-            return Err(bad("broker.advertised_host", "must be an IP address clients can reach"));
+            return Err(bad(
+                "broker.advertised_host",
+                "must be an IP address clients can reach",
+            ));
         }
         for addr in &b.namesrv_addrs {
             if addr.parse::<std::net::SocketAddr>().is_err() {
-                return Err(bad("broker.namesrv_addrs", format!("{addr:?} is not ip:port")));
+                return Err(bad(
+                    "broker.namesrv_addrs",
+                    format!("{addr:?} is not ip:port"),
+                ));
             }
         }
         if b.shards > bolide_proto::ids::MAX_SHARDS as usize {
-            return Err(bad("broker.shards", format!("at most {}", bolide_proto::ids::MAX_SHARDS)));
+            return Err(bad(
+                "broker.shards",
+                format!("at most {}", bolide_proto::ids::MAX_SHARDS),
+            ));
         }
         if b.default_topic_queue_nums == 0 || b.default_topic_queue_nums > 1024 {
             return Err(bad("broker.default_topic_queue_nums", "must be 1..=1024"));
         }
         if b.max_message_bytes == 0 || b.max_message_bytes >= b.max_frame_bytes {
-            return Err(bad("broker.max_message_bytes", "must be > 0 and below max_frame_bytes"));
+            return Err(bad(
+                "broker.max_message_bytes",
+                "must be > 0 and below max_frame_bytes",
+            ));
         }
         if b.register_interval_ms < 1_000 {
             return Err(bad("broker.register_interval_ms", "must be >= 1000"));
@@ -192,12 +213,18 @@ mod tests {
 
     #[test]
     fn embedded_default_file_equals_default() {
-        assert_eq!(BrokerConfig::from_toml(DEFAULT_CONFIG_TOML).unwrap(), BrokerConfig::default());
+        assert_eq!(
+            BrokerConfig::from_toml(DEFAULT_CONFIG_TOML).unwrap(),
+            BrokerConfig::default()
+        );
     }
 
     #[test]
     fn empty_file_is_the_default() {
-        assert_eq!(BrokerConfig::from_toml("").unwrap(), BrokerConfig::default());
+        assert_eq!(
+            BrokerConfig::from_toml("").unwrap(),
+            BrokerConfig::default()
+        );
     }
 
     #[test]
@@ -211,10 +238,16 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         let cases = [
-            ("[broker]\nadvertised_host = \"localhost\"\n", "advertised_host"),
+            (
+                "[broker]\nadvertised_host = \"localhost\"\n",
+                "advertised_host",
+            ),
             ("[broker]\nnamesrv_addrs = [\"nope\"]\n", "namesrv_addrs"),
             ("[broker]\nbroker_name = \"a b\"\n", "broker_name"),
-            ("[broker]\ndefault_topic_queue_nums = 0\n", "default_topic_queue_nums"),
+            (
+                "[broker]\ndefault_topic_queue_nums = 0\n",
+                "default_topic_queue_nums",
+            ),
             ("[store]\nflush_mode = \"sometimes\"\n", "flush_mode"),
             ("[store]\nsegment_size_bytes = 1000\n", "segment_size_bytes"),
         ];

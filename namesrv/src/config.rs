@@ -32,14 +32,18 @@ impl Default for NamesrvConfig {
 impl NamesrvConfig {
     /// Parses and validates a `namesrv.toml` text; errors name the key.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        let config: NamesrvConfig = toml::from_str(text).map_err(|e| format!("namesrv config: {e}"))?;
+        let config: NamesrvConfig =
+            toml::from_str(text).map_err(|e| format!("namesrv config: {e}"))?;
         config.validate()?;
         Ok(config)
     }
 
     pub fn validate(&self) -> Result<(), String> {
         if self.listen_addr.parse::<std::net::SocketAddr>().is_err() {
-            return Err(format!("config key `listen_addr`: {:?} is not ip:port", self.listen_addr));
+            return Err(format!(
+                "config key `listen_addr`: {:?} is not ip:port",
+                self.listen_addr
+            ));
         }
         if self.scan_interval_ms == 0 {
             return Err("config key `scan_interval_ms`: must be > 0".into());
@@ -60,13 +64,22 @@ mod tests {
 
     #[test]
     fn embedded_default_equals_default() {
-        assert_eq!(NamesrvConfig::from_toml(DEFAULT_CONFIG_TOML).unwrap(), NamesrvConfig::default());
+        assert_eq!(
+            NamesrvConfig::from_toml(DEFAULT_CONFIG_TOML).unwrap(),
+            NamesrvConfig::default()
+        );
     }
 
     #[test]
     fn unknown_and_bad_keys_are_named() {
-        assert!(NamesrvConfig::from_toml("listen = 1").unwrap_err().contains("listen"));
-        assert!(NamesrvConfig::from_toml("listen_addr = \"x\"").unwrap_err().contains("listen_addr"));
-        assert!(NamesrvConfig::from_toml("scan_interval_ms = 0").unwrap_err().contains("scan_interval_ms"));
+        assert!(NamesrvConfig::from_toml("listen = 1")
+            .unwrap_err()
+            .contains("listen"));
+        assert!(NamesrvConfig::from_toml("listen_addr = \"x\"")
+            .unwrap_err()
+            .contains("listen_addr"));
+        assert!(NamesrvConfig::from_toml("scan_interval_ms = 0")
+            .unwrap_err()
+            .contains("scan_interval_ms"));
     }
 }

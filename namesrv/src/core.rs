@@ -3,13 +3,13 @@
 //! moves frames; everything observable is decided and tested here.
 
 use bolide_proto::body::{
-    BrokerData, ClusterInfo, JsonBody, KvTable, QueueData, RegisterBrokerBody, RouteJsonStyle, TopicList,
-    TopicRouteData,
+    BrokerData, ClusterInfo, JsonBody, KvTable, QueueData, RegisterBrokerBody, RouteJsonStyle,
+    TopicList, TopicRouteData,
 };
 use bolide_proto::codes::{request_code as req, response_code as rsp};
 use bolide_proto::header::namesrv::{
-    GetKvConfigRequestHeader, GetKvConfigResponseHeader, GetRouteInfoRequestHeader, RegisterBrokerRequestHeader,
-    RegisterBrokerResponseHeader, UnregisterBrokerRequestHeader,
+    GetKvConfigRequestHeader, GetKvConfigResponseHeader, GetRouteInfoRequestHeader,
+    RegisterBrokerRequestHeader, RegisterBrokerResponseHeader, UnregisterBrokerRequestHeader,
 };
 use bolide_proto::{ProtoError, RemotingCommand};
 
@@ -50,7 +50,12 @@ impl NamesrvCore {
     }
 
     /// Answers one request.
-    pub fn handle(&mut self, request: &RemotingCommand, now_ms: u64, conn: ConnId) -> RemotingCommand {
+    pub fn handle(
+        &mut self,
+        request: &RemotingCommand,
+        now_ms: u64,
+        conn: ConnId,
+    ) -> RemotingCommand {
         let outcome = match request.code {
             req::REGISTER_BROKER => self.register_broker(request, now_ms, conn),
             req::UNREGISTER_BROKER => self.unregister_broker(request),
@@ -63,17 +68,28 @@ impl NamesrvCore {
             req::GET_KV_CONFIG => self.get_kv(request),
             req::DELETE_KV_CONFIG => self.delete_kv(request),
             req::GET_KVLIST_BY_NAMESPACE => self.kv_list(request),
-            code => Ok(error(rsp::REQUEST_CODE_NOT_SUPPORTED, format!(" request type {code} not supported"))),
+            code => Ok(error(
+                rsp::REQUEST_CODE_NOT_SUPPORTED,
+                format!(" request type {code} not supported"),
+            )),
         };
         outcome.unwrap_or_else(bad_request)
     }
 
-    fn register_broker(&mut self, request: &RemotingCommand, now_ms: u64, conn: ConnId) -> Result<RemotingCommand, ProtoError> {
+    fn register_broker(
+        &mut self,
+        request: &RemotingCommand,
+        now_ms: u64,
+        conn: ConnId,
+    ) -> Result<RemotingCommand, ProtoError> {
         let h: RegisterBrokerRequestHeader = request.decode_header()?;
         if let Some(crc) = h.body_crc32.filter(|c| *c != 0) {
             let actual = (crc32fast::hash(&request.body) & 0x7FFF_FFFF) as i32;
             if actual != crc {
-                return Ok(error(rsp::SYSTEM_ERROR, format!("register body crc32 {actual} does not match header {crc}")));
+                return Ok(error(
+                    rsp::SYSTEM_ERROR,
+                    format!("register body crc32 {actual} does not match header {crc}"),
+                ));
             }
         }
         let body = if request.body.is_empty() {
@@ -103,7 +119,11 @@ impl NamesrvCore {
             broker_addr: h.broker_addr,
             broker_id: h.broker_id.max(0) as u64,
             ha_server_addr: h.ha_server_addr,
-            timeout_ms: if timeout_ms == 0 { self.config.broker_timeout_ms } else { timeout_ms },
+            timeout_ms: if timeout_ms == 0 {
+                self.config.broker_timeout_ms
+            } else {
+                timeout_ms
+            },
             topics,
         };
         let outcome = self.routes.register(registration, now_ms, conn);
@@ -114,7 +134,10 @@ impl NamesrvCore {
         Ok(success().with_header(&header))
     }
 
-    fn unregister_broker(&mut self, request: &RemotingCommand) -> Result<RemotingCommand, ProtoError> {
+    fn unregister_broker(
+        &mut self,
+        request: &RemotingCommand,
+    ) -> Result<RemotingCommand, ProtoError> {
         let h: UnregisterBrokerRequestHeader = request.decode_header()?;
         self.routes.unregister(&h.broker_name, &h.broker_addr);
         Ok(success())
@@ -125,20 +148,35 @@ impl NamesrvCore {
         let Some(route) = self.routes.route(&h.topic) else {
             return Ok(error(
                 rsp::TOPIC_NOT_EXIST,
-                format!("No topic route info in name server for the topic: {}", h.topic),
+                format!(
+                    "No topic route info in name server for the topic: {}",
+                    h.topic
+                ),
             ));
         };
         let mut data = route_data(route);
-        data.order_topic_conf = self.kv.get(ORDER_TOPIC_CONFIG_NAMESPACE, &h.topic).map(str::to_owned);
-        let style = RouteJsonStyle::for_route_request(request.version, h.accept_standard_json_only.unwrap_or(false));
+        data.order_topic_conf = self
+            .kv
+            .get(ORDER_TOPIC_CONFIG_NAMESPACE, &h.topic)
+            .map(str::to_owned);
+        let style = RouteJsonStyle::for_route_request(
+            request.version,
+            h.accept_standard_json_only.unwrap_or(false),
+        );
         Ok(success().with_body(data.encode(style)))
     }
 
     fn cluster_info(&self) -> RemotingCommand {
         let (brokers, clusters) = self.routes.cluster_info();
         let info = ClusterInfo {
-            broker_addr_table: brokers.iter().map(|(name, g)| (name.clone(), broker_data(g))).collect(),
-            cluster_addr_table: clusters.iter().map(|(c, names)| (c.clone(), names.iter().cloned().collect())).collect(),
+            broker_addr_table: brokers
+                .iter()
+                .map(|(name, g)| (name.clone(), broker_data(g)))
+                .collect(),
+            cluster_addr_table: clusters
+                .iter()
+                .map(|(c, names)| (c.clone(), names.iter().cloned().collect()))
+                .collect(),
         };
         success().with_body(info.encode(RouteJsonStyle::Fastjson))
     }
@@ -166,7 +204,8 @@ impl NamesrvCore {
     fn delete_topic(&mut self, request: &RemotingCommand) -> Result<RemotingCommand, ProtoError> {
         let topic: String = request.ext_fields.read("topic")?;
         let cluster: Option<String> = request.ext_fields.read("clusterName")?;
-        self.routes.delete_topic(&topic, cluster.as_deref().filter(|c| !c.is_empty()));
+        self.routes
+            .delete_topic(&topic, cluster.as_deref().filter(|c| !c.is_empty()));
         Ok(success())
     }
 
@@ -186,7 +225,10 @@ impl NamesrvCore {
             Some(value) => success().with_header(&GetKvConfigResponseHeader {
                 value: Some(value.to_owned()),
             }),
-            None => error(rsp::QUERY_NOT_FOUND, format!("No config item, Namespace: {} Key: {}", h.namespace, h.key)),
+            None => error(
+                rsp::QUERY_NOT_FOUND,
+                format!("No config item, Namespace: {} Key: {}", h.namespace, h.key),
+            ),
         })
     }
 
@@ -200,15 +242,27 @@ impl NamesrvCore {
     fn kv_list(&self, request: &RemotingCommand) -> Result<RemotingCommand, ProtoError> {
         let namespace: String = request.ext_fields.read("namespace")?;
         Ok(match self.kv.list(&namespace) {
-            Some(entries) => success().with_body(KvTable { table: entries.clone() }.encode()),
-            None => error(rsp::QUERY_NOT_FOUND, format!("No config item, Namespace: {namespace}")),
+            Some(entries) => success().with_body(
+                KvTable {
+                    table: entries.clone(),
+                }
+                .encode(),
+            ),
+            None => error(
+                rsp::QUERY_NOT_FOUND,
+                format!("No config item, Namespace: {namespace}"),
+            ),
         })
     }
 }
 
 fn broker_data(group: &crate::routes::BrokerGroup) -> BrokerData {
     BrokerData {
-        broker_addrs: group.addrs.iter().map(|(id, a)| (*id as i64, a.clone())).collect(),
+        broker_addrs: group
+            .addrs
+            .iter()
+            .map(|(id, a)| (*id as i64, a.clone()))
+            .collect(),
         broker_name: group.name.clone(),
         cluster: group.cluster.clone(),
         enable_acting_master: false,

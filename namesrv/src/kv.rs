@@ -18,7 +18,10 @@ impl KvConfig {
         if namespace.is_empty() || key.is_empty() {
             return Err("namespace and key must not be empty");
         }
-        if [namespace, key, value].iter().any(|s| s.len() > MAX_KV_ENTRY_BYTES) {
+        if [namespace, key, value]
+            .iter()
+            .any(|s| s.len() > MAX_KV_ENTRY_BYTES)
+        {
             return Err("namespace, key or value too long");
         }
         self.table
@@ -62,6 +65,8 @@ mod tests {
         assert_eq!(kv.get("ns", "k"), None);
         assert!(kv.list("ns").is_none());
         assert!(kv.put("", "k", "v").is_err());
-        assert!(kv.put("ns", "k", &"x".repeat(MAX_KV_ENTRY_BYTES + 1)).is_err());
+        assert!(kv
+            .put("ns", "k", &"x".repeat(MAX_KV_ENTRY_BYTES + 1))
+            .is_err());
     }
 }

@@ -19,7 +19,8 @@ fn load_config() -> Result<NamesrvConfig, String> {
         match arg.as_str() {
             "--config" => {
                 let path = args.next().unwrap_or_else(|| usage());
-                text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+                text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {path}: {e}"))?;
             }
             "--listen" => listen = Some(args.next().unwrap_or_else(|| usage())),
             "-h" | "--help" => usage(),

@@ -89,17 +89,29 @@ impl RouteTable {
 
     /// Registers (or refreshes) a broker and, for a master, its topics.
     pub fn register(&mut self, reg: Registration, now_ms: u64, conn: ConnId) -> RegisterOutcome {
-        let group = self.brokers.entry(reg.broker_name.clone()).or_insert_with(|| BrokerGroup {
-            cluster: reg.cluster.clone(),
-            name: reg.broker_name.clone(),
-            addrs: BTreeMap::new(),
-        });
+        let group = self
+            .brokers
+            .entry(reg.broker_name.clone())
+            .or_insert_with(|| BrokerGroup {
+                cluster: reg.cluster.clone(),
+                name: reg.broker_name.clone(),
+                addrs: BTreeMap::new(),
+            });
         group.cluster = reg.cluster.clone();
         // An address moving to another id (e.g. slave promoted) leaves its old slot.
-        group.addrs.retain(|id, addr| *id == reg.broker_id || *addr != reg.broker_addr);
+        group
+            .addrs
+            .retain(|id, addr| *id == reg.broker_id || *addr != reg.broker_addr);
         group.addrs.insert(reg.broker_id, reg.broker_addr.clone());
-        self.clusters.entry(reg.cluster.clone()).or_default().insert(reg.broker_name.clone());
-        let timeout_ms = if reg.timeout_ms == 0 { DEFAULT_BROKER_TIMEOUT_MS } else { reg.timeout_ms };
+        self.clusters
+            .entry(reg.cluster.clone())
+            .or_default()
+            .insert(reg.broker_name.clone());
+        let timeout_ms = if reg.timeout_ms == 0 {
+            DEFAULT_BROKER_TIMEOUT_MS
+        } else {
+            reg.timeout_ms
+        };
         self.live.insert(
             reg.broker_addr.clone(),
             Liveness {
@@ -121,7 +133,10 @@ impl RouteTable {
             queues.remove(broker_name);
         }
         for (topic, info) in topics {
-            self.topics.entry(topic).or_default().insert(broker_name.to_owned(), info);
+            self.topics
+                .entry(topic)
+                .or_default()
+                .insert(broker_name.to_owned(), info);
         }
         self.topics.retain(|_, queues| !queues.is_empty());
     }
@@ -134,7 +149,11 @@ impl RouteTable {
         match master {
             Some(addr) => RegisterOutcome {
                 master_addr: addr.clone(),
-                ha_server_addr: self.live.get(addr).map(|l| l.ha_server_addr.clone()).unwrap_or_default(),
+                ha_server_addr: self
+                    .live
+                    .get(addr)
+                    .map(|l| l.ha_server_addr.clone())
+                    .unwrap_or_default(),
             },
             None => RegisterOutcome::default(),
         }
@@ -153,8 +172,12 @@ impl RouteTable {
     }
 
     fn remove_addr(&mut self, addr: &str) {
-        let Some(live) = self.live.remove(addr) else { return };
-        let Some(group) = self.brokers.get_mut(&live.broker_name) else { return };
+        let Some(live) = self.live.remove(addr) else {
+            return;
+        };
+        let Some(group) = self.brokers.get_mut(&live.broker_name) else {
+            return;
+        };
         group.addrs.retain(|_, a| a != addr);
         if !group.addrs.is_empty() {
             return;
@@ -204,9 +227,15 @@ impl RouteTable {
     /// The route of `topic`, if any live broker serves it.
     pub fn route(&self, topic: &str) -> Option<Route> {
         let queues = self.topics.get(topic)?;
-        let brokers = queues.keys().filter_map(|name| self.brokers.get(name).cloned()).collect();
+        let brokers = queues
+            .keys()
+            .filter_map(|name| self.brokers.get(name).cloned())
+            .collect();
         Some(Route {
-            queues: queues.iter().map(|(name, q)| (name.clone(), q.clone())).collect(),
+            queues: queues
+                .iter()
+                .map(|(name, q)| (name.clone(), q.clone()))
+                .collect(),
             brokers,
         })
     }
@@ -218,7 +247,9 @@ impl RouteTable {
 
     /// Topics served by brokers of `cluster`.
     pub fn topics_of_cluster(&self, cluster: &str) -> Vec<String> {
-        let Some(names) = self.clusters.get(cluster) else { return Vec::new() };
+        let Some(names) = self.clusters.get(cluster) else {
+            return Vec::new();
+        };
         self.topics
             .iter()
             .filter(|(_, queues)| queues.keys().any(|n| names.contains(n)))
@@ -228,7 +259,9 @@ impl RouteTable {
 
     /// Removes a topic everywhere, or only from the brokers of `cluster`.
     pub fn delete_topic(&mut self, topic: &str, cluster: Option<&str>) -> bool {
-        let Some(queues) = self.topics.get_mut(topic) else { return false };
+        let Some(queues) = self.topics.get_mut(topic) else {
+            return false;
+        };
         match cluster.and_then(|c| self.clusters.get(c)) {
             Some(names) => queues.retain(|name, _| !names.contains(name)),
             None if cluster.is_none() => queues.clear(),
@@ -241,7 +274,12 @@ impl RouteTable {
     }
 
     /// Broker groups by name, and cluster → broker names.
-    pub fn cluster_info(&self) -> (&BTreeMap<String, BrokerGroup>, &BTreeMap<String, BTreeSet<String>>) {
+    pub fn cluster_info(
+        &self,
+    ) -> (
+        &BTreeMap<String, BrokerGroup>,
+        &BTreeMap<String, BTreeSet<String>>,
+    ) {
         (&self.brokers, &self.clusters)
     }
 }
@@ -279,7 +317,14 @@ mod tests {
         t.register(reg("b", "127.0.0.1:10921", 0, &["T"]), 0, 2);
         let route = t.route("T").unwrap();
         assert_eq!(route.queues.len(), 2);
-        assert_eq!(route.brokers.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            route
+                .brokers
+                .iter()
+                .map(|b| b.name.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         assert_eq!(t.route("U").unwrap().brokers.len(), 1);
         assert!(t.route("nope").is_none());
     }
@@ -312,7 +357,10 @@ mod tests {
         t.register(reg("a", "m:1", 0, &["T"]), 0, 1);
         t.register(reg("b", "m:2", 0, &["T"]), 0, 2);
         t.register(reg("b", "m:2", 0, &["T"]), 100_000, 2);
-        assert!(t.expire(120_000).is_empty(), "exactly at the timeout is still alive");
+        assert!(
+            t.expire(120_000).is_empty(),
+            "exactly at the timeout is still alive"
+        );
         assert_eq!(t.expire(120_001), ["m:1"]);
         let route = t.route("T").unwrap();
         assert_eq!(route.brokers.len(), 1);

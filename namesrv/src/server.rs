@@ -29,7 +29,11 @@ impl NamesrvHandler {
 }
 
 impl Handler for NamesrvHandler {
-    async fn handle(self: Rc<Self>, conn: Connection, request: RemotingCommand) -> Option<RemotingCommand> {
+    async fn handle(
+        self: Rc<Self>,
+        conn: Connection,
+        request: RemotingCommand,
+    ) -> Option<RemotingCommand> {
         let now = self.now_ms();
         Some(self.core.borrow_mut().handle(&request, now, conn.id()))
     }
@@ -50,7 +54,8 @@ impl StopSignal {
     pub fn stop(&self, listen_addr: SocketAddr) {
         self.0.store(true, Ordering::SeqCst);
         // Wake the accept loop so it sees the flag.
-        let _ = std::net::TcpStream::connect_timeout(&wake_addr(listen_addr), Duration::from_secs(1));
+        let _ =
+            std::net::TcpStream::connect_timeout(&wake_addr(listen_addr), Duration::from_secs(1));
     }
 
     fn is_stopped(&self) -> bool {
@@ -60,7 +65,9 @@ impl StopSignal {
 
 fn wake_addr(listen: SocketAddr) -> SocketAddr {
     match listen.ip() {
-        ip if ip.is_unspecified() => SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), listen.port()),
+        ip if ip.is_unspecified() => {
+            SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), listen.port())
+        }
         _ => listen,
     }
 }
@@ -138,27 +145,35 @@ pub fn spawn(config: NamesrvConfig) -> std::io::Result<NamesrvHandle> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let stop = StopSignal::default();
     let thread_stop = stop.clone();
-    let thread = std::thread::Builder::new().name("bolide-namesrv".into()).spawn(move || {
-        let executor = glommio::LocalExecutorBuilder::default().name("namesrv").make();
-        let executor = match executor {
-            Ok(ex) => ex,
-            Err(e) => {
-                let _ = ready_tx.send(Err(std::io::Error::other(e.to_string())));
-                return;
-            }
-        };
-        executor.run(async move {
-            let listener = match TcpListener::bind(config.listen_addr.as_str()) {
-                Ok(l) => l,
+    let thread = std::thread::Builder::new()
+        .name("bolide-namesrv".into())
+        .spawn(move || {
+            let executor = glommio::LocalExecutorBuilder::default()
+                .name("namesrv")
+                .make();
+            let executor = match executor {
+                Ok(ex) => ex,
                 Err(e) => {
                     let _ = ready_tx.send(Err(std::io::Error::other(e.to_string())));
                     return;
                 }
             };
-            let _ = ready_tx.send(listener.local_addr().map_err(|e| std::io::Error::other(e.to_string())));
-            serve(config, listener, thread_stop).await;
-        });
-    })?;
+            executor.run(async move {
+                let listener = match TcpListener::bind(config.listen_addr.as_str()) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(std::io::Error::other(e.to_string())));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(
+                    listener
+                        .local_addr()
+                        .map_err(|e| std::io::Error::other(e.to_string())),
+                );
+                serve(config, listener, thread_stop).await;
+            });
+        })?;
     let addr = ready_rx
         .recv()
         .map_err(|_| std::io::Error::other("namesrv thread exited before listening"))??;

@@ -26,7 +26,9 @@ fn register_request(topic: &str) -> RemotingCommand {
         topic_name: topic.into(),
         ..TopicConfig::default()
     };
-    body.topic_config_serialize_wrapper.topic_config_table.insert(topic.into(), config);
+    body.topic_config_serialize_wrapper
+        .topic_config_table
+        .insert(topic.into(), config);
     let mut cmd = RemotingCommand::request(req::REGISTER_BROKER).with_body(body.encode());
     for (k, v) in [
         ("brokerName", "broker-a"),
@@ -44,7 +46,9 @@ fn route_request(topic: &str) -> RemotingCommand {
     RemotingCommand::request(req::GET_ROUTEINFO_BY_TOPIC).with_ext("topic", topic)
 }
 
-fn in_executor<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Send + 'static) {
+fn in_executor<F: std::future::Future<Output = ()> + 'static>(
+    f: impl FnOnce() -> F + Send + 'static,
+) {
     glommio::LocalExecutorBuilder::default()
         .spawn(move || async move { f().await })
         .unwrap()
@@ -61,11 +65,15 @@ fn register_route_and_removal_on_disconnect() {
     let ns = bolide_namesrv::server::spawn(config).unwrap();
     let addr = ns.addr();
     in_executor(move || async move {
-        let broker = Connection::connect(addr, Rc::new(NoRequests), 1 << 20, TIMEOUT).await.unwrap();
+        let broker = Connection::connect(addr, Rc::new(NoRequests), 1 << 20, TIMEOUT)
+            .await
+            .unwrap();
         let rsp = broker.invoke(register_request("T"), TIMEOUT).await.unwrap();
         assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
 
-        let client = Connection::connect(addr, Rc::new(NoRequests), 1 << 20, TIMEOUT).await.unwrap();
+        let client = Connection::connect(addr, Rc::new(NoRequests), 1 << 20, TIMEOUT)
+            .await
+            .unwrap();
         let rsp = client.invoke(route_request("T"), TIMEOUT).await.unwrap();
         assert_eq!(rsp.code, rsp::SUCCESS);
         let route = TopicRouteData::decode(&rsp.body).unwrap();
@@ -99,14 +107,24 @@ fn garbage_closes_only_that_connection() {
     let mut bad = std::net::TcpStream::connect(addr).unwrap();
     bad.set_read_timeout(Some(TIMEOUT)).unwrap();
     // A frame whose header length exceeds its total length.
-    bad.write_all(&[0, 0, 0, 8, 0, 0, 0, 200, 1, 2, 3, 4]).unwrap();
+    bad.write_all(&[0, 0, 0, 8, 0, 0, 0, 200, 1, 2, 3, 4])
+        .unwrap();
     let mut buf = [0u8; 16];
-    assert_eq!(bad.read(&mut buf).unwrap_or(0), 0, "server should close a bad connection");
+    assert_eq!(
+        bad.read(&mut buf).unwrap_or(0),
+        0,
+        "server should close a bad connection"
+    );
     in_executor(move || async move {
-        let client = Connection::connect(addr, Rc::new(NoRequests), 1 << 20, TIMEOUT).await.unwrap();
+        let client = Connection::connect(addr, Rc::new(NoRequests), 1 << 20, TIMEOUT)
+            .await
+            .unwrap();
         let rsp = client.invoke(route_request("T"), TIMEOUT).await.unwrap();
         assert_eq!(rsp.code, rsp::TOPIC_NOT_EXIST);
-        let rsp = client.invoke(RemotingCommand::request(12345), TIMEOUT).await.unwrap();
+        let rsp = client
+            .invoke(RemotingCommand::request(12345), TIMEOUT)
+            .await
+            .unwrap();
         assert_eq!(rsp.code, rsp::REQUEST_CODE_NOT_SUPPORTED);
     });
     ns.shutdown();

@@ -8,6 +8,8 @@
 use bolide_proto::codes::{request_code, response_code};
 use bolide_proto::frame::{decode_frame, decode_frame_buf, encode_frame, MAX_FRAME_BYTES};
 use bolide_proto::header::{CommandHeader, PullMessageResponseHeader, SendMessageRequestHeader};
+use bolide_proto::ids::{GlobalOffset, QueueOffset};
+use bolide_proto::message::{AppendStamp, NewMessage, PropertiesBuilder, RecordView};
 use bolide_proto::RemotingCommand;
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
@@ -74,6 +76,7 @@ fn bench_command(c: &mut Criterion, name: &str, cmd: &RemotingCommand) {
     group.bench_function("decode_slice", |b| {
         b.iter(|| decode_frame(black_box(&frame), MAX_FRAME_BYTES).expect("decode"))
     });
+    // Includes copying the frame into a fresh read buffer, as a socket read would.
     group.bench_function("decode_buf", |b| {
         b.iter(|| {
             let mut buf = BytesMut::from(&frame[..]);
@@ -99,5 +102,60 @@ fn bench_pull_response(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_send_request, bench_pull_response);
+fn message_1k() -> NewMessage {
+    let mut props = PropertiesBuilder::new();
+    for (k, v) in [
+        ("TAGS", "TagA"),
+        ("KEYS", "order-42"),
+        ("UNIQ_KEY", "7F00000100002A9F0000000000000001"),
+        ("WAIT", "true"),
+    ] {
+        props.set(k, v).expect("valid property");
+    }
+    NewMessage {
+        topic: "TopicTest".into(),
+        queue_id: 3,
+        flag: 0,
+        sys_flag: 0,
+        born_timestamp: 1_700_000_000_000,
+        born_host: "127.0.0.1:50000".parse().expect("addr"),
+        store_host: "127.0.0.1:10911".parse().expect("addr"),
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+        body: bytes::Bytes::from(vec![b'x'; 1024]),
+        properties: props.build(),
+    }
+}
+
+fn bench_message_record(c: &mut Criterion) {
+    let msg = message_1k();
+    let stamp = AppendStamp {
+        queue_offset: QueueOffset(7),
+        physical_offset: GlobalOffset(4096),
+        store_timestamp: 1_700_000_000_001,
+    };
+    let mut record = vec![0u8; msg.encoded_len()];
+    let mut group = c.benchmark_group("message_record_1k");
+    group.throughput(Throughput::Bytes(record.len() as u64));
+    group.bench_function("encode_into", |b| {
+        b.iter(|| {
+            msg.encode_into(black_box(stamp), black_box(&mut record))
+                .expect("encode")
+        })
+    });
+    group.bench_function("parse+crc", |b| {
+        b.iter(|| {
+            let view = RecordView::parse(black_box(&record)).expect("parse");
+            black_box(view.crc_ok() && view.properties().get("TAGS").is_some())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_send_request,
+    bench_pull_response,
+    bench_message_record
+);
 criterion_main!(benches);

@@ -74,9 +74,8 @@ impl ExtFields {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    /// Appends without the duplicate check: for decoders, which keep the
-    /// last of duplicate keys (like a Java `HashMap`) via [`Self::insert`]
-    /// only when a duplicate is actually seen.
+    /// Decoder insert: a repeated key keeps the last value, like a Java
+    /// `HashMap` fed by a JSON parser.
     pub(crate) fn push_decoded(&mut self, key: String, value: String) {
         if self.contains_key(&key) {
             self.insert(key, value);

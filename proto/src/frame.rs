@@ -146,10 +146,9 @@ pub fn decode_frame_buf(
 ) -> Result<Option<RemotingCommand>> {
     let head = match check_frame(buf, max_frame_bytes) {
         Ok(head) => head,
-        Err(ProtoError::Incomplete { needed }) => {
-            buf.reserve(needed.saturating_sub(buf.len()));
-            return Ok(None);
-        }
+        // No reserve here: a peer announcing a 16 MiB frame must not make
+        // us allocate it before sending it. Growth is the caller's policy.
+        Err(ProtoError::Incomplete { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
     let frame = buf.split_to(head.frame_bytes).freeze();

@@ -75,9 +75,11 @@ impl GlobalOffset {
     }
 }
 
-impl PhysicalOffset {
-    /// `self + bytes`.
-    pub fn add(self, bytes: u64) -> Self {
+impl std::ops::Add<u64> for PhysicalOffset {
+    type Output = PhysicalOffset;
+
+    /// The offset `bytes` further on.
+    fn add(self, bytes: u64) -> Self {
         PhysicalOffset(self.0 + bytes)
     }
 }

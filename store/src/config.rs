@@ -119,7 +119,10 @@ impl StoreConfig {
     pub fn validate(&self) -> Result<()> {
         let page = IO_PAGE_BYTES as u64;
         if self.segment_size_bytes < 4 * page || self.segment_size_bytes % page != 0 {
-            return Err(bad("segment_size_bytes", "must be a multiple of 4096 and >= 16384"));
+            return Err(bad(
+                "segment_size_bytes",
+                "must be a multiple of 4096 and >= 16384",
+            ));
         }
         if self.segment_size_bytes > 1 << 40 {
             return Err(bad("segment_size_bytes", "must be <= 1 TiB"));
@@ -127,20 +130,28 @@ impl StoreConfig {
         if self.max_message_bytes < bolide_proto::message::MIN_RECORD_BYTES
             || self.max_message_bytes as u64 + 8 > self.segment_size_bytes
         {
-            return Err(bad("max_message_bytes", "must fit a segment with its end filler"));
+            return Err(bad(
+                "max_message_bytes",
+                "must fit a segment with its end filler",
+            ));
         }
         if self.max_message_bytes > bolide_proto::message::MAX_RECORD_BYTES {
             return Err(bad("max_message_bytes", "above the record format's limit"));
         }
-        if self.write_buffer_bytes < IO_PAGE_BYTES || self.write_buffer_bytes % IO_PAGE_BYTES != 0
-        {
-            return Err(bad("write_buffer_bytes", "must be a positive multiple of 4096"));
+        if self.write_buffer_bytes < IO_PAGE_BYTES || self.write_buffer_bytes % IO_PAGE_BYTES != 0 {
+            return Err(bad(
+                "write_buffer_bytes",
+                "must be a positive multiple of 4096",
+            ));
         }
         if self.flush_interval_ms == 0 {
             return Err(bad("flush_interval_ms", "must be > 0"));
         }
         if self.max_unflushed_bytes < self.max_message_bytes as u64 * 2 {
-            return Err(bad("max_unflushed_bytes", "must be >= 2 x max_message_bytes"));
+            return Err(bad(
+                "max_unflushed_bytes",
+                "must be >= 2 x max_message_bytes",
+            ));
         }
         if self.cq_file_units == 0 || self.cq_file_units > 1 << 30 {
             return Err(bad("cq_file_units", "must be in 1..=2^30"));
@@ -163,7 +174,10 @@ impl StoreConfig {
             return Err(bad("disk_hard_watermark_permille", "must be in 1..=1000"));
         }
         if self.disk_soft_watermark_permille > self.disk_hard_watermark_permille {
-            return Err(bad("disk_soft_watermark_permille", "must be <= the hard watermark"));
+            return Err(bad(
+                "disk_soft_watermark_permille",
+                "must be <= the hard watermark",
+            ));
         }
         Ok(())
     }
@@ -189,14 +203,21 @@ mod tests {
 
     #[test]
     fn validate_names_the_bad_field() {
-        let cases: Vec<(fn(&mut StoreConfig), &str)> = vec![
+        type Case = (fn(&mut StoreConfig), &'static str);
+        let cases: Vec<Case> = vec![
             (|c| c.segment_size_bytes = 5000, "segment_size_bytes"),
             (|c| c.max_message_bytes = 10, "max_message_bytes"),
             (|c| c.write_buffer_bytes = 100, "write_buffer_bytes"),
             (|c| c.flush_interval_ms = 0, "flush_interval_ms"),
             (|c| c.cq_file_units = 0, "cq_file_units"),
-            (|c| c.disk_hard_watermark_permille = 1001, "disk_hard_watermark_permille"),
-            (|c| c.disk_soft_watermark_permille = 999, "disk_soft_watermark_permille"),
+            (
+                |c| c.disk_hard_watermark_permille = 1001,
+                "disk_hard_watermark_permille",
+            ),
+            (
+                |c| c.disk_soft_watermark_permille = 999,
+                "disk_soft_watermark_permille",
+            ),
         ];
         for (mutate, field) in cases {
             let mut c = StoreConfig::default();

@@ -78,14 +78,3 @@ impl StoreError {
 
 /// Result alias of the storage layer.
 pub type Result<T> = std::result::Result<T, StoreError>;
-
-/// Adds context to `io::Result`s.
-pub(crate) trait IoContext<T> {
-    fn ctx(self, context: impl FnOnce() -> String) -> Result<T>;
-}
-
-impl<T> IoContext<T> for io::Result<T> {
-    fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|e| StoreError::io(context(), &e))
-    }
-}

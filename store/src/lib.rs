@@ -1,6 +1,30 @@
 //! # bolide-store — one shard's storage engine
 //!
-//! (layout docs filled in below as modules land)
+//! A [`store::ShardStore`] owns `<data>/shard-<k>/` and is driven by one
+//! glommio executor (shared as `Rc` by that shard's tasks):
+//!
+//! ```text
+//! <data>/shard-<k>/
+//!   abort                              exists while open; left by a crash
+//!   checkpoint                         durable log offset, what queues/index cover (CRC)
+//!   commitlog/<20-digit base offset>   segments of `segment_size_bytes`; records
+//!                                      in the stored-record format (remoting.md §5),
+//!                                      a blank filler pads each segment's end
+//!   consumequeue/<topic>/<qid>/<20-digit first unit * 20>   20-byte units (§6.1)
+//!   index/<20-digit first phys>        key-index files (`index::format`)
+//! ```
+//!
+//! Layers: [`io`] is the I/O seam (`O_DIRECT` files via io_uring, or an
+//! in-memory disk that injects faults); `log::buffer`, `cq`, [`pull`],
+//! [`checkpoint`], [`retention`], [`layout`] and `index::format` are pure
+//! logic tested without disks; [`store`] runs them against the I/O.
+//!
+//! Invariants: a record never spans segments; every write is page aligned
+//! and the partial tail page is rewritten as it grows; an append reported
+//! durable (sync mode, or below [`store::ShardStore::durable_offset`]) survives
+//! a crash; consume-queue unit *i* of a queue points at the record whose
+//! QUEUEOFFSET is *i*; memory is bounded by configuration (write buffers,
+//! read cache, queue tails until the next checkpoint, one index file).
 
 pub mod config;
 pub mod error;
@@ -12,5 +36,11 @@ pub(crate) mod testutil;
 
 pub use config::{FlushMode, StoreConfig};
 pub use error::{Result, StoreError};
+pub mod checkpoint;
+pub(crate) mod cq;
+pub(crate) mod keyindex;
 pub mod layout;
 pub(crate) mod log;
+pub mod pull;
+pub mod retention;
+pub mod store;

@@ -23,7 +23,13 @@ where
 }
 
 /// A message for `topic`/`queue_id` with `body` and optional tag and keys.
-pub fn msg(topic: &str, queue_id: u32, body: &[u8], tag: Option<&str>, keys: Option<&str>) -> NewMessage {
+pub fn msg(
+    topic: &str,
+    queue_id: u32,
+    body: &[u8],
+    tag: Option<&str>,
+    keys: Option<&str>,
+) -> NewMessage {
     let mut props = bolide_proto::message::PropertiesBuilder::new();
     if let Some(t) = tag {
         props.set("TAGS", t).expect("tag");

@@ -111,45 +111,110 @@ fn missing_header_fields_get_a_clear_error() {
 fn unknown_codes_are_not_supported() {
     let rsp = core().handle(&request(999, &[]), 0, 1);
     assert_eq!(rsp.code, rsp::REQUEST_CODE_NOT_SUPPORTED);
-    assert_eq!(rsp.remark.as_deref(), Some(" request type 999 not supported"));
+    assert_eq!(
+        rsp.remark.as_deref(),
+        Some(" request type 999 not supported")
+    );
 }
 
 #[test]
 fn cluster_info_and_topic_lists() {
     let mut ns = core();
-    ns.handle(&register("broker-a", "127.0.0.1:10911", "0", &["T", "U"]), 0, 1);
-    let info = ClusterInfo::decode(&ns.handle(&request(req::GET_BROKER_CLUSTER_INFO, &[]), 0, 1).body).unwrap();
+    ns.handle(
+        &register("broker-a", "127.0.0.1:10911", "0", &["T", "U"]),
+        0,
+        1,
+    );
+    let info = ClusterInfo::decode(
+        &ns.handle(&request(req::GET_BROKER_CLUSTER_INFO, &[]), 0, 1)
+            .body,
+    )
+    .unwrap();
     assert_eq!(info.cluster_addr_table["DefaultCluster"], ["broker-a"]);
-    let all = TopicList::decode(&ns.handle(&request(req::GET_ALL_TOPIC_LIST_FROM_NAMESERVER, &[]), 0, 1).body).unwrap();
+    let all = TopicList::decode(
+        &ns.handle(&request(req::GET_ALL_TOPIC_LIST_FROM_NAMESERVER, &[]), 0, 1)
+            .body,
+    )
+    .unwrap();
     assert_eq!(all.topic_list, ["T", "U"]);
-    let by_cluster = ns.handle(&request(req::GET_TOPICS_BY_CLUSTER, &[("cluster", "DefaultCluster")]), 0, 1);
-    assert_eq!(TopicList::decode(&by_cluster.body).unwrap().topic_list, ["T", "U"]);
+    let by_cluster = ns.handle(
+        &request(req::GET_TOPICS_BY_CLUSTER, &[("cluster", "DefaultCluster")]),
+        0,
+        1,
+    );
+    assert_eq!(
+        TopicList::decode(&by_cluster.body).unwrap().topic_list,
+        ["T", "U"]
+    );
 }
 
 #[test]
 fn delete_topic_and_unregister_remove_routes() {
     let mut ns = core();
-    ns.handle(&register("broker-a", "127.0.0.1:10911", "0", &["T", "U"]), 0, 1);
-    ns.handle(&request(req::DELETE_TOPIC_IN_NAMESRV, &[("topic", "T")]), 0, 1);
-    assert_eq!(ns.handle(&route_request("T", 401), 0, 1).code, rsp::TOPIC_NOT_EXIST);
-    let unreg = [("brokerName", "broker-a"), ("brokerAddr", "127.0.0.1:10911"), ("clusterName", "DefaultCluster"), ("brokerId", "0")];
-    assert_eq!(ns.handle(&request(req::UNREGISTER_BROKER, &unreg), 0, 1).code, rsp::SUCCESS);
-    assert_eq!(ns.handle(&route_request("U", 401), 0, 1).code, rsp::TOPIC_NOT_EXIST);
+    ns.handle(
+        &register("broker-a", "127.0.0.1:10911", "0", &["T", "U"]),
+        0,
+        1,
+    );
+    ns.handle(
+        &request(req::DELETE_TOPIC_IN_NAMESRV, &[("topic", "T")]),
+        0,
+        1,
+    );
+    assert_eq!(
+        ns.handle(&route_request("T", 401), 0, 1).code,
+        rsp::TOPIC_NOT_EXIST
+    );
+    let unreg = [
+        ("brokerName", "broker-a"),
+        ("brokerAddr", "127.0.0.1:10911"),
+        ("clusterName", "DefaultCluster"),
+        ("brokerId", "0"),
+    ];
+    assert_eq!(
+        ns.handle(&request(req::UNREGISTER_BROKER, &unreg), 0, 1)
+            .code,
+        rsp::SUCCESS
+    );
+    assert_eq!(
+        ns.handle(&route_request("U", 401), 0, 1).code,
+        rsp::TOPIC_NOT_EXIST
+    );
 }
 
 #[test]
 fn kv_config_round_trip_and_order_topic_conf() {
     let mut ns = core();
     ns.handle(&register("broker-a", "127.0.0.1:10911", "0", &["T"]), 0, 1);
-    let put = [("namespace", ORDER_TOPIC_CONFIG_NAMESPACE), ("key", "T"), ("value", "broker-a:4")];
-    assert_eq!(ns.handle(&request(req::PUT_KV_CONFIG, &put), 0, 1).code, rsp::SUCCESS);
+    let put = [
+        ("namespace", ORDER_TOPIC_CONFIG_NAMESPACE),
+        ("key", "T"),
+        ("value", "broker-a:4"),
+    ];
+    assert_eq!(
+        ns.handle(&request(req::PUT_KV_CONFIG, &put), 0, 1).code,
+        rsp::SUCCESS
+    );
     let get = [("namespace", ORDER_TOPIC_CONFIG_NAMESPACE), ("key", "T")];
     let rsp = ns.handle(&request(req::GET_KV_CONFIG, &get), 0, 1);
     assert_eq!(rsp.ext_fields.get("value"), Some("broker-a:4"));
     let route = TopicRouteData::decode(&ns.handle(&route_request("T", 401), 0, 1).body).unwrap();
     assert_eq!(route.order_topic_conf.as_deref(), Some("broker-a:4"));
-    let list = ns.handle(&request(req::GET_KVLIST_BY_NAMESPACE, &[("namespace", ORDER_TOPIC_CONFIG_NAMESPACE)]), 0, 1);
-    assert_eq!(KvTable::decode(&list.body).unwrap().table["T"], "broker-a:4");
+    let list = ns.handle(
+        &request(
+            req::GET_KVLIST_BY_NAMESPACE,
+            &[("namespace", ORDER_TOPIC_CONFIG_NAMESPACE)],
+        ),
+        0,
+        1,
+    );
+    assert_eq!(
+        KvTable::decode(&list.body).unwrap().table["T"],
+        "broker-a:4"
+    );
     ns.handle(&request(req::DELETE_KV_CONFIG, &get), 0, 1);
-    assert_eq!(ns.handle(&request(req::GET_KV_CONFIG, &get), 0, 1).code, rsp::QUERY_NOT_FOUND);
+    assert_eq!(
+        ns.handle(&request(req::GET_KV_CONFIG, &get), 0, 1).code,
+        rsp::QUERY_NOT_FOUND
+    );
 }

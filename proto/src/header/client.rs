@@ -6,6 +6,15 @@
 
 use crate::header::command_header;
 
+/// Extra `extFields` of a HEART_BEAT response (no header class in Java).
+pub mod heartbeat_response {
+    /// `"true"`: the broker understands heartbeat v2 (fingerprints). A
+    /// broker that omits it always receives full heartbeats.
+    pub const IS_SUPPORT_HEART_BEAT_V2: &str = "IS_SUPPORT_HEART_BEAT_V2";
+    /// `"true"`: the subscriptions changed.
+    pub const IS_SUB_CHANGE: &str = "IS_SUB_CHANGE";
+}
+
 command_header! {
     /// The C++ client sends the unused group as `""`, which reads as `None`.
     pub struct UnregisterClientRequestHeader {

@@ -144,6 +144,9 @@ impl CommandHeader for SendMessageRequestHeader {
     }
 }
 
+/// The Java broker's default `regionId`, sent as `MSG_REGION`.
+pub const DEFAULT_REGION: &str = "DefaultRegion";
+
 command_header! {
     /// SEND response. Clients read `msgId`/`queueId`/`queueOffset` also on
     /// FLUSH_*/SLAVE_NOT_AVAILABLE, and Java dereferences `MSG_REGION` and

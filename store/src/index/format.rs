@@ -203,8 +203,13 @@ impl IndexEntry {
 /// Stable 32-bit hash (FNV-1a) of `topic#key`: stable across processes and
 /// versions, which a seeded hasher would not be.
 pub fn key_hash(topic: &str, key: &str) -> u32 {
-    let bytes = topic.bytes().chain(std::iter::once(b'#')).chain(key.bytes());
-    bytes.fold(0x811C_9DC5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
+    let bytes = topic
+        .bytes()
+        .chain(std::iter::once(b'#'))
+        .chain(key.bytes());
+    bytes.fold(0x811C_9DC5u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// The active, writable index file, held in memory.
@@ -255,12 +260,23 @@ impl IndexFile {
     }
 
     /// Adds `topic#key` → `phys`. Entries must come in commit-log order.
-    pub fn put(&mut self, topic: &str, key: &str, phys: u64, store_ts_ms: i64) -> Result<(), IndexFull> {
+    pub fn put(
+        &mut self,
+        topic: &str,
+        key: &str,
+        phys: u64,
+        store_ts_ms: i64,
+    ) -> Result<(), IndexFull> {
         if self.is_full() {
             return Err(IndexFull);
         }
-        let begin = if self.header.entry_count == 0 { store_ts_ms } else { self.header.begin_ts_ms };
-        let delta = u32::try_from(store_ts_ms.saturating_sub(begin).max(0)).map_err(|_| IndexFull)?;
+        let begin = if self.header.entry_count == 0 {
+            store_ts_ms
+        } else {
+            self.header.begin_ts_ms
+        };
+        let delta =
+            u32::try_from(store_ts_ms.saturating_sub(begin).max(0)).map_err(|_| IndexFull)?;
         let layout = self.header.layout;
         let hash = key_hash(topic, key);
         let slot_pos = layout.slot_pos(hash);
@@ -285,7 +301,14 @@ impl IndexFile {
     }
 
     /// Candidate offsets for `topic#key` stored within `[begin, end]` ms, newest first.
-    pub fn lookup(&self, topic: &str, key: &str, begin_ts_ms: i64, end_ts_ms: i64, max: usize) -> Vec<u64> {
+    pub fn lookup(
+        &self,
+        topic: &str,
+        key: &str,
+        begin_ts_ms: i64,
+        end_ts_ms: i64,
+        max: usize,
+    ) -> Vec<u64> {
         let mut walk = KeyLookup::new(self.header, topic, key, begin_ts_ms, end_ts_ms, max);
         while let Some((pos, len)) = walk.want() {
             walk.feed(self.buf.get(pos..pos + len).unwrap_or_default());
@@ -306,7 +329,8 @@ impl IndexFile {
     fn write(&mut self, pos: usize, bytes: &[u8]) {
         self.buf[pos..pos + bytes.len()].copy_from_slice(bytes);
         self.dirty_pages.insert(pos / PAGE_BYTES);
-        self.dirty_pages.insert((pos + bytes.len() - 1) / PAGE_BYTES);
+        self.dirty_pages
+            .insert((pos + bytes.len() - 1) / PAGE_BYTES);
     }
 }
 
@@ -335,15 +359,28 @@ enum Step {
 }
 
 impl KeyLookup {
-    pub fn new(header: IndexHeader, topic: &str, key: &str, begin_ts_ms: i64, end_ts_ms: i64, max: usize) -> Self {
-        let overlaps = header.entry_count > 0 && header.begin_ts_ms <= end_ts_ms && header.end_ts_ms >= begin_ts_ms;
+    pub fn new(
+        header: IndexHeader,
+        topic: &str,
+        key: &str,
+        begin_ts_ms: i64,
+        end_ts_ms: i64,
+        max: usize,
+    ) -> Self {
+        let overlaps = header.entry_count > 0
+            && header.begin_ts_ms <= end_ts_ms
+            && header.end_ts_ms >= begin_ts_ms;
         KeyLookup {
             header,
             hash: key_hash(topic, key),
             begin_ts_ms,
             end_ts_ms,
             max,
-            next: if overlaps && max > 0 { Step::Slot } else { Step::Done },
+            next: if overlaps && max > 0 {
+                Step::Slot
+            } else {
+                Step::Done
+            },
             found: Vec::new(),
             steps_left: header.entry_count,
         }
@@ -427,7 +464,10 @@ mod tests {
         assert_eq!(f.lookup("T", "k1", 1_001, 1_005, 10), [300]);
         assert_eq!(f.lookup("T", "k1", 0, i64::MAX, 1), [300]);
         assert_eq!(f.lookup("U", "k1", 0, i64::MAX, 10), [400]);
-        assert!(f.lookup("T", "nope", 0, i64::MAX, 10).iter().all(|p| *p != 100 && *p != 300));
+        assert!(f
+            .lookup("T", "nope", 0, i64::MAX, 10)
+            .iter()
+            .all(|p| *p != 100 && *p != 300));
         assert!(f.lookup("T", "k1", 2_000, 3_000, 10).is_empty());
     }
 
@@ -435,7 +475,8 @@ mod tests {
     fn many_keys_share_slots_without_losing_any() {
         let mut f = IndexFile::new(SMALL);
         for i in 0..64u64 {
-            f.put("T", &format!("key-{i}"), i * 10, 5_000 + i as i64).unwrap();
+            f.put("T", &format!("key-{i}"), i * 10, 5_000 + i as i64)
+                .unwrap();
         }
         assert!(f.is_full());
         assert_eq!(f.put("T", "x", 1, 1), Err(IndexFull));
@@ -469,7 +510,10 @@ mod tests {
 
     #[test]
     fn dirty_pages_cover_header_slot_and_entry() {
-        let layout = IndexLayout { slot_count: 4096, max_entries: 1024 };
+        let layout = IndexLayout {
+            slot_count: 4096,
+            max_entries: 1024,
+        };
         let mut f = IndexFile::new(layout);
         f.take_dirty_pages();
         f.put("T", "k", 1, 1).unwrap();

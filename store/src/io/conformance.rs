@@ -11,7 +11,10 @@ use crate::testutil::run;
 
 fn filled<S: Storage>(s: &S, len: usize, byte: u8) -> Rc<S::Buf> {
     let mut buf = s.alloc_buf(len);
-    assert!(buf.as_bytes().iter().all(|b| *b == 0), "buffers start zeroed");
+    assert!(
+        buf.as_bytes().iter().all(|b| *b == 0),
+        "buffers start zeroed"
+    );
     buf.as_bytes_mut().fill(byte);
     Rc::new(buf)
 }
@@ -42,7 +45,10 @@ async fn conformance<S: Storage>(s: S, root: &Path) {
     assert!(unaligned.is_err(), "unaligned position is rejected");
     let mut odd = s.alloc_buf(a);
     odd.trim_to(a - 1);
-    assert!(f.write_at(Rc::new(odd), 0).await.is_err(), "unaligned length is rejected");
+    assert!(
+        f.write_at(Rc::new(odd), 0).await.is_err(),
+        "unaligned length is rejected"
+    );
 
     f.truncate(a as u64 + 5).await.unwrap();
     assert_eq!(f.size().await.unwrap(), a as u64 + 5);
@@ -55,17 +61,37 @@ async fn conformance<S: Storage>(s: S, root: &Path) {
     let other = dir.join("g");
     drop(s.open(&other, true).await.unwrap());
     s.create_dir_all(&dir.join("sub")).await.unwrap();
-    let names: Vec<_> = s.list_dir(&dir).await.unwrap().into_iter().map(|e| (e.name, e.is_dir)).collect();
-    assert_eq!(names, vec![("f".into(), false), ("g".into(), false), ("sub".into(), true)]);
+    let names: Vec<_> = s
+        .list_dir(&dir)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.name, e.is_dir))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("f".into(), false),
+            ("g".into(), false),
+            ("sub".into(), true)
+        ]
+    );
 
     s.rename(&other, &path).await.unwrap();
     assert!(!s.exists(&other).await.unwrap());
     let replaced = s.open(&path, false).await.unwrap();
-    assert_eq!(replaced.size().await.unwrap(), 0, "rename replaces the target");
+    assert_eq!(
+        replaced.size().await.unwrap(),
+        0,
+        "rename replaces the target"
+    );
     s.sync_dir(&dir).await.unwrap();
     s.remove_file(&path).await.unwrap();
     assert!(!s.exists(&path).await.unwrap());
-    assert_eq!(s.list_dir(&root.join("nope")).await.err().map(|e| e.kind()), Some(io::ErrorKind::NotFound));
+    assert_eq!(
+        s.list_dir(&root.join("nope")).await.err().map(|e| e.kind()),
+        Some(io::ErrorKind::NotFound)
+    );
 
     s.remove_dir_all(&root.join("d")).await.unwrap();
     assert!(!s.exists(&dir).await.unwrap());
@@ -100,7 +126,11 @@ fn mem_crash_keeps_synced_and_may_tear_unsynced() {
         for seed in 0..64 {
             let after = s.crash(seed);
             let bytes = after.file_bytes(&root.join("f")).unwrap();
-            assert_eq!(&bytes[..4096], &[1; 4096][..], "synced data survives (seed {seed})");
+            assert_eq!(
+                &bytes[..4096],
+                &[1; 4096][..],
+                "synced data survives (seed {seed})"
+            );
             saw_lost |= bytes.len() == 4096;
             saw_kept |= bytes.len() == 8192 && bytes[4096..].iter().all(|b| *b == 2);
         }

@@ -151,10 +151,10 @@ fn statvfs_usage(path: &Path) -> io::Result<DiskUsage> {
     }
     // SAFETY: statvfs returned 0, so it initialised the struct.
     let st = unsafe { st.assume_init() };
-    let frsize = st.f_frsize as u64;
-    let capacity_bytes = st.f_blocks as u64 * frsize;
+    let frsize = st.f_frsize;
+    let capacity_bytes = st.f_blocks * frsize;
     // Space unavailable to us (used by anyone, or reserved for root) counts as used.
-    let used_bytes = capacity_bytes.saturating_sub(st.f_bavail as u64 * frsize);
+    let used_bytes = capacity_bytes.saturating_sub(st.f_bavail * frsize);
     Ok(DiskUsage {
         capacity_bytes,
         used_bytes,
@@ -186,7 +186,11 @@ impl StorageFile for DmaStorageFile {
         let start = pos & !(align - 1);
         let skip = (pos - start) as usize;
         let span = (skip + len).next_multiple_of(align as usize);
-        let read = self.file.read_at_aligned(start, span).await.map_err(to_io)?;
+        let read = self
+            .file
+            .read_at_aligned(start, span)
+            .await
+            .map_err(to_io)?;
         let available = read.len().saturating_sub(skip).min(len);
         let sliced = ReadResult::slice(&read, skip.min(read.len()), available);
         sliced.ok_or_else(|| io::Error::other("read slice out of range"))

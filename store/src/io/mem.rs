@@ -73,6 +73,7 @@ struct MemFs {
     files: BTreeMap<PathBuf, Rc<RefCell<FileData>>>,
     dirs: BTreeSet<PathBuf>,
     faults: Faults,
+    syncs: u64,
 }
 
 /// The in-memory disk; clones share it.
@@ -111,8 +112,14 @@ impl MemStorage {
                 files: BTreeMap::new(),
                 dirs: BTreeSet::new(),
                 faults,
+                syncs: 0,
             })),
         }
+    }
+
+    /// File syncs performed so far (group-commit tests count them).
+    pub fn sync_count(&self) -> u64 {
+        self.fs.borrow().syncs
     }
 
     /// Changes the injected faults.
@@ -148,6 +155,7 @@ impl MemStorage {
                     capacity_bytes: fs.faults.capacity_bytes,
                     ..Faults::default()
                 },
+                syncs: 0,
             })),
         }
     }
@@ -211,7 +219,10 @@ fn apply_torn(image: &mut Vec<u8>, pos: u64, data: &[u8], rng: &mut SplitMix) {
 
 impl MemFs {
     fn used_bytes(&self) -> u64 {
-        self.files.values().map(|f| f.borrow().current.len() as u64).sum()
+        self.files
+            .values()
+            .map(|f| f.borrow().current.len() as u64)
+            .sum()
     }
 
     fn check_write(&mut self, growth: u64) -> io::Result<()> {
@@ -234,7 +245,10 @@ impl MemFs {
 }
 
 fn not_found(path: &Path) -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, format!("{} not found", path.display()))
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{} not found", path.display()),
+    )
 }
 
 /// An open in-memory file.
@@ -276,7 +290,10 @@ impl Storage for MemStorage {
 
     async fn remove_file(&self, path: &Path) -> io::Result<()> {
         let mut fs = self.fs.borrow_mut();
-        fs.files.remove(path).map(|_| ()).ok_or_else(|| not_found(path))
+        fs.files
+            .remove(path)
+            .map(|_| ())
+            .ok_or_else(|| not_found(path))
     }
 
     async fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
@@ -320,11 +337,12 @@ impl Storage for MemStorage {
             .dirs
             .iter()
             .filter_map(|d| child(d).map(|name| DirEntry { name, is_dir: true }))
-            .chain(
-                fs.files
-                    .keys()
-                    .filter_map(|f| child(f).map(|name| DirEntry { name, is_dir: false })),
-            )
+            .chain(fs.files.keys().filter_map(|f| {
+                child(f).map(|name| DirEntry {
+                    name,
+                    is_dir: false,
+                })
+            }))
             .collect();
         out.sort();
         Ok(out)
@@ -377,8 +395,12 @@ impl StorageFile for MemFile {
     }
 
     async fn sync(&self) -> io::Result<()> {
-        if self.fs.borrow().faults.fail_syncs {
-            return Err(io::Error::other("injected sync failure"));
+        {
+            let mut fs = self.fs.borrow_mut();
+            if fs.faults.fail_syncs {
+                return Err(io::Error::other("injected sync failure"));
+            }
+            fs.syncs += 1;
         }
         let mut data = self.data.borrow_mut();
         data.durable = data.current.clone();

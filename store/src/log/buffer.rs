@@ -84,7 +84,14 @@ impl<S: Storage> std::fmt::Debug for WriteBuffers<S> {
 impl<S: Storage> WriteBuffers<S> {
     /// Starts appending at `write_pos`; `tail` holds the on-disk bytes from
     /// the aligned start of its page up to `write_pos`.
-    pub fn new(storage: S, segment_size_bytes: u64, buffer_bytes: usize, cache_limit_bytes: u64, write_pos: u64, tail: &[u8]) -> Self {
+    pub fn new(
+        storage: S,
+        segment_size_bytes: u64,
+        buffer_bytes: usize,
+        cache_limit_bytes: u64,
+        write_pos: u64,
+        tail: &[u8],
+    ) -> Self {
         let align = storage.alignment();
         let start = align_down(write_pos, align);
         debug_assert_eq!((write_pos - start) as usize, tail.len());
@@ -95,7 +102,12 @@ impl<S: Storage> WriteBuffers<S> {
             segment_size_bytes,
             buffer_bytes,
             cache_limit_bytes,
-            active: Active { buf, start, filled: tail.len(), carried: tail.len() },
+            active: Active {
+                buf,
+                start,
+                filled: tail.len(),
+                carried: tail.len(),
+            },
             sealed: VecDeque::new(),
             cached: VecDeque::new(),
             cached_bytes: 0,
@@ -114,7 +126,8 @@ impl<S: Storage> WriteBuffers<S> {
     /// filler) when the record does not fit. `len + 8` must not exceed the
     /// segment size (checked by the caller's size limit).
     pub fn reserve(&mut self, len: usize) -> (u64, &mut [u8]) {
-        let seg_end = segment_base(self.write_pos, self.segment_size_bytes) + self.segment_size_bytes;
+        let seg_end =
+            segment_base(self.write_pos, self.segment_size_bytes) + self.segment_size_bytes;
         if self.write_pos + (len + BLANK_HEADER_BYTES) as u64 > seg_end {
             self.write_filler(seg_end);
         }
@@ -141,7 +154,10 @@ impl<S: Storage> WriteBuffers<S> {
         let filler_len = (seg_end - self.write_pos) as usize;
         self.ensure_room(BLANK_HEADER_BYTES);
         let from = self.active.filled;
-        encode_blank(filler_len, &mut self.active.buf.as_bytes_mut()[from..from + BLANK_HEADER_BYTES]);
+        encode_blank(
+            filler_len,
+            &mut self.active.buf.as_bytes_mut()[from..from + BLANK_HEADER_BYTES],
+        );
         self.active.filled += BLANK_HEADER_BYTES;
         self.write_pos = seg_end;
         self.seal(false);
@@ -154,7 +170,8 @@ impl<S: Storage> WriteBuffers<S> {
                 let carried = self.active.filled;
                 let cap = align_up((carried + len) as u64, self.storage.alignment()) as usize;
                 let mut buf = self.storage.alloc_buf(cap.max(self.buffer_bytes));
-                buf.as_bytes_mut()[..carried].copy_from_slice(&self.active.buf.as_bytes()[..carried]);
+                buf.as_bytes_mut()[..carried]
+                    .copy_from_slice(&self.active.buf.as_bytes()[..carried]);
                 self.active.buf = buf;
             }
         }
@@ -190,12 +207,25 @@ impl<S: Storage> WriteBuffers<S> {
             debug_assert_eq!(self.write_pos % align as u64, 0);
             (self.write_pos, 0)
         };
-        let old = std::mem::replace(&mut self.active, Active { buf, start, filled: carried, carried });
+        let old = std::mem::replace(
+            &mut self.active,
+            Active {
+                buf,
+                start,
+                filled: carried,
+                carried,
+            },
+        );
         let mut old_buf = old.buf;
         let capacity = old_buf.len();
         old_buf.trim_to(align_up(old.filled as u64, align) as usize);
         self.last_sealed_bytes = old.filled - old.carried;
-        self.sealed.push_back(Rc::new(Sealed { buf: Rc::new(old_buf), start: old.start, filled: old.filled, capacity }));
+        self.sealed.push_back(Rc::new(Sealed {
+            buf: Rc::new(old_buf),
+            start: old.start,
+            filled: old.filled,
+            capacity,
+        }));
     }
 
     /// Seals what was appended and hands every unwritten chunk to the
@@ -228,6 +258,7 @@ impl<S: Storage> WriteBuffers<S> {
     }
 
     /// Bytes held by the read cache.
+    #[cfg(test)]
     pub fn cached_bytes(&self) -> u64 {
         self.cached_bytes
     }
@@ -242,7 +273,9 @@ impl<S: Storage> WriteBuffers<S> {
             }
         }
         let newest_first = self.sealed.iter().rev().chain(self.cached.iter().rev());
-        newest_first.filter(|c| c.start <= pos).find_map(|c| c.get(pos, len))
+        newest_first
+            .filter(|c| c.start <= pos)
+            .find_map(|c| c.get(pos, len))
     }
 
     /// Drops cached chunks below `pos` (retention deleted their segments).
@@ -307,11 +340,16 @@ mod tests {
         let (p2, _) = b.reserve(10_000);
         assert_eq!((p1, p2), (0, seg));
         let filler = b.read(10_000, 8).unwrap();
-        assert_eq!(bolide_proto::message::peek_head(filler).unwrap(), bolide_proto::message::RecordHead::Blank(seg as usize - 10_000));
+        assert_eq!(
+            bolide_proto::message::peek_head(filler).unwrap(),
+            bolide_proto::message::RecordHead::Blank(seg as usize - 10_000)
+        );
         let (chunks, _) = b.take_for_flush();
         assert_eq!(chunks.len(), 2);
         assert_eq!(chunks[1].start, seg);
-        assert!(chunks.iter().all(|c| segment_base(c.start, seg) == segment_base(c.start + c.filled as u64 - 1, seg)));
+        assert!(chunks.iter().all(
+            |c| segment_base(c.start, seg) == segment_base(c.start + c.filled as u64 - 1, seg)
+        ));
     }
 
     #[test]
@@ -330,7 +368,14 @@ mod tests {
     #[test]
     fn resumes_from_a_tail_page() {
         let tail = vec![9u8; 100];
-        let mut b = WriteBuffers::new(MemStorage::new(1 << 30), 1 << 20, 8192, 1 << 20, 4096 + 100, &tail);
+        let mut b = WriteBuffers::new(
+            MemStorage::new(1 << 30),
+            1 << 20,
+            8192,
+            1 << 20,
+            4096 + 100,
+            &tail,
+        );
         let (pos, _) = b.reserve(10);
         assert_eq!(pos, 4196);
         let (chunks, _) = b.take_for_flush();

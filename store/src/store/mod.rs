@@ -1,0 +1,322 @@
+//! [`ShardStore`]: one shard's storage engine, owned by one glommio
+//! executor and shared as `Rc` by that shard's tasks.
+//!
+//! Append path: validate → (async mode: wait if too much is unflushed) →
+//! reserve bytes in the write buffer and encode the record straight into it
+//! → dispatch (consume-queue unit, key-index entries, listener) → sync mode:
+//! wait for the group commit covering the record. No `RefCell` borrow is
+//! ever held across an `.await`.
+
+mod flush;
+mod maintenance;
+mod notify;
+mod persist;
+mod query;
+mod read;
+mod recovery;
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use ahash::AHashMap;
+use bolide_proto::consume_queue::CqUnit;
+use bolide_proto::ids::{GlobalOffset, PhysicalOffset, QueueOffset, ShardId};
+use bolide_proto::message::{property, AppendStamp, NewMessage, RecordView};
+use bolide_proto::tags::tags_code;
+
+use crate::config::{FlushMode, StoreConfig};
+use crate::cq::ConsumeQueue;
+use crate::error::{Result, StoreError};
+use crate::io::Storage;
+use crate::keyindex::KeyIndex;
+use crate::layout::topic_is_valid;
+use crate::log::buffer::WriteBuffers;
+
+use flush::FlushState;
+use notify::Notify;
+
+pub use read::{GetRequest, GetResult};
+pub use recovery::RecoveryReport;
+
+/// Where and when a record was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// Shard-tagged offset, as written into the record and seen by clients.
+    pub global_offset: GlobalOffset,
+    pub physical_offset: PhysicalOffset,
+    pub queue_offset: QueueOffset,
+    pub size_bytes: u32,
+    pub store_timestamp_ms: i64,
+}
+
+/// A record just made visible in a consume queue (for long polling).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dispatched {
+    pub topic: Rc<str>,
+    pub queue_id: u32,
+    pub queue_offset: u64,
+    pub tags_code: i64,
+}
+
+/// Called for every dispatched record.
+pub type DispatchListener = Box<dyn Fn(&Dispatched)>;
+
+type Queues = AHashMap<Rc<str>, AHashMap<u32, ConsumeQueue>>;
+
+/// One shard's store. Create with [`ShardStore::open`].
+pub struct ShardStore<S: Storage> {
+    config: StoreConfig,
+    shard: ShardId,
+    dir: PathBuf,
+    storage: S,
+    bufs: RefCell<WriteBuffers<S>>,
+    segments: RefCell<BTreeMap<u64, Option<Rc<S::File>>>>,
+    flush: RefCell<FlushState>,
+    flushed: Notify,
+    queues: RefCell<Queues>,
+    cq_files: RefCell<AHashMap<PathBuf, Rc<S::File>>>,
+    index: RefCell<KeyIndex>,
+    listener: RefCell<Option<DispatchListener>>,
+    log_min: Cell<u64>,
+    disk_permille: Cell<u32>,
+    dispatched_since_checkpoint: Cell<u64>,
+    checkpointing: Cell<bool>,
+    closed: Cell<bool>,
+    kick: Rc<Notify>,
+    maintenance: RefCell<Option<glommio::task::JoinHandle<()>>>,
+    clock: RefCell<Rc<dyn Fn() -> i64>>,
+}
+
+impl<S: Storage> std::fmt::Debug for ShardStore<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardStore")
+            .field("shard", &self.shard)
+            .field("dir", &self.dir)
+            .field("write_pos", &self.bufs.borrow().write_pos())
+            .field("durable", &self.flush.borrow().durable)
+            .finish()
+    }
+}
+
+fn system_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl<S: Storage> ShardStore<S> {
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+    pub fn shard(&self) -> ShardId {
+        self.shard
+    }
+    pub(crate) fn log_dir(&self) -> PathBuf {
+        self.dir.join("commitlog")
+    }
+    pub(crate) fn cq_root(&self) -> PathBuf {
+        self.dir.join("consumequeue")
+    }
+    /// The shard directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub(crate) fn now_ms(&self) -> i64 {
+        (self.clock.borrow())()
+    }
+
+    /// Replaces the clock used for store timestamps and retention (tests,
+    /// simulation).
+    pub fn set_clock(&self, clock: Rc<dyn Fn() -> i64>) {
+        *self.clock.borrow_mut() = clock;
+    }
+
+    /// Installs the hook called for every dispatched record (long polling).
+    pub fn set_dispatch_listener(&self, listener: DispatchListener) {
+        *self.listener.borrow_mut() = Some(listener);
+    }
+
+    /// Offset the next record will get.
+    pub fn write_offset(&self) -> PhysicalOffset {
+        PhysicalOffset(self.bufs.borrow().write_pos())
+    }
+    /// Log bytes below this offset are durable.
+    pub fn durable_offset(&self) -> PhysicalOffset {
+        PhysicalOffset(self.flush.borrow().durable)
+    }
+    /// Oldest physical offset still stored.
+    pub fn min_log_offset(&self) -> PhysicalOffset {
+        PhysicalOffset(self.log_min.get())
+    }
+
+    /// Appends one message.
+    pub async fn append(&self, msg: NewMessage) -> Result<AppendResult> {
+        let mut results = self.append_batch(std::slice::from_ref(&msg)).await?;
+        results
+            .pop()
+            .ok_or_else(|| StoreError::MessageIllegal("empty batch".into()))
+    }
+
+    /// Appends messages of one topic and queue with consecutive queue
+    /// offsets, as one unit: all are encoded before any wait.
+    pub async fn append_batch(&self, msgs: &[NewMessage]) -> Result<Vec<AppendResult>> {
+        self.check_appendable()?;
+        self.validate_batch(msgs)?;
+        let backlog_limit = self.config.max_unflushed_bytes;
+        let write_pos = self.bufs.borrow().write_pos();
+        if write_pos - self.flush.borrow().durable > backlog_limit {
+            self.wait_durable(write_pos - backlog_limit / 2).await?;
+            self.check_appendable()?;
+        }
+        let results = self.append_in_memory(msgs)?;
+        let end = self.bufs.borrow().write_pos();
+        match self.config.flush_mode {
+            FlushMode::Sync => self.wait_durable(end).await?,
+            FlushMode::Async => {
+                if end - self.flush.borrow().durable >= self.config.flush_trigger_bytes {
+                    self.kick.notify_all();
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    fn check_appendable(&self) -> Result<()> {
+        if self.closed.get() {
+            return Err(StoreError::Unavailable("store is closed".into()));
+        }
+        if let Some(e) = &self.flush.borrow().failed {
+            return Err(StoreError::Unavailable(format!(
+                "an earlier flush failed: {e}"
+            )));
+        }
+        let used = self.disk_permille.get();
+        if used >= self.config.disk_hard_watermark_permille {
+            return Err(StoreError::DiskFull {
+                used_permille: used,
+                limit_permille: self.config.disk_hard_watermark_permille,
+            });
+        }
+        Ok(())
+    }
+
+    fn validate_batch(&self, msgs: &[NewMessage]) -> Result<()> {
+        let first = msgs
+            .first()
+            .ok_or_else(|| StoreError::MessageIllegal("empty batch".into()))?;
+        if !topic_is_valid(&first.topic) {
+            return Err(StoreError::MessageIllegal(format!(
+                "bad topic name {:?}",
+                first.topic
+            )));
+        }
+        for m in msgs {
+            if m.topic != first.topic || m.queue_id != first.queue_id {
+                return Err(StoreError::MessageIllegal(
+                    "batch mixes topics or queues".into(),
+                ));
+            }
+            m.validate()
+                .map_err(|e| StoreError::MessageIllegal(e.to_string()))?;
+            if m.encoded_len() > self.config.max_message_bytes {
+                let (len, max) = (m.encoded_len(), self.config.max_message_bytes);
+                return Err(StoreError::MessageIllegal(format!(
+                    "record of {len} bytes exceeds {max}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes and dispatches; no await, so the batch is contiguous in the
+    /// log and in its queue.
+    fn append_in_memory(&self, msgs: &[NewMessage]) -> Result<Vec<AppendResult>> {
+        let now = self.now_ms();
+        let mut results = Vec::with_capacity(msgs.len());
+        let mut events = Vec::with_capacity(msgs.len());
+        {
+            let mut bufs = self.bufs.borrow_mut();
+            let mut queues = self.queues.borrow_mut();
+            let mut index = self.index.borrow_mut();
+            let queue = queue_entry(&mut queues, &msgs[0].topic, msgs[0].queue_id);
+            for m in msgs {
+                let len = m.encoded_len();
+                let queue_offset = QueueOffset(queue.max_offset());
+                let (pos, slot) = bufs.reserve(len);
+                let global =
+                    GlobalOffset::new(self.shard, PhysicalOffset(pos)).ok_or_else(|| {
+                        StoreError::Unavailable("physical offset space exhausted".into())
+                    })?;
+                let stamp = AppendStamp {
+                    queue_offset,
+                    physical_offset: global,
+                    store_timestamp: now,
+                };
+                if let Err(e) = m.encode_into(stamp, slot) {
+                    bufs.unreserve(pos, len);
+                    return Err(StoreError::MessageIllegal(e.to_string()));
+                }
+                let view = RecordView::parse(slot)
+                    .map_err(|e| StoreError::corrupt("encoded record", e.to_string()))?;
+                let tags = tags_code(view.properties().get(property::TAGS));
+                queue.push(CqUnit {
+                    physical_offset: PhysicalOffset(pos),
+                    size: len as u32,
+                    tags_code: tags,
+                });
+                index.add_record(&view, pos);
+                events.push((queue_offset.0, tags));
+                results.push(AppendResult {
+                    global_offset: global,
+                    physical_offset: PhysicalOffset(pos),
+                    queue_offset,
+                    size_bytes: len as u32,
+                    store_timestamp_ms: now,
+                });
+            }
+        }
+        let bytes: u64 = results.iter().map(|r| r.size_bytes as u64).sum();
+        self.dispatched_since_checkpoint
+            .set(self.dispatched_since_checkpoint.get() + bytes);
+        self.notify_listener(&msgs[0].topic, msgs[0].queue_id, &events);
+        Ok(results)
+    }
+
+    fn notify_listener(&self, topic: &str, queue_id: u32, events: &[(u64, i64)]) {
+        let listener = self.listener.borrow();
+        let Some(listener) = listener.as_ref() else {
+            return;
+        };
+        let topic: Rc<str> = Rc::from(topic);
+        for (queue_offset, tags_code) in events {
+            listener(&Dispatched {
+                topic: topic.clone(),
+                queue_id,
+                queue_offset: *queue_offset,
+                tags_code: *tags_code,
+            });
+        }
+    }
+
+    /// True when an earlier flush failed (appends are refused).
+    pub fn is_poisoned(&self) -> bool {
+        self.flush.borrow().failed.is_some()
+    }
+}
+
+/// The queue for (`topic`, `queue_id`), created empty if missing.
+fn queue_entry<'a>(queues: &'a mut Queues, topic: &str, queue_id: u32) -> &'a mut ConsumeQueue {
+    if !queues.contains_key(topic) {
+        queues.insert(Rc::from(topic), AHashMap::new());
+    }
+    let per_topic = queues.get_mut(topic).expect("inserted above");
+    per_topic
+        .entry(queue_id)
+        .or_insert_with(|| ConsumeQueue::new(0, 0, Vec::new()))
+}
+
+#[cfg(test)]
+mod tests;
