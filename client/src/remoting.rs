@@ -53,7 +53,11 @@ pub enum TransportError {
 pub trait Handler: 'static {
     /// Handles one inbound request. Return the response, or `None` to send
     /// nothing (the transport never answers oneway requests anyway).
-    fn handle(self: Rc<Self>, conn: Connection, request: RemotingCommand) -> impl Future<Output = Option<RemotingCommand>>;
+    fn handle(
+        self: Rc<Self>,
+        conn: Connection,
+        request: RemotingCommand,
+    ) -> impl Future<Output = Option<RemotingCommand>>;
 
     /// Called once when the connection closes.
     fn on_close(&self, _conn: &Connection) {}
@@ -95,7 +99,11 @@ thread_local! {
 
 impl Connection {
     /// Starts the reader and writer tasks of `stream` on the current executor.
-    pub fn start<H: Handler>(stream: TcpStream, handler: Rc<H>, max_frame_bytes: usize) -> std::io::Result<Connection> {
+    pub fn start<H: Handler>(
+        stream: TcpStream,
+        handler: Rc<H>,
+        max_frame_bytes: usize,
+    ) -> std::io::Result<Connection> {
         let peer = stream.peer_addr()?;
         stream.set_nodelay(true)?;
         let (wake_writer, writer_wakeups) = local_channel::new_bounded(1);
@@ -126,7 +134,12 @@ impl Connection {
     }
 
     /// Connects to `addr` and starts the connection.
-    pub async fn connect<H: Handler>(addr: SocketAddr, handler: Rc<H>, max_frame_bytes: usize, timeout: Duration) -> Result<Connection, TransportError> {
+    pub async fn connect<H: Handler>(
+        addr: SocketAddr,
+        handler: Rc<H>,
+        max_frame_bytes: usize,
+        timeout: Duration,
+    ) -> Result<Connection, TransportError> {
         let stream = TcpStream::connect_timeout(addr, timeout)
             .await
             .map_err(|e| TransportError::Io(std::io::Error::other(e.to_string())))?;
@@ -167,19 +180,29 @@ impl Connection {
         if self.is_closed() {
             return Err(TransportError::Closed);
         }
-        encode_frame(cmd, &mut self.inner.out.borrow_mut(), self.inner.max_frame_bytes)?;
+        encode_frame(
+            cmd,
+            &mut self.inner.out.borrow_mut(),
+            self.inner.max_frame_bytes,
+        )?;
         let _ = self.inner.wake_writer.try_send(());
         Ok(())
     }
 
     fn next_opaque(&self) -> i32 {
         let opaque = self.inner.next_opaque.get();
-        self.inner.next_opaque.set(opaque.wrapping_add(1) & i32::MAX);
+        self.inner
+            .next_opaque
+            .set(opaque.wrapping_add(1) & i32::MAX);
         opaque
     }
 
     /// Sends a request and waits for its response.
-    pub async fn invoke(&self, mut request: RemotingCommand, timeout: Duration) -> Result<RemotingCommand, TransportError> {
+    pub async fn invoke(
+        &self,
+        mut request: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, TransportError> {
         let opaque = self.next_opaque();
         request.opaque = opaque;
         let (tx, rx) = local_channel::new_bounded(1);
@@ -210,7 +233,9 @@ impl Connection {
             Some(tx) => {
                 let _ = tx.try_send(response);
             }
-            None => tracing::debug!(opaque = response.opaque, peer = %self.inner.peer, "response for unknown request dropped"),
+            None => {
+                tracing::debug!(opaque = response.opaque, peer = %self.inner.peer, "response for unknown request dropped")
+            }
         }
     }
 }
@@ -250,12 +275,19 @@ async fn read_loop<H: Handler>(conn: Connection, mut reader: ReadHalf<TcpStream>
     handler.on_close(&conn);
 }
 
-async fn dispatch<H: Handler>(conn: &Connection, handler: &Rc<H>, permits: &Rc<Semaphore>, cmd: RemotingCommand) {
+async fn dispatch<H: Handler>(
+    conn: &Connection,
+    handler: &Rc<H>,
+    permits: &Rc<Semaphore>,
+    cmd: RemotingCommand,
+) {
     if cmd.is_response() {
         conn.complete(cmd);
         return;
     }
-    let Ok(permit) = permits.acquire_static_permit(1).await else { return };
+    let Ok(permit) = permits.acquire_static_permit(1).await else {
+        return;
+    };
     let (conn, handler) = (conn.clone(), handler.clone());
     glommio::spawn_local(async move {
         let oneway = cmd.is_oneway();
@@ -267,7 +299,8 @@ async fn dispatch<H: Handler>(conn: &Connection, handler: &Rc<H>, permits: &Rc<S
             if let Err(e) = conn.send(&response).await {
                 tracing::debug!(code, error = %e, "response not sent");
                 if matches!(e, TransportError::Encode(_)) {
-                    let fallback = RemotingCommand::response(response_code::SYSTEM_ERROR, Some(e.to_string()));
+                    let fallback =
+                        RemotingCommand::response(response_code::SYSTEM_ERROR, Some(e.to_string()));
                     let _ = conn.send(&fallback.with_opaque(opaque)).await;
                 }
             }
@@ -277,10 +310,17 @@ async fn dispatch<H: Handler>(conn: &Connection, handler: &Rc<H>, permits: &Rc<S
     .detach();
 }
 
-async fn write_loop(conn: Connection, mut writer: WriteHalf<TcpStream>, wakeups: LocalReceiver<()>) {
+async fn write_loop(
+    conn: Connection,
+    mut writer: WriteHalf<TcpStream>,
+    wakeups: LocalReceiver<()>,
+) {
     let mut spare = BytesMut::new();
     loop {
-        let batch = std::mem::replace(&mut *conn.inner.out.borrow_mut(), std::mem::take(&mut spare));
+        let batch = std::mem::replace(
+            &mut *conn.inner.out.borrow_mut(),
+            std::mem::take(&mut spare),
+        );
         for waiter in conn.inner.drained.borrow_mut().drain(..) {
             let _ = waiter.try_send(());
         }

@@ -26,21 +26,21 @@
 //! QUEUEOFFSET is *i*; memory is bounded by configuration (write buffers,
 //! read cache, queue tails until the next checkpoint, one index file).
 
+pub mod checkpoint;
 pub mod config;
+pub(crate) mod cq;
 pub mod error;
 pub mod index;
 pub mod io;
-
-#[cfg(test)]
-pub(crate) mod testutil;
-
-pub use config::{FlushMode, StoreConfig};
-pub use error::{Result, StoreError};
-pub mod checkpoint;
-pub(crate) mod cq;
 pub(crate) mod keyindex;
 pub mod layout;
 pub(crate) mod log;
 pub mod pull;
 pub mod retention;
 pub mod store;
+
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use config::{FlushMode, StoreConfig};
+pub use error::{Result, StoreError};
