@@ -7,11 +7,9 @@
 
 use bolide_proto::ids::{QueueId, ShardId};
 
-/// Stable 32-bit FNV-1a: the same on every core, process and version.
+/// Stable across cores, processes and versions.
 fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811C_9DC5u32, |h, b| {
-        (h ^ *b as u32).wrapping_mul(0x0100_0193)
-    })
+    bolide_proto::hash::fnv1a32(bytes.iter().copied())
 }
 
 /// The shard owning `(topic, queue)` on a broker with `shard_count` shards.

@@ -54,6 +54,7 @@ pub mod codes;
 pub mod command;
 pub mod ext;
 pub mod frame;
+pub mod hash;
 pub mod header;
 pub mod json;
 pub mod json_header;

@@ -207,9 +207,7 @@ pub fn key_hash(topic: &str, key: &str) -> u32 {
         .bytes()
         .chain(std::iter::once(b'#'))
         .chain(key.bytes());
-    bytes.fold(0x811C_9DC5u32, |h, b| {
-        (h ^ b as u32).wrapping_mul(0x0100_0193)
-    })
+    bolide_proto::hash::fnv1a32(bytes)
 }
 
 /// The active, writable index file, held in memory.
