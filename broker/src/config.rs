@@ -28,6 +28,7 @@ pub struct BrokerSection {
     pub broker_id: u64,
     pub listen_host: String,
     pub listen_port: u16,
+    pub vip_port: bool,
     pub advertised_host: String,
     pub namesrv_addrs: Vec<String>,
     pub register_interval_ms: u64,
@@ -47,6 +48,7 @@ impl Default for BrokerSection {
             broker_id: 0,
             listen_host: "0.0.0.0".into(),
             listen_port: 10911,
+            vip_port: true,
             advertised_host: "127.0.0.1".into(),
             namesrv_addrs: vec!["127.0.0.1:9876".into()],
             register_interval_ms: 30_000,
@@ -138,10 +140,13 @@ impl BrokerConfig {
         if !name_ok(&b.broker_name) {
             return Err(bad("broker.broker_name", "use 1-127 of [A-Za-z0-9-_%|]"));
         }
-        if b.listen_port < 3 {
+        if b.listen_host.parse::<std::net::IpAddr>().is_err() {
+            return Err(bad("broker.listen_host", "must be an IP address"));
+        }
+        if b.vip_port && b.listen_port < 3 {
             return Err(bad(
                 "broker.listen_port",
-                "must be >= 3 (port - 2 is also used)",
+                "must be >= 3 when vip_port is on (port - 2 is also used)",
             ));
         }
         if b.advertised_host.parse::<std::net::IpAddr>().is_err() {

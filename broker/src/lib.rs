@@ -2,24 +2,40 @@
 //!
 //! Thread-per-core: each shard (one glommio executor per core) owns a set of
 //! queues with its own store (`bolide-store`); [`router::shard_for`] says
-//! which. This crate holds the broker's logic as plain state machines, each
-//! tested without sockets or disks:
+//! which. A request arrives on whichever shard accepted the connection;
+//! [`shard::Shard::call`] runs queue operations on the owning shard over a
+//! bounded channel mesh and brings the answer back.
 //!
+//! Follow a message: [`runtime`] accepts the connection → [`handler`]
+//! dispatches by request code → [`handler::send`] validates and builds the
+//! record → [`shard`] appends it on the owner shard's store, which wakes
+//! parked pulls ([`longpoll`]) → [`handler::pull`] serves the stored bytes.
+//!
+//! Plain state machines, tested without sockets or disks:
 //! * [`config`] — `broker.toml` with every key documented in `deploy/`.
 //! * [`router`] — which shard owns a (topic, queue).
 //! * [`topics`] — topic configs, validation, auto-creation, retry/DLQ topics.
 //! * [`groups`] — consumer and producer groups from heartbeats.
 //! * [`offsets`] — broker-stored consumer offsets.
+//! * [`locks`] — queue locks of orderly consumers.
 //! * [`filter`] — tag subscriptions matched against consume-queue units.
 //! * [`longpoll`] — parked pulls, woken by arrivals or deadlines.
 //!
-//! The network runtime (listeners, cross-core channels, handlers) that
-//! drives these is the next step (issue 3); see ARCHITECTURE.md.
+//! Runtime: [`runtime`] (threads, listeners, shutdown), [`shard`] (mesh,
+//! owner-side execution), [`shared`] (state every shard shares, persisted
+//! under `<data>/config/`), [`register`] (NameServer registration),
+//! [`handler`] (one module per family of request codes).
 
 pub mod config;
 pub mod filter;
 pub mod groups;
+pub mod handler;
+pub mod locks;
 pub mod longpoll;
 pub mod offsets;
+pub mod register;
 pub mod router;
+pub mod runtime;
+pub mod shard;
+pub mod shared;
 pub mod topics;

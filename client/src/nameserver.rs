@@ -20,7 +20,7 @@ use bolide_proto::codes::{request_code, response_code, version};
 use bolide_proto::RemotingCommand;
 
 use crate::error::ClientError;
-use crate::remoting::{Connection, Handler};
+use crate::remoting::{Connection, NoInbound};
 use crate::route::parse_addr;
 
 /// Timeout of one request, and of one connect (RocketMQ's default 3 s).
@@ -58,22 +58,6 @@ pub fn parse_addr_list(list: &str) -> Result<Vec<SocketAddr>, ClientError> {
     Ok(addrs)
 }
 
-/// NameServers send the client no requests; anything that comes is dropped.
-struct NoInbound;
-
-impl Handler for NoInbound {
-    async fn handle(
-        self: Rc<Self>,
-        _: Connection,
-        request: RemotingCommand,
-    ) -> Option<RemotingCommand> {
-        tracing::debug!(
-            code = request.code,
-            "unexpected request from a NameServer ignored"
-        );
-        None
-    }
-}
 
 /// Queries a list of NameServers, failing over between them.
 #[derive(Debug)]

@@ -63,6 +63,18 @@ pub trait Handler: 'static {
     fn on_close(&self, _conn: &Connection) {}
 }
 
+/// A handler for connections whose peer never sends requests (a client's
+/// link to a NameServer or broker): anything that comes is logged and dropped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoInbound;
+
+impl Handler for NoInbound {
+    async fn handle(self: Rc<Self>, _: Connection, request: RemotingCommand) -> Option<RemotingCommand> {
+        tracing::debug!(code = request.code, "unexpected inbound request ignored");
+        None
+    }
+}
+
 struct Inner {
     id: u64,
     peer: SocketAddr,

@@ -1,0 +1,121 @@
+//! Administration and lookups: create/update (17) and delete (215) topics,
+//! all topic configs (21), runtime info (28), a message by its offset id
+//! (VIEW_MESSAGE_BY_ID, 33) and messages by key (QUERY_MESSAGE, 12).
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+use bolide_proto::body::{JsonBody, KvTable, TopicConfig, TopicFilterType};
+use bolide_proto::codes::{response_code as rsp, version};
+use bolide_proto::header::admin::{CreateTopicRequestHeader, DeleteTopicRequestHeader};
+use bolide_proto::header::query::{QueryMessageRequestHeader, QueryMessageResponseHeader, ViewMessageRequestHeader};
+use bolide_proto::ids::GlobalOffset;
+use bolide_proto::RemotingCommand;
+
+use super::{bad_request, error, store_error, success};
+use crate::shard::{wall_clock_ms, Shard};
+use crate::topics::TopicRefusal;
+
+/// Most messages one QUERY_MESSAGE returns, whatever `maxNum` asks.
+pub const MAX_QUERY_MESSAGES: usize = 64;
+
+pub fn create_topic(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+    let h: CreateTopicRequestHeader = match req.decode_header() {
+        Ok(h) => h,
+        Err(e) => return bad_request(e),
+    };
+    let config = TopicConfig {
+        topic_name: h.topic.clone(),
+        read_queue_nums: h.read_queue_nums,
+        write_queue_nums: h.write_queue_nums,
+        perm: h.perm,
+        topic_filter_type: TopicFilterType::from_name(&h.topic_filter_type).unwrap_or(TopicFilterType::SingleTag),
+        topic_sys_flag: h.topic_sys_flag.unwrap_or(0),
+        order: h.order.unwrap_or(false),
+        ..TopicConfig::default()
+    };
+    let outcome = shard.shared.topics().upsert(config, wall_clock_ms());
+    match outcome {
+        Ok(()) => {
+            shard.shared.topics_changed();
+            success()
+        }
+        Err(TopicRefusal::InvalidName(why) | TopicRefusal::NotExist(why) | TopicRefusal::NoPermission(why)) => {
+            error(rsp::INVALID_PARAMETER, why)
+        }
+    }
+}
+
+/// Deletes a topic's config and committed offsets. Its stored messages
+/// stay until retention removes them; a topic re-created under the same
+/// name continues its queues' offsets.
+pub fn delete_topic(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+    let h: DeleteTopicRequestHeader = match req.decode_header() {
+        Ok(h) => h,
+        Err(e) => return bad_request(e),
+    };
+    if shard.shared.topics().delete(&h.topic, wall_clock_ms()) {
+        shard.shared.offsets().remove_topic(&h.topic);
+        shard.shared.topics_changed();
+    }
+    success()
+}
+
+pub fn all_topic_config(shard: &Rc<Shard>) -> RemotingCommand {
+    let wrapper = shard.shared.topics().to_wrapper();
+    success().with_body(wrapper.encode())
+}
+
+pub async fn runtime_info(shard: &Rc<Shard>) -> RemotingCommand {
+    let shared = &shard.shared;
+    let mut table = KvTable::default();
+    let mut put = |k: &str, v: String| {
+        table.table.insert(k.to_owned(), v);
+    };
+    put("brokerVersion", version::BOLIDE.to_string());
+    put("brokerVersionDesc", format!("Bolide {}", env!("CARGO_PKG_VERSION")));
+    put("bootTimestamp", shared.boot_timestamp_ms.to_string());
+    put("shards", shard.shard_count.to_string());
+    put("msgPutTotalTodayNow", shared.put_total.load(Ordering::Relaxed).to_string());
+    put("msgGetTotalTodayNow", shared.get_total.load(Ordering::Relaxed).to_string());
+    put("topicCount", shared.topics().iter().count().to_string());
+    put("consumerGroupCount", shared.groups().consumer_groups().count().to_string());
+    put("commitLogMaxOffset", shard.store.write_offset().0.to_string());
+    put("commitLogMinOffset", shard.store.min_log_offset().0.to_string());
+    success().with_body(table.encode())
+}
+
+pub async fn view_message(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+    let h: ViewMessageRequestHeader = match req.decode_header() {
+        Ok(h) => h,
+        Err(e) => return bad_request(e),
+    };
+    let not_found = || error(rsp::SYSTEM_ERROR, format!("can not find message by the offset, {}", h.offset));
+    let Some(offset) = GlobalOffset::from_wire(h.offset) else { return not_found() };
+    match shard.read_record(offset.shard(), offset.physical()).await {
+        Ok(record) => success().with_body(record),
+        Err(_) => not_found(),
+    }
+}
+
+pub async fn query_message(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+    let h: QueryMessageRequestHeader = match req.decode_header() {
+        Ok(h) => h,
+        Err(e) => return bad_request(e),
+    };
+    let max = (h.max_num.max(1) as usize).min(MAX_QUERY_MESSAGES);
+    let found = shard.query_by_key(&h.topic, &h.key, h.begin_timestamp, h.end_timestamp, max).await;
+    match found {
+        Ok(records) if records.is_empty() => {
+            error(rsp::QUERY_NOT_FOUND, "can not find message, maybe time range not correct")
+        }
+        Ok(records) => {
+            let header = QueryMessageResponseHeader {
+                index_last_update_timestamp: wall_clock_ms(),
+                index_last_update_phyoffset: shard.store.write_offset().0 as i64,
+            };
+            success().with_header(&header).with_body(records.concat())
+        }
+        Err(e) => store_error(e),
+    }
+}

@@ -1,0 +1,142 @@
+//! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361): checks the topic, queue
+//! and subscription, commits the consumer's offset when asked, reads (or
+//! long-polls) on the owner shard, and maps the store's status to the
+//! RocketMQ response (remoting.md §7.1). The body is the records' bytes as
+//! stored; the header always carries extFields (the C++ client needs them).
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+use bolide_proto::codes::{perm, pull_sys_flag, response_code as rsp};
+use bolide_proto::header::pull::{PullMessageRequestHeader, PullMessageResponseHeader};
+use bolide_proto::RemotingCommand;
+use bolide_store::pull::GetStatus;
+
+use super::{bad_request, error, queue_id, store_error};
+use crate::filter::TagFilter;
+use crate::shard::{GetOp, Shard};
+
+/// Most messages one pull returns (RocketMQ `maxTransferCountOnMessageInMemory`).
+pub const MAX_PULL_MESSAGES: u32 = 32;
+/// Most bytes one pull returns unless the client asks for less.
+pub const MAX_PULL_BYTES: u32 = 256 * 1024;
+
+/// The response code a store status maps to for a pull at `offset`.
+pub fn response_code(status: GetStatus, offset: u64) -> i32 {
+    match status {
+        GetStatus::Found => rsp::SUCCESS,
+        GetStatus::NoMatchedMessage | GetStatus::MessageWasRemoving => rsp::PULL_RETRY_IMMEDIATELY,
+        GetStatus::OffsetOverflowOne | GetStatus::OffsetFoundNull => rsp::PULL_NOT_FOUND,
+        GetStatus::OffsetOverflowBadly | GetStatus::OffsetTooSmall => rsp::PULL_OFFSET_MOVED,
+        GetStatus::NoMessageInQueue | GetStatus::NoMatchedLogicQueue if offset != 0 => rsp::PULL_OFFSET_MOVED,
+        GetStatus::NoMessageInQueue | GetStatus::NoMatchedLogicQueue => rsp::PULL_NOT_FOUND,
+    }
+}
+
+pub async fn pull(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+    let h: PullMessageRequestHeader = match req.decode_header() {
+        Ok(h) => h,
+        Err(e) => return bad_request(e),
+    };
+    let op = match plan(shard, &h) {
+        Ok(op) => op,
+        Err(rsp) => return rsp,
+    };
+    if h.sys_flag & pull_sys_flag::COMMIT_OFFSET != 0 && h.commit_offset >= 0 {
+        shard.shared.commit_offset(&h.consumer_group, &h.topic, op.queue, h.commit_offset as u64);
+    }
+    let offset = op.offset;
+    let result = match shard.get_messages(op).await {
+        Ok(r) => r,
+        Err(e) => return store_error(e),
+    };
+    shard.shared.get_total.fetch_add(result.message_count as u64, Ordering::Relaxed);
+    let header = PullMessageResponseHeader {
+        suggest_which_broker_id: 0,
+        next_begin_offset: result.next_begin_offset as i64,
+        min_offset: result.min_offset as i64,
+        max_offset: result.max_offset as i64,
+        offset_delta: None,
+        topic_sys_flag: Some(0),
+        group_sys_flag: Some(0),
+        forbidden_type: None,
+    };
+    let code = response_code(result.status, offset);
+    let mut response = RemotingCommand::response(code, Some(result.status.as_str().to_owned())).with_header(&header);
+    if code == rsp::SUCCESS {
+        response = response.with_body(result.messages);
+    }
+    response
+}
+
+/// Validates the request and turns it into a read on the owner shard.
+fn plan(shard: &Shard, h: &PullMessageRequestHeader) -> Result<GetOp, RemotingCommand> {
+    let queue = queue_id(h.queue_id)?;
+    let read_queues = {
+        let topics = shard.shared.topics();
+        let Some(config) = topics.get(&h.topic) else {
+            return Err(error(rsp::TOPIC_NOT_EXIST, format!("topic[{}] not exist, apply first please!", h.topic)));
+        };
+        if config.perm & perm::READ == 0 {
+            return Err(error(rsp::NO_PERMISSION, format!("the topic[{}] pulling message is forbidden", h.topic)));
+        }
+        config.read_queue_nums.max(0) as u32
+    };
+    if queue >= read_queues {
+        let why = format!("queueId[{queue}] is illegal, topic {} has {read_queues} read queues", h.topic);
+        return Err(error(rsp::INVALID_PARAMETER, why));
+    }
+    let filter = subscription_filter(shard, h)?;
+    let suspend = h.sys_flag & pull_sys_flag::SUSPEND != 0;
+    let max_hold = shard.shared.config.broker.max_long_poll_ms;
+    Ok(GetOp {
+        topic: h.topic.clone(),
+        queue,
+        offset: h.queue_offset.max(0) as u64,
+        max_count: (h.max_msg_nums.max(1) as u32).min(MAX_PULL_MESSAGES),
+        max_bytes: h.max_msg_bytes.filter(|b| *b > 0).map_or(MAX_PULL_BYTES, |b| (b as u32).min(MAX_PULL_BYTES)),
+        filter,
+        hold_ms: if suspend { (h.suspend_timeout_millis.max(0) as u64).min(max_hold) } else { 0 },
+    })
+}
+
+/// The tag filter: from the request when it carries one, else from the
+/// group's heartbeat subscription.
+fn subscription_filter(shard: &Shard, h: &PullMessageRequestHeader) -> Result<TagFilter, RemotingCommand> {
+    let parse_failed = |e: crate::filter::FilterError| error(rsp::SUBSCRIPTION_PARSE_FAILED, e.0);
+    if h.sys_flag & pull_sys_flag::SUBSCRIPTION != 0 {
+        let expression = h.subscription.as_deref().unwrap_or("*");
+        return TagFilter::parse(expression, h.expression_type.as_deref()).map_err(parse_failed);
+    }
+    let groups = shard.shared.groups();
+    let Some(sub) = groups.subscription(&h.consumer_group, &h.topic) else {
+        let why = format!("the consumer's subscription not exist, group: {} topic: {}", h.consumer_group, h.topic);
+        return Err(error(rsp::SUBSCRIPTION_NOT_EXIST, why));
+    };
+    TagFilter::parse(&sub.sub_string, Some(sub.expression_type.as_str())).map_err(parse_failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_mapping_follows_the_reference_table() {
+        let cases = [
+            (GetStatus::Found, 3, rsp::SUCCESS),
+            (GetStatus::NoMatchedMessage, 3, rsp::PULL_RETRY_IMMEDIATELY),
+            (GetStatus::MessageWasRemoving, 3, rsp::PULL_RETRY_IMMEDIATELY),
+            (GetStatus::OffsetOverflowOne, 3, rsp::PULL_NOT_FOUND),
+            (GetStatus::OffsetFoundNull, 3, rsp::PULL_NOT_FOUND),
+            (GetStatus::OffsetOverflowBadly, 3, rsp::PULL_OFFSET_MOVED),
+            (GetStatus::OffsetTooSmall, 3, rsp::PULL_OFFSET_MOVED),
+            (GetStatus::NoMessageInQueue, 0, rsp::PULL_NOT_FOUND),
+            (GetStatus::NoMessageInQueue, 3, rsp::PULL_OFFSET_MOVED),
+            (GetStatus::NoMatchedLogicQueue, 0, rsp::PULL_NOT_FOUND),
+            (GetStatus::NoMatchedLogicQueue, 1, rsp::PULL_OFFSET_MOVED),
+        ];
+        for (status, offset, code) in cases {
+            assert_eq!(response_code(status, offset), code, "{status:?} at {offset}");
+        }
+    }
+}

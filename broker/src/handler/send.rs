@@ -1,0 +1,262 @@
+//! Storing messages: SEND_MESSAGE (10, long header names), SEND_MESSAGE_V2
+//! (310, short names) and SEND_BATCH_MESSAGE (320) — a batch is whatever
+//! says `batch=true`, whatever the code — plus CONSUMER_SEND_MSG_BACK (36),
+//! which re-stores a failed message in the group's retry topic (or DLQ).
+//!
+//! Checks, in order: header, topic name and permission (auto-creating from
+//! the template topic when allowed), queue id, body and properties sizes.
+//! The broker adds `UNIQ_KEY` when missing and `CLUSTER`, and answers with
+//! the offset message id(s), queue id and first queue offset.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+use bolide_client::remoting::Connection;
+use bolide_proto::body::TopicConfig;
+use bolide_proto::codes::{perm, response_code as rsp};
+use bolide_proto::header::client::ConsumerSendMsgBackRequestHeader;
+use bolide_proto::header::send::{SendMessageRequestHeader, SendMessageResponseHeader, DEFAULT_REGION};
+use bolide_proto::ids::GlobalOffset;
+use bolide_proto::message::{
+    decode_batch, property, NewMessage, Properties, PropertiesBuilder, RecordView, MAX_PROPERTIES_BYTES,
+};
+use bolide_proto::msgid::OffsetMsgId;
+use bolide_proto::RemotingCommand;
+use bytes::Bytes;
+
+use super::{bad_request, error, store_error, success};
+use crate::shard::Shard;
+use crate::topics::{dlq_topic, retry_topic, TopicRefusal, RETRY_TOPIC_PREFIX};
+
+/// Reconsume attempts before a message goes to the DLQ (`retryMaxTimes`).
+pub const DEFAULT_MAX_RECONSUME_TIMES: i32 = 16;
+
+/// One message of a send, before the broker completes it.
+struct Item {
+    flag: i32,
+    body: Bytes,
+    properties: String,
+}
+
+pub async fn send(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -> RemotingCommand {
+    let h = match SendMessageRequestHeader::from_request(req.code, &req.ext_fields) {
+        Ok(h) => h,
+        Err(e) => return bad_request(e),
+    };
+    let items = match items_of(&h, req) {
+        Ok(items) => items,
+        Err(rsp) => return rsp,
+    };
+    if let Some(refusal) = check_items(shard, &items) {
+        return refusal;
+    }
+    let (topic, queue_nums) = match target_topic(shard, &h) {
+        Ok(t) => t,
+        Err(rsp) => return rsp,
+    };
+    let queue = match choose_queue(shard, h.queue_id, queue_nums) {
+        Ok(q) => q,
+        Err(rsp) => return rsp,
+    };
+    let msgs: Vec<NewMessage> = items
+        .into_iter()
+        .map(|item| complete(shard, conn, &h, &topic, queue, item))
+        .collect();
+    let uniq = (msgs.len() == 1).then(|| Properties(&msgs[0].properties).get(property::UNIQ_KEY).map(str::to_owned));
+    let owner = shard.owner(&topic, queue);
+    match shard.append(owner, msgs).await {
+        Ok(results) => {
+            shard.shared.put_total.fetch_add(results.len() as u64, Ordering::Relaxed);
+            let ids: Vec<String> = results
+                .iter()
+                .map(|r| OffsetMsgId { store_host: shard.store_host, offset: r.global_offset }.encode())
+                .collect();
+            let header = SendMessageResponseHeader {
+                msg_id: ids.join(","),
+                queue_id: queue as i32,
+                queue_offset: results.first().map_or(0, |r| r.queue_offset.0 as i64),
+                transaction_id: uniq.flatten(),
+                batch_uniq_id: None,
+                msg_region: Some(DEFAULT_REGION.to_owned()),
+                trace_on: Some(true),
+            };
+            success().with_header(&header)
+        }
+        Err(e) => store_error(e),
+    }
+}
+
+/// The messages a send carries: one, or a batch body's items.
+fn items_of(h: &SendMessageRequestHeader, req: &RemotingCommand) -> Result<Vec<Item>, RemotingCommand> {
+    if !h.is_batch() {
+        return Ok(vec![Item {
+            flag: h.flag,
+            body: req.body.clone(),
+            properties: h.properties.clone().unwrap_or_default(),
+        }]);
+    }
+    let batch = decode_batch(&req.body).map_err(|e| error(rsp::MESSAGE_ILLEGAL, format!("bad batch body: {e}")))?;
+    if batch.is_empty() {
+        return Err(error(rsp::MESSAGE_ILLEGAL, "empty batch"));
+    }
+    Ok(batch
+        .into_iter()
+        .map(|i| Item {
+            flag: i.flag,
+            body: req.body.slice_ref(i.body),
+            properties: i.properties.as_str().to_owned(),
+        })
+        .collect())
+}
+
+/// Size limits and unsupported features, checked before anything is stored.
+fn check_items(shard: &Shard, items: &[Item]) -> Option<RemotingCommand> {
+    let max_body = shard.shared.config.broker.max_message_bytes;
+    for item in items {
+        if item.body.len() > max_body {
+            let why = format!("message body is {} bytes; the limit is {max_body}", item.body.len());
+            return Some(error(rsp::MESSAGE_ILLEGAL, why));
+        }
+        if item.properties.len() > MAX_PROPERTIES_BYTES {
+            let why = format!("properties are {} bytes; the limit is {MAX_PROPERTIES_BYTES}", item.properties.len());
+            return Some(error(rsp::MESSAGE_ILLEGAL, why));
+        }
+        if Properties(&item.properties).get(property::TRAN_MSG) == Some("true") {
+            let why = "transactional messages are not supported by this broker yet";
+            return Some(error(rsp::NO_PERMISSION, why));
+        }
+    }
+    None
+}
+
+/// The topic to store into (DLQ for exhausted retries) and its write queue count.
+fn target_topic(shard: &Shard, h: &SendMessageRequestHeader) -> Result<(String, u32), RemotingCommand> {
+    let mut topic = h.topic.clone();
+    if let Some(group) = topic.strip_prefix(RETRY_TOPIC_PREFIX) {
+        let max = h.max_reconsume_times.unwrap_or(DEFAULT_MAX_RECONSUME_TIMES);
+        if h.reconsume_times.unwrap_or(0) > max {
+            topic = dlq_topic(group);
+        }
+    }
+    let config = topic_for_send(shard, &topic, &h.default_topic, h.default_topic_queue_nums)?;
+    Ok((topic, config.write_queue_nums.max(1) as u32))
+}
+
+/// Looks up (or auto-creates) a writable topic.
+fn topic_for_send(shard: &Shard, topic: &str, default_topic: &str, queue_nums: i32) -> Result<TopicConfig, RemotingCommand> {
+    let now = crate::shard::wall_clock_ms();
+    let is_group_topic = topic.starts_with(RETRY_TOPIC_PREFIX) || topic.starts_with(crate::topics::DLQ_TOPIC_PREFIX);
+    let outcome = {
+        let mut topics = shard.shared.topics();
+        if is_group_topic {
+            let created = topics.ensure_single_queue(topic, now);
+            topics.get(topic).cloned().map(|c| (c, created)).ok_or(TopicRefusal::NotExist(topic.to_owned()))
+        } else {
+            topics.for_send(topic, default_topic, queue_nums.max(1), now)
+        }
+    };
+    match outcome {
+        Ok((config, created)) => {
+            if created {
+                shard.shared.topics_changed();
+            }
+            if config.perm & perm::WRITE == 0 {
+                return Err(error(rsp::NO_PERMISSION, format!("the topic[{topic}] sending message is forbidden")));
+            }
+            Ok(config)
+        }
+        Err(TopicRefusal::InvalidName(why)) => Err(error(rsp::MESSAGE_ILLEGAL, why)),
+        Err(TopicRefusal::NotExist(why)) => Err(error(rsp::TOPIC_NOT_EXIST, why)),
+        Err(TopicRefusal::NoPermission(why)) => Err(error(rsp::NO_PERMISSION, why)),
+    }
+}
+
+/// The queue to store into: the requested one, or round-robin when negative.
+fn choose_queue(shard: &Shard, requested: i32, queue_nums: u32) -> Result<u32, RemotingCommand> {
+    if requested < 0 {
+        return Ok(shard.next_queue() % queue_nums);
+    }
+    let queue = requested as u32;
+    if queue >= queue_nums {
+        let why = format!("queueId[{queue}] is illegal, topic has {queue_nums} write queues");
+        return Err(error(rsp::INVALID_PARAMETER, why));
+    }
+    Ok(queue)
+}
+
+/// Builds the stored message: adds UNIQ_KEY (if missing) and CLUSTER.
+fn complete(shard: &Shard, conn: &Connection, h: &SendMessageRequestHeader, topic: &str, queue: u32, item: Item) -> NewMessage {
+    let mut props = PropertiesBuilder::from_properties(Properties(&item.properties));
+    if Properties(&item.properties).get(property::UNIQ_KEY).is_none() {
+        let _ = props.set(property::UNIQ_KEY, &shard.unique_key());
+    }
+    let _ = props.set(property::CLUSTER, &shard.shared.config.broker.cluster_name);
+    NewMessage {
+        topic: topic.to_owned(),
+        queue_id: queue,
+        flag: item.flag,
+        sys_flag: h.sys_flag,
+        born_timestamp: h.born_timestamp,
+        born_host: conn.peer_addr(),
+        store_host: shard.store_host,
+        reconsume_times: h.reconsume_times.unwrap_or(0),
+        prepared_transaction_offset: 0,
+        body: item.body,
+        properties: props.build(),
+    }
+}
+
+/// CONSUMER_SEND_MSG_BACK: a consumer could not process the message at
+/// `offset`; store a copy in `%RETRY%<group>`, or in `%DLQ%<group>` once
+/// its retries are exhausted (or `delayLevel < 0`).
+pub async fn send_back(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -> RemotingCommand {
+    let h: ConsumerSendMsgBackRequestHeader = match req.decode_header() {
+        Ok(h) => h,
+        Err(e) => return bad_request(e),
+    };
+    let Some(offset) = GlobalOffset::from_wire(h.offset) else {
+        return error(rsp::SYSTEM_ERROR, format!("look message by offset failed, {}", h.offset));
+    };
+    let bytes = match shard.read_record(offset.shard(), offset.physical()).await {
+        Ok(b) => b,
+        Err(_) => return error(rsp::SYSTEM_ERROR, format!("look message by offset failed, {}", h.offset)),
+    };
+    let Ok(original) = RecordView::parse(&bytes) else {
+        return error(rsp::SYSTEM_ERROR, format!("look message by offset failed, {}", h.offset));
+    };
+    let max = h.max_reconsume_times.unwrap_or(DEFAULT_MAX_RECONSUME_TIMES);
+    let reconsume_times = original.reconsume_times() + 1;
+    let to_dlq = h.delay_level < 0 || reconsume_times > max;
+    let topic = if to_dlq { dlq_topic(&h.group) } else { retry_topic(&h.group) };
+    if let Err(rsp) = topic_for_send(shard, &topic, "", 1) {
+        return rsp;
+    }
+    let msg = retry_message(&original, &topic, reconsume_times, h.origin_msg_id.as_deref(), conn);
+    let owner = shard.owner(&topic, 0);
+    match shard.append(owner, vec![msg]).await {
+        Ok(_) => success(),
+        Err(e) => store_error(e),
+    }
+}
+
+fn retry_message(original: &RecordView<'_>, topic: &str, reconsume_times: i32, origin_msg_id: Option<&str>, conn: &Connection) -> NewMessage {
+    let props = original.properties();
+    let mut builder = PropertiesBuilder::from_properties(props);
+    if props.get(property::RETRY_TOPIC).is_none() {
+        let _ = builder.set(property::RETRY_TOPIC, original.topic());
+    }
+    if props.get(property::ORIGIN_MESSAGE_ID).is_none() {
+        let origin = origin_msg_id.or(props.get(property::UNIQ_KEY)).unwrap_or_default();
+        if !origin.is_empty() {
+            let _ = builder.set(property::ORIGIN_MESSAGE_ID, origin);
+        }
+    }
+    let mut msg = original.to_new_message();
+    msg.topic = topic.to_owned();
+    msg.queue_id = 0;
+    msg.reconsume_times = reconsume_times;
+    msg.born_host = conn.peer_addr();
+    msg.properties = builder.build();
+    msg
+}
+

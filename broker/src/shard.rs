@@ -1,0 +1,424 @@
+//! One shard: the glommio executor of one core, its store, and the channel
+//! mesh that carries queue operations to the shard that owns the queue.
+//!
+//! Every operation on a queue goes through [`Shard::call`]: executed in
+//! place when this shard owns the queue, otherwise sent as a [`ShardOp`]
+//! over the bounded mesh to the owner, whose reply comes back over the mesh
+//! to this shard (the connection's shard). Long polling happens on the
+//! owner: a pull that found nothing is parked there until the store
+//! dispatches a matching message or the hold time ends.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bolide_client::remoting::Connection;
+use bolide_proto::ids::{PhysicalOffset, ShardId};
+use bolide_proto::message::NewMessage;
+use bolide_proto::msgid::UniqueKeyGenerator;
+use bolide_proto::RemotingCommand;
+use bolide_store::io::dma::DmaStorage;
+use bolide_store::pull::GetStatus;
+use bolide_store::store::{AppendResult, Dispatched, GetRequest, GetResult, ShardStore};
+use bolide_store::StoreError;
+use glommio::channels::channel_mesh::Senders;
+use glommio::channels::local_channel::{self, LocalSender};
+
+use crate::filter::TagFilter;
+use crate::longpoll::{ParkedPulls, PullTicket};
+use crate::router::shard_for;
+use crate::shared::BrokerShared;
+
+/// Messages waiting in one mesh channel before senders wait.
+pub const MESH_CHANNEL_CAPACITY: usize = 1024;
+
+/// A pull executed on the owner shard.
+#[derive(Debug, Clone)]
+pub struct GetOp {
+    pub topic: String,
+    pub queue: u32,
+    pub offset: u64,
+    pub max_count: u32,
+    pub max_bytes: u32,
+    pub filter: TagFilter,
+    /// Long-poll hold time; 0 answers at once.
+    pub hold_ms: u64,
+}
+
+/// An operation for the shard that owns a queue (or, for `Notify`, a connection).
+#[derive(Debug)]
+pub enum ShardOp {
+    Append(Vec<NewMessage>),
+    Get(GetOp),
+    Bounds { topic: String, queue: u32 },
+    SearchByTime { topic: String, queue: u32, timestamp_ms: i64, upper: bool },
+    EarliestTime { topic: String, queue: u32 },
+    ReadRecord(PhysicalOffset),
+    QueryByKey { topic: String, key: String, begin_ms: i64, end_ms: i64, max: usize },
+    /// Send a oneway request to a client connection held by that shard.
+    Notify { conn_id: u64, command: RemotingCommand },
+}
+
+/// The answer to a [`ShardOp`].
+#[derive(Debug)]
+pub enum ShardReply {
+    Appended(Result<Vec<AppendResult>, StoreError>),
+    Got(Result<GetResult, StoreError>),
+    Bounds(Option<(u64, u64)>),
+    Offset(Result<u64, StoreError>),
+    Time(Result<Option<i64>, StoreError>),
+    Record(Result<Vec<u8>, StoreError>),
+    Records(Result<Vec<Vec<u8>>, StoreError>),
+    Done,
+}
+
+/// What travels over the mesh.
+#[derive(Debug)]
+pub enum Envelope {
+    Request { from: usize, id: u64, op: ShardOp },
+    Reply { id: u64, reply: ShardReply },
+}
+
+fn mismatch() -> StoreError {
+    StoreError::Unavailable("internal error: unexpected shard reply".into())
+}
+
+/// True when a pull result is "nothing yet" (PULL_NOT_FOUND), the only kind
+/// that long polling holds (remoting.md §7.2).
+pub fn is_not_found(status: GetStatus, offset: u64) -> bool {
+    match status {
+        GetStatus::OffsetOverflowOne => true,
+        GetStatus::NoMessageInQueue | GetStatus::NoMatchedLogicQueue => offset == 0,
+        _ => false,
+    }
+}
+
+/// One core's shard.
+pub struct Shard {
+    pub id: ShardId,
+    pub shard_count: u16,
+    pub shared: Arc<BrokerShared>,
+    pub store: Rc<ShardStore<DmaStorage>>,
+    /// `brokerIP1:listenPort`, written into records as the store host.
+    pub store_host: SocketAddr,
+    senders: Senders<Envelope>,
+    pending: RefCell<HashMap<u64, LocalSender<ShardReply>>>,
+    next_call: Cell<u64>,
+    parked: RefCell<ParkedPulls>,
+    wakers: RefCell<HashMap<PullTicket, LocalSender<()>>>,
+    connections: RefCell<HashMap<u64, Connection>>,
+    unique_keys: RefCell<UniqueKeyGenerator>,
+    next_queue: Cell<u32>,
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shard").field("id", &self.id).field("shard_count", &self.shard_count).finish()
+    }
+}
+
+impl Shard {
+    /// Builds the shard and hooks long polling into its store's dispatch.
+    pub fn new(
+        id: ShardId,
+        shared: Arc<BrokerShared>,
+        store: Rc<ShardStore<DmaStorage>>,
+        store_host: SocketAddr,
+        senders: Senders<Envelope>,
+    ) -> Rc<Shard> {
+        let shard_count = senders.nr_consumers().max(1) as u16;
+        let ip = match store_host.ip() {
+            std::net::IpAddr::V4(ip) => ip,
+            std::net::IpAddr::V6(_) => std::net::Ipv4Addr::LOCALHOST,
+        };
+        let keys = UniqueKeyGenerator::new(ip, std::process::id(), id.0 as u32, wall_clock_ms());
+        let shard = Rc::new(Shard {
+            id,
+            shard_count,
+            shared,
+            store,
+            store_host,
+            senders,
+            pending: RefCell::new(HashMap::new()),
+            next_call: Cell::new(1),
+            parked: RefCell::new(ParkedPulls::default()),
+            wakers: RefCell::new(HashMap::new()),
+            connections: RefCell::new(HashMap::new()),
+            unique_keys: RefCell::new(keys),
+            next_queue: Cell::new(id.0 as u32),
+        });
+        let weak: Weak<Shard> = Rc::downgrade(&shard);
+        shard.store.set_dispatch_listener(Box::new(move |d: &Dispatched| {
+            if let Some(shard) = weak.upgrade() {
+                shard.on_dispatched(d);
+            }
+        }));
+        shard
+    }
+
+    /// Monotonic milliseconds, the same clock on every shard.
+    pub fn now_ms(&self) -> u64 {
+        self.shared.now_ms()
+    }
+
+    /// A fresh unique key (`UNIQ_KEY`) for a message that came without one.
+    pub fn unique_key(&self) -> String {
+        self.unique_keys.borrow_mut().next(wall_clock_ms())
+    }
+
+    /// Round-robin counter for sends that let the broker pick the queue.
+    pub fn next_queue(&self) -> u32 {
+        let q = self.next_queue.get();
+        self.next_queue.set(q.wrapping_add(1));
+        q
+    }
+
+    /// The shard owning `(topic, queue)`.
+    pub fn owner(&self, topic: &str, queue: u32) -> ShardId {
+        shard_for(topic, bolide_proto::ids::QueueId(queue), self.shard_count)
+    }
+
+    pub fn register_connection(&self, conn: &Connection) {
+        self.connections.borrow_mut().insert(conn.id(), conn.clone());
+    }
+
+    pub fn forget_connection(&self, conn: &Connection) {
+        self.connections.borrow_mut().remove(&conn.id());
+    }
+
+    /// Runs `op` on shard `target` and returns its reply.
+    pub async fn call(self: &Rc<Self>, target: ShardId, op: ShardOp) -> ShardReply {
+        if target == self.id {
+            return self.execute(op).await;
+        }
+        let id = self.next_call.get();
+        self.next_call.set(id + 1);
+        let (tx, rx) = local_channel::new_bounded(1);
+        self.pending.borrow_mut().insert(id, tx);
+        let envelope = Envelope::Request {
+            from: self.id.0 as usize,
+            id,
+            op,
+        };
+        if self.senders.send_to(target.0 as usize, envelope).await.is_err() {
+            self.pending.borrow_mut().remove(&id);
+            return ShardReply::Record(Err(StoreError::Unavailable(format!("shard {target} unreachable"))));
+        }
+        let reply = rx.recv().await;
+        reply.unwrap_or_else(|| ShardReply::Record(Err(StoreError::Unavailable("shard reply lost".into()))))
+    }
+
+    /// Serves mesh traffic arriving from one peer.
+    pub async fn serve_peer(self: Rc<Self>, rx: glommio::channels::shared_channel::ConnectedReceiver<Envelope>) {
+        while let Some(envelope) = rx.recv().await {
+            match envelope {
+                Envelope::Request { from, id, op } => {
+                    let shard = self.clone();
+                    glommio::spawn_local(async move {
+                        let reply = shard.execute(op).await;
+                        let _ = shard.senders.send_to(from, Envelope::Reply { id, reply }).await;
+                    })
+                    .detach();
+                }
+                Envelope::Reply { id, reply } => {
+                    if let Some(tx) = self.pending.borrow_mut().remove(&id) {
+                        let _ = tx.try_send(reply);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn execute(self: &Rc<Self>, op: ShardOp) -> ShardReply {
+        let store = &self.store;
+        match op {
+            ShardOp::Append(msgs) => ShardReply::Appended(store.append_batch(&msgs).await),
+            ShardOp::Get(get) => ShardReply::Got(self.get(get).await),
+            ShardOp::Bounds { topic, queue } => ShardReply::Bounds(store.queue_bounds(&topic, queue)),
+            ShardOp::SearchByTime { topic, queue, timestamp_ms, upper } => {
+                ShardReply::Offset(store.search_offset_by_time(&topic, queue, timestamp_ms, upper).await)
+            }
+            ShardOp::EarliestTime { topic, queue } => ShardReply::Time(store.earliest_store_time(&topic, queue).await),
+            ShardOp::ReadRecord(offset) => ShardReply::Record(store.read_record(offset).await),
+            ShardOp::QueryByKey { topic, key, begin_ms, end_ms, max } => {
+                ShardReply::Records(store.query_by_key(&topic, &key, begin_ms, end_ms, max).await)
+            }
+            ShardOp::Notify { conn_id, command } => {
+                let conn = self.connections.borrow().get(&conn_id).cloned();
+                if let Some(conn) = conn {
+                    let _ = conn.invoke_oneway(command).await;
+                }
+                ShardReply::Done
+            }
+        }
+    }
+
+    async fn get(&self, op: GetOp) -> Result<GetResult, StoreError> {
+        let codes: Option<Vec<i64>> = match &op.filter {
+            TagFilter::All => None,
+            TagFilter::Tags { codes, .. } => Some(codes.iter().copied().collect()),
+        };
+        let req = GetRequest {
+            topic: &op.topic,
+            queue_id: op.queue,
+            offset: op.offset,
+            max_count: op.max_count,
+            max_bytes: op.max_bytes,
+            tag_codes: codes.as_deref(),
+        };
+        let first = self.store.get_messages(&req).await?;
+        if op.hold_ms == 0 || !is_not_found(first.status, op.offset) {
+            return Ok(first);
+        }
+        let deadline_ms = self.now_ms() + op.hold_ms;
+        let ticket = self.parked.borrow_mut().park(&op.topic, op.queue, op.offset, deadline_ms, op.filter.clone());
+        let Some(ticket) = ticket else { return Ok(first) };
+        let (tx, rx) = local_channel::new_bounded(1);
+        self.wakers.borrow_mut().insert(ticket, tx);
+        let hold = Duration::from_millis(op.hold_ms);
+        let _ = glommio::timer::timeout(hold, async {
+            rx.recv().await;
+            Ok(())
+        })
+        .await;
+        self.wakers.borrow_mut().remove(&ticket);
+        let expired = self.parked.borrow_mut().expired(self.now_ms());
+        for t in expired {
+            // Dropping a waker wakes its pull, which then answers as expired.
+            self.wakers.borrow_mut().remove(&t);
+        }
+        self.store.get_messages(&req).await
+    }
+
+    fn on_dispatched(&self, d: &Dispatched) {
+        let woken = self.parked.borrow_mut().on_arrival(&d.topic, d.queue_id, d.queue_offset, d.tags_code);
+        let mut wakers = self.wakers.borrow_mut();
+        for ticket in woken {
+            if let Some(tx) = wakers.remove(&ticket) {
+                let _ = tx.try_send(());
+            }
+        }
+    }
+
+    // Typed wrappers around `call`.
+
+    pub async fn append(self: &Rc<Self>, owner: ShardId, msgs: Vec<NewMessage>) -> Result<Vec<AppendResult>, StoreError> {
+        match self.call(owner, ShardOp::Append(msgs)).await {
+            ShardReply::Appended(r) => r,
+            ShardReply::Record(Err(e)) => Err(e),
+            _ => Err(mismatch()),
+        }
+    }
+
+    pub async fn get_messages(self: &Rc<Self>, op: GetOp) -> Result<GetResult, StoreError> {
+        let owner = self.owner(&op.topic, op.queue);
+        match self.call(owner, ShardOp::Get(op)).await {
+            ShardReply::Got(r) => r,
+            ShardReply::Record(Err(e)) => Err(e),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// `(min, max)` offsets of a queue; `(0, 0)` when it has none.
+    pub async fn bounds(self: &Rc<Self>, topic: &str, queue: u32) -> (u64, u64) {
+        let op = ShardOp::Bounds {
+            topic: topic.to_owned(),
+            queue,
+        };
+        match self.call(self.owner(topic, queue), op).await {
+            ShardReply::Bounds(b) => b.unwrap_or((0, 0)),
+            _ => (0, 0),
+        }
+    }
+
+    pub async fn search_by_time(self: &Rc<Self>, topic: &str, queue: u32, timestamp_ms: i64, upper: bool) -> Result<u64, StoreError> {
+        let op = ShardOp::SearchByTime {
+            topic: topic.to_owned(),
+            queue,
+            timestamp_ms,
+            upper,
+        };
+        match self.call(self.owner(topic, queue), op).await {
+            ShardReply::Offset(r) => r,
+            ShardReply::Record(Err(e)) => Err(e),
+            _ => Err(mismatch()),
+        }
+    }
+
+    pub async fn earliest_time(self: &Rc<Self>, topic: &str, queue: u32) -> Result<Option<i64>, StoreError> {
+        let op = ShardOp::EarliestTime {
+            topic: topic.to_owned(),
+            queue,
+        };
+        match self.call(self.owner(topic, queue), op).await {
+            ShardReply::Time(r) => r,
+            ShardReply::Record(Err(e)) => Err(e),
+            _ => Err(mismatch()),
+        }
+    }
+
+    pub async fn read_record(self: &Rc<Self>, shard: ShardId, offset: PhysicalOffset) -> Result<Vec<u8>, StoreError> {
+        if shard.0 >= self.shard_count {
+            return Err(StoreError::Unavailable(format!("no shard {shard}")));
+        }
+        match self.call(shard, ShardOp::ReadRecord(offset)).await {
+            ShardReply::Record(r) => r,
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Messages with `key` from every shard, newest first per shard.
+    pub async fn query_by_key(self: &Rc<Self>, topic: &str, key: &str, begin_ms: i64, end_ms: i64, max: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut all = Vec::new();
+        for shard in 0..self.shard_count {
+            let op = ShardOp::QueryByKey {
+                topic: topic.to_owned(),
+                key: key.to_owned(),
+                begin_ms,
+                end_ms,
+                max,
+            };
+            match self.call(ShardId(shard), op).await {
+                ShardReply::Records(r) => all.extend(r?),
+                ShardReply::Record(Err(e)) => return Err(e),
+                _ => return Err(mismatch()),
+            }
+            if all.len() >= max {
+                break;
+            }
+        }
+        all.truncate(max);
+        Ok(all)
+    }
+
+    /// Sends a oneway request to a client connection on any shard.
+    pub async fn notify(self: &Rc<Self>, shard: u16, conn_id: u64, command: RemotingCommand) {
+        let _ = self.call(ShardId(shard), ShardOp::Notify { conn_id, command }).await;
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_not_found_results_are_held() {
+        assert!(is_not_found(GetStatus::OffsetOverflowOne, 5));
+        assert!(is_not_found(GetStatus::NoMessageInQueue, 0));
+        assert!(!is_not_found(GetStatus::NoMessageInQueue, 3));
+        assert!(is_not_found(GetStatus::NoMatchedLogicQueue, 0));
+        assert!(!is_not_found(GetStatus::Found, 0));
+        assert!(!is_not_found(GetStatus::NoMatchedMessage, 0));
+        assert!(!is_not_found(GetStatus::OffsetTooSmall, 0));
+    }
+}

@@ -1,0 +1,303 @@
+//! End to end over loopback: a NameServer, a 2-shard broker on real files,
+//! and wire-level clients. Bounded in time; only 127.0.0.1.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use bolide_broker::config::FlushModeName;
+use bolide_proto::body::{
+    ConsumerData, ConsumerListByGroupResponseBody, HeartbeatData, JsonBody, SubscriptionData, TopicRouteData,
+};
+use bolide_proto::codes::{request_code as req, response_code as rsp};
+use bolide_proto::message::records;
+use bolide_proto::msgid::OffsetMsgId;
+use bolide_proto::RemotingCommand;
+use support::*;
+
+const TOPIC: &str = "E2eTopic";
+
+fn body(i: usize) -> Vec<u8> {
+    format!("message-{i}").into_bytes()
+}
+
+/// Pulls a queue from `from` until caught up; returns (body, tag) pairs.
+async fn drain(conn: &bolide_client::remoting::Connection, topic: &str, queue: i32, from: i64, expr: &str) -> Vec<(Vec<u8>, String)> {
+    let mut offset = from;
+    let mut got = Vec::new();
+    loop {
+        let rsp = conn.invoke(pull_request("G", topic, queue, offset, expr, 0), TIMEOUT).await.unwrap();
+        match rsp.code {
+            rsp::SUCCESS => {
+                for r in records(&rsp.body) {
+                    let r = r.unwrap();
+                    assert!(r.crc_ok());
+                    let tag = r.properties().get("TAGS").unwrap_or_default().to_owned();
+                    got.push((r.body().to_vec(), tag));
+                }
+            }
+            rsp::PULL_NOT_FOUND => return got,
+            rsp::PULL_RETRY_IMMEDIATELY => {}
+            code => panic!("pull answered {code}: {:?}", rsp.remark),
+        }
+        offset = ext_i64(&rsp, "nextBeginOffset");
+    }
+}
+
+#[test]
+fn produce_and_consume_exactly_n_across_shards() {
+    let ns = start_namesrv();
+    let data = tempfile::tempdir().unwrap();
+    let broker = start_broker(broker_config(data.path(), ns.addr(), FlushModeName::Async));
+    let addr = broker.addr();
+    run(move || async move {
+        let conn = connect(addr).await;
+        let mut offsets_per_queue = [0i64; 4];
+        for i in 0..200 {
+            let queue = (i % 4) as i32;
+            let tag = if i % 2 == 0 { "TagA" } else { "TagB" };
+            let rsp = conn.invoke(send_request(TOPIC, queue, &body(i), tag, &format!("k{i}")), TIMEOUT).await.unwrap();
+            assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
+            assert_eq!(ext_i64(&rsp, "queueId"), queue as i64);
+            assert_eq!(ext_i64(&rsp, "queueOffset"), offsets_per_queue[queue as usize]);
+            offsets_per_queue[queue as usize] += 1;
+            let id = OffsetMsgId::decode(rsp.ext_fields.get("msgId").unwrap()).unwrap();
+            assert_eq!(id.store_host, addr);
+        }
+        let mut all = BTreeSet::new();
+        let mut tag_a = 0;
+        for queue in 0..4 {
+            for (b, _) in drain(&conn, TOPIC, queue, 0, "*").await {
+                assert!(all.insert(b), "duplicate message");
+            }
+            tag_a += drain(&conn, TOPIC, queue, 0, "TagA").await.len();
+        }
+        let expected: BTreeSet<Vec<u8>> = (0..200).map(body).collect();
+        assert_eq!(all, expected, "every message exactly once");
+        assert_eq!(tag_a, 100, "tag filter");
+    });
+    broker.shutdown();
+    ns.shutdown();
+}
+
+#[test]
+fn auto_created_topic_is_routed_by_the_namesrv() {
+    let ns = start_namesrv();
+    let data = tempfile::tempdir().unwrap();
+    let broker = start_broker(broker_config(data.path(), ns.addr(), FlushModeName::Async));
+    let (addr, ns_addr) = (broker.addr(), ns.addr());
+    run(move || async move {
+        let conn = connect(addr).await;
+        let rsp = conn.invoke(send_request("RoutedTopic", 0, b"x", "t", "k"), TIMEOUT).await.unwrap();
+        assert_eq!(rsp.code, rsp::SUCCESS);
+        let ns_conn = connect(ns_addr).await;
+        let route_req = RemotingCommand::request(req::GET_ROUTEINFO_BY_TOPIC).with_ext("topic", "RoutedTopic");
+        for _ in 0..100 {
+            let rsp = ns_conn.invoke(route_req.clone(), TIMEOUT).await.unwrap();
+            if rsp.code == rsp::SUCCESS {
+                let route = TopicRouteData::decode(&rsp.body).unwrap();
+                assert_eq!(route.broker_datas[0].master_addr(), Some(addr.to_string().as_str()));
+                assert_eq!(route.queue_datas[0].write_queue_nums, 4);
+                return;
+            }
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("topic never reached the NameServer");
+    });
+    broker.shutdown();
+    ns.shutdown();
+}
+
+#[test]
+fn long_poll_returns_on_arrival() {
+    let ns = start_namesrv();
+    let data = tempfile::tempdir().unwrap();
+    let broker = start_broker(broker_config(data.path(), ns.addr(), FlushModeName::Async));
+    let addr = broker.addr();
+    run(move || async move {
+        let producer = connect(addr).await;
+        let consumer = connect(addr).await;
+        let rsp = producer.invoke(send_request("LpTopic", 1, b"first", "t", "k"), TIMEOUT).await.unwrap();
+        assert_eq!(rsp.code, rsp::SUCCESS);
+        // Caught up at offset 1: the broker holds the pull (up to 20 s)...
+        let pull = glommio::spawn_local(async move {
+            consumer.invoke(pull_request("G", "LpTopic", 1, 1, "*", 20_000), Duration::from_secs(30)).await
+        });
+        glommio::timer::sleep(Duration::from_millis(200)).await;
+        let rsp = producer.invoke(send_request("LpTopic", 1, b"second", "t", "k"), TIMEOUT).await.unwrap();
+        assert_eq!(rsp.code, rsp::SUCCESS);
+        // ...and answers with the new message instead of waiting out the hold.
+        let rsp = pull.await.unwrap();
+        assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
+        let got: Vec<_> = records(&rsp.body).map(|r| r.unwrap().body().to_vec()).collect();
+        assert_eq!(got, [b"second".to_vec()]);
+    });
+    broker.shutdown();
+    ns.shutdown();
+}
+
+#[test]
+fn long_poll_answers_not_found_at_its_deadline() {
+    let ns = start_namesrv();
+    let data = tempfile::tempdir().unwrap();
+    let broker = start_broker(broker_config(data.path(), ns.addr(), FlushModeName::Async));
+    let addr = broker.addr();
+    run(move || async move {
+        let conn = connect(addr).await;
+        conn.invoke(send_request("IdleTopic", 0, b"x", "t", "k"), TIMEOUT).await.unwrap();
+        let rsp = conn.invoke(pull_request("G", "IdleTopic", 0, 1, "*", 300), TIMEOUT).await.unwrap();
+        assert_eq!(rsp.code, rsp::PULL_NOT_FOUND);
+        assert_eq!(ext_i64(&rsp, "nextBeginOffset"), 1);
+        assert_eq!(ext_i64(&rsp, "maxOffset"), 1);
+    });
+    broker.shutdown();
+    ns.shutdown();
+}
+
+#[test]
+fn offsets_and_messages_survive_a_restart() {
+    let ns = start_namesrv();
+    let data = tempfile::tempdir().unwrap();
+    let config = broker_config(data.path(), ns.addr(), FlushModeName::Async);
+    let broker = start_broker(config.clone());
+    let addr = broker.addr();
+    run(move || async move {
+        let conn = connect(addr).await;
+        for i in 0..10 {
+            conn.invoke(send_request("KeepTopic", 0, &body(i), "t", "k"), TIMEOUT).await.unwrap();
+        }
+        let mut commit = RemotingCommand::request(req::UPDATE_CONSUMER_OFFSET);
+        for (k, v) in [("consumerGroup", "G"), ("topic", "KeepTopic"), ("queueId", "0"), ("commitOffset", "7")] {
+            commit.ext_fields.insert(k, v);
+        }
+        assert_eq!(conn.invoke(commit, TIMEOUT).await.unwrap().code, rsp::SUCCESS);
+    });
+    broker.shutdown();
+    let broker = start_broker(config);
+    run(move || async move {
+        let conn = connect(addr).await;
+        let mut query = RemotingCommand::request(req::QUERY_CONSUMER_OFFSET);
+        for (k, v) in [("consumerGroup", "G"), ("topic", "KeepTopic"), ("queueId", "0")] {
+            query.ext_fields.insert(k, v);
+        }
+        let rsp = conn.invoke(query, TIMEOUT).await.unwrap();
+        assert_eq!((rsp.code, ext_i64(&rsp, "offset")), (rsp::SUCCESS, 7));
+        let rest = drain(&conn, "KeepTopic", 0, 7, "*").await;
+        assert_eq!(rest.into_iter().map(|(b, _)| b).collect::<Vec<_>>(), [body(7), body(8), body(9)]);
+    });
+    broker.shutdown();
+    ns.shutdown();
+}
+
+#[test]
+fn bad_input_gets_clear_errors_and_other_connections_keep_working() {
+    use std::io::{Read, Write};
+    let ns = start_namesrv();
+    let data = tempfile::tempdir().unwrap();
+    let broker = start_broker(broker_config(data.path(), ns.addr(), FlushModeName::Async));
+    let addr = broker.addr();
+    let mut raw = std::net::TcpStream::connect(addr).unwrap();
+    raw.set_read_timeout(Some(TIMEOUT)).unwrap();
+    raw.write_all(&[0, 0, 0, 8, 0, 0, 0, 200, 1, 2, 3, 4]).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(raw.read(&mut buf).unwrap_or(0), 0, "a bad frame closes its connection");
+    run(move || async move {
+        let conn = connect(addr).await;
+        let big = vec![0u8; 64 * 1024 + 1];
+        let rsp = conn.invoke(send_request("BadTopic", 0, &big, "t", "k"), TIMEOUT).await.unwrap();
+        assert_eq!(rsp.code, rsp::MESSAGE_ILLEGAL);
+        assert!(rsp.remark.unwrap().contains("limit"));
+        let rsp = conn.invoke(send_request("bad topic", 0, b"x", "t", "k"), TIMEOUT).await.unwrap();
+        assert_eq!(rsp.code, rsp::MESSAGE_ILLEGAL);
+        let rsp = conn.invoke(send_request("TBW102", 0, b"x", "t", "k"), TIMEOUT).await.unwrap();
+        assert_eq!(rsp.code, rsp::NO_PERMISSION);
+        let rsp = conn.invoke(send_request("BadTopic", 99, b"x", "t", "k"), TIMEOUT).await.unwrap();
+        assert_eq!(rsp.code, rsp::INVALID_PARAMETER);
+        let rsp = conn.invoke(RemotingCommand::request(9999), TIMEOUT).await.unwrap();
+        assert_eq!(rsp.code, rsp::REQUEST_CODE_NOT_SUPPORTED);
+        let rsp = conn.invoke(RemotingCommand::request(req::PULL_MESSAGE), TIMEOUT).await.unwrap();
+        assert_eq!(rsp.code, rsp::INVALID_PARAMETER, "missing header fields");
+        let rsp = conn.invoke(pull_request("G", "NoSuchTopic", 0, 0, "*", 0), TIMEOUT).await.unwrap();
+        assert_eq!(rsp.code, rsp::TOPIC_NOT_EXIST);
+        let rsp = conn.invoke(send_request("GoodTopic", 0, b"fine", "t", "k"), TIMEOUT).await.unwrap();
+        assert_eq!(rsp.code, rsp::SUCCESS);
+    });
+    broker.shutdown();
+    ns.shutdown();
+}
+
+fn heartbeat(client_id: &str) -> RemotingCommand {
+    // Like real consumers, subscribe the group's retry topic too.
+    let sub = |topic: &str| SubscriptionData {
+        topic: topic.into(),
+        sub_string: "*".into(),
+        sub_version: 1,
+        ..SubscriptionData::default()
+    };
+    let hb = HeartbeatData {
+        client_id: client_id.into(),
+        consumer_data_set: vec![ConsumerData {
+            group_name: "CG".into(),
+            subscription_data_set: vec![sub("GroupTopic"), sub("%RETRY%CG")],
+            ..ConsumerData::default()
+        }],
+        ..HeartbeatData::default()
+    };
+    RemotingCommand::request(req::HEART_BEAT).with_body(hb.encode())
+}
+
+#[test]
+fn heartbeats_build_the_group_and_notify_members() {
+    use bolide_client::remoting::{Connection, Handler};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    #[derive(Default)]
+    struct Recorder(RefCell<Vec<i32>>);
+    impl Handler for Recorder {
+        async fn handle(self: Rc<Self>, _: Connection, request: RemotingCommand) -> Option<RemotingCommand> {
+            self.0.borrow_mut().push(request.code);
+            None
+        }
+    }
+
+    let ns = start_namesrv();
+    let data = tempfile::tempdir().unwrap();
+    let broker = start_broker(broker_config(data.path(), ns.addr(), FlushModeName::Async));
+    let addr = broker.addr();
+    run(move || async move {
+        let recorder = Rc::new(Recorder::default());
+        let first = Connection::connect(addr, recorder.clone(), 1 << 20, TIMEOUT).await.unwrap();
+        let second = connect(addr).await;
+        assert_eq!(first.invoke(heartbeat("c1"), TIMEOUT).await.unwrap().code, rsp::SUCCESS);
+        assert_eq!(second.invoke(heartbeat("c2"), TIMEOUT).await.unwrap().code, rsp::SUCCESS);
+        let list = RemotingCommand::request(req::GET_CONSUMER_LIST_BY_GROUP).with_ext("consumerGroup", "CG");
+        let rsp = second.invoke(list.clone(), TIMEOUT).await.unwrap();
+        let ids = ConsumerListByGroupResponseBody::decode(&rsp.body).unwrap().consumer_id_list;
+        assert_eq!(ids, ["c1", "c2"]);
+        for _ in 0..100 {
+            if recorder.0.borrow().contains(&req::NOTIFY_CONSUMER_IDS_CHANGED) {
+                break;
+            }
+            glommio::timer::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(recorder.0.borrow().contains(&req::NOTIFY_CONSUMER_IDS_CHANGED));
+        // Pulling without a request subscription uses the heartbeat's.
+        let mut pull = pull_request("CG", "%RETRY%CG", 0, 0, "*", 0);
+        pull.ext_fields.insert("sysFlag", "0");
+        assert_eq!(second.invoke(pull, TIMEOUT).await.unwrap().code, rsp::PULL_NOT_FOUND);
+        // The second member leaves: the list shrinks.
+        second.close();
+        for _ in 0..100 {
+            let rsp = first.invoke(list.clone(), TIMEOUT).await.unwrap();
+            if ConsumerListByGroupResponseBody::decode(&rsp.body).map(|b| b.consumer_id_list) == Ok(vec!["c1".into()]) {
+                return;
+            }
+            glommio::timer::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("closed member stayed in the group");
+    });
+    broker.shutdown();
+    ns.shutdown();
+}

@@ -1,0 +1,173 @@
+//! kill -9 of the real broker binary during sync-flush production: every
+//! send the broker acknowledged must be consumable after a restart. Then a
+//! SIGTERM must stop the restarted broker cleanly.
+
+mod support;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bolide_proto::codes::response_code as rsp;
+use bolide_proto::message::records;
+use support::*;
+
+const TOPIC: &str = "DurableTopic";
+const QUEUES: i32 = 4;
+const ACKS_BEFORE_KILL: usize = 300;
+const SENDERS: usize = 8;
+
+fn write_config(dir: &std::path::Path, port: u16, namesrv: std::net::SocketAddr) -> std::path::PathBuf {
+    let text = format!(
+        "[broker]\nlisten_host = \"127.0.0.1\"\nlisten_port = {port}\nvip_port = false\n\
+         namesrv_addrs = [\"{namesrv}\"]\nshards = 2\nmax_message_bytes = 65536\n\n\
+         [store]\ndata_dir = \"{}\"\nflush_mode = \"sync\"\nsegment_size_bytes = 1048576\n",
+        dir.join("data").display()
+    );
+    let path = dir.join("broker.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn spawn_broker(config: &std::path::Path, port: u16) -> Child {
+    let log_path = config.with_extension("log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bolide-broker"))
+        .args(["--config", config.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn broker");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let exited = child.try_wait().unwrap().is_some();
+        if exited || started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("broker did not start: {}", std::fs::read_to_string(&log_path).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn body(sender: usize, seq: usize) -> Vec<u8> {
+    format!("sender-{sender}-seq-{seq}").into_bytes()
+}
+
+/// Acknowledged sends: (queue, queue offset) → body.
+type Acks = BTreeMap<(i32, i64), Vec<u8>>;
+
+fn produce_until_killed(addr: std::net::SocketAddr, mut child: Child) -> Acks {
+    let (tx, rx) = std::sync::mpsc::channel();
+    run(move || async move {
+        let acks: Rc<RefCell<Acks>> = Rc::default();
+        let conn = connect(addr).await;
+        let tasks: Vec<_> = (0..SENDERS)
+            .map(|sender| {
+                let (acks, conn) = (acks.clone(), conn.clone());
+                glommio::spawn_local(async move {
+                    for seq in 0.. {
+                        let queue = ((sender + seq) % QUEUES as usize) as i32;
+                        let request = send_request(TOPIC, queue, &body(sender, seq), "t", "k");
+                        let Ok(rsp) = conn.invoke(request, TIMEOUT).await else { return };
+                        if rsp.code != rsp::SUCCESS {
+                            return;
+                        }
+                        acks.borrow_mut().insert((queue, ext_i64(&rsp, "queueOffset")), body(sender, seq));
+                    }
+                })
+            })
+            .collect();
+        while acks.borrow().len() < ACKS_BEFORE_KILL {
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+        child.kill().expect("SIGKILL");
+        let _ = child.wait();
+        for t in tasks {
+            t.await;
+        }
+        tx.send(acks.take()).unwrap();
+    });
+    rx.recv().unwrap()
+}
+
+/// Pulls one batch, reconnecting on transport errors: right after a
+/// kill -9 the dead process's listening socket can linger while io_uring
+/// tears down, so the first connections may be reset.
+async fn pull_with_retry(conn: &mut bolide_client::remoting::Connection, addr: std::net::SocketAddr, queue: i32, offset: i64) -> bolide_proto::RemotingCommand {
+    let started = Instant::now();
+    loop {
+        match conn.invoke(pull_request("G", TOPIC, queue, offset, "*", 0), TIMEOUT).await {
+            Ok(rsp) => return rsp,
+            Err(e) => {
+                assert!(started.elapsed() < Duration::from_secs(20), "broker unreachable after restart: {e}");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+                *conn = connect_with_retry(addr).await;
+            }
+        }
+    }
+}
+
+async fn connect_with_retry(addr: std::net::SocketAddr) -> bolide_client::remoting::Connection {
+    let started = Instant::now();
+    loop {
+        let handler = Rc::new(bolide_client::remoting::NoInbound);
+        match bolide_client::remoting::Connection::connect(addr, handler, 16 << 20, TIMEOUT).await {
+            Ok(c) => return c,
+            Err(e) => assert!(started.elapsed() < Duration::from_secs(20), "cannot connect after restart: {e}"),
+        }
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn consume_all(addr: std::net::SocketAddr) -> Acks {
+    let (tx, rx) = std::sync::mpsc::channel();
+    run(move || async move {
+        let mut conn = connect_with_retry(addr).await;
+        let mut stored = Acks::new();
+        for queue in 0..QUEUES {
+            let mut offset = 0;
+            loop {
+                let rsp = pull_with_retry(&mut conn, addr, queue, offset).await;
+                if rsp.code != rsp::SUCCESS {
+                    assert_eq!(rsp.code, rsp::PULL_NOT_FOUND, "{:?}", rsp.remark);
+                    break;
+                }
+                for r in records(&rsp.body) {
+                    let r = r.unwrap();
+                    assert!(r.crc_ok());
+                    stored.insert((queue, r.queue_offset().0 as i64), r.body().to_vec());
+                }
+                offset = ext_i64(&rsp, "nextBeginOffset");
+            }
+        }
+        tx.send(stored).unwrap();
+    });
+    rx.recv().unwrap()
+}
+
+#[test]
+fn acknowledged_sync_sends_survive_kill_9() {
+    let ns = start_namesrv();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port, ns.addr());
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+
+    let acks = produce_until_killed(addr, spawn_broker(&config, port));
+    assert!(acks.len() >= ACKS_BEFORE_KILL);
+
+    let mut restarted = spawn_broker(&config, port);
+    let stored = consume_all(addr);
+    for (key, body) in &acks {
+        assert_eq!(stored.get(key), Some(body), "acknowledged message {key:?} lost or changed");
+    }
+
+    let status = Command::new("kill").args(["-TERM", &restarted.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = restarted.wait().unwrap();
+    assert!(exit.success(), "SIGTERM should stop the broker cleanly: {exit:?}");
+    ns.shutdown();
+}
