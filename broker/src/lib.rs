@@ -19,14 +19,17 @@
 //! * [`offsets`] — broker-stored consumer offsets.
 //! * [`locks`] — queue locks of orderly consumers.
 //! * [`filter`] — tag subscriptions matched against consume-queue units.
+//! * [`delay`] — delay levels: the schedule topic and its transformations.
 //! * [`longpoll`] — parked pulls, woken by arrivals or deadlines.
 //!
 //! Runtime: [`runtime`] (threads, listeners, shutdown), [`shard`] (mesh,
 //! owner-side execution), [`shared`] (state every shard shares, persisted
 //! under `<data>/config/`), [`register`] (NameServer registration),
+//! [`schedule`] (delivers delayed messages when due),
 //! [`handler`] (one module per family of request codes).
 
 pub mod config;
+pub mod delay;
 pub mod filter;
 pub mod groups;
 pub mod handler;
@@ -36,6 +39,7 @@ pub mod offsets;
 pub mod register;
 pub mod router;
 pub mod runtime;
+pub mod schedule;
 pub mod shard;
 pub mod shared;
 pub mod topics;

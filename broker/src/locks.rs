@@ -12,7 +12,12 @@ pub const LOCK_EXPIRY_MS: u64 = 60_000;
 type LockKey = (String, String, String, i32);
 
 fn key(group: &str, mq: &MessageQueue) -> LockKey {
-    (group.to_owned(), mq.topic.clone(), mq.broker_name.clone(), mq.queue_id)
+    (
+        group.to_owned(),
+        mq.topic.clone(),
+        mq.broker_name.clone(),
+        mq.queue_id,
+    )
 }
 
 /// All queue locks of a broker.
@@ -25,10 +30,19 @@ pub struct QueueLocks {
 impl QueueLocks {
     /// Locks (or renews) what it can of `mqs` for `client`; returns the
     /// queues `client` now holds.
-    pub fn lock(&mut self, group: &str, client: &str, mqs: &[MessageQueue], now_ms: u64) -> Vec<MessageQueue> {
+    pub fn lock(
+        &mut self,
+        group: &str,
+        client: &str,
+        mqs: &[MessageQueue],
+        now_ms: u64,
+    ) -> Vec<MessageQueue> {
         let mut locked = Vec::new();
         for mq in mqs {
-            let slot = self.held.entry(key(group, mq)).or_insert_with(|| (client.to_owned(), now_ms));
+            let slot = self
+                .held
+                .entry(key(group, mq))
+                .or_insert_with(|| (client.to_owned(), now_ms));
             let expired = now_ms.saturating_sub(slot.1) > LOCK_EXPIRY_MS;
             if slot.0 == client || expired {
                 *slot = (client.to_owned(), now_ms);
@@ -42,7 +56,11 @@ impl QueueLocks {
     pub fn unlock(&mut self, group: &str, client: &str, mqs: &[MessageQueue]) {
         for mq in mqs {
             let k = key(group, mq);
-            if self.held.get(&k).is_some_and(|(holder, _)| holder == client) {
+            if self
+                .held
+                .get(&k)
+                .is_some_and(|(holder, _)| holder == client)
+            {
                 self.held.remove(&k);
             }
         }
@@ -71,10 +89,18 @@ mod tests {
         let mut l = QueueLocks::default();
         assert_eq!(l.lock("G", "c1", &[mq(0), mq(1)], 0), [mq(0), mq(1)]);
         assert_eq!(l.lock("G", "c2", &[mq(1), mq(2)], 10), [mq(2)]);
-        assert_eq!(l.lock("H", "c2", &[mq(1)], 10), [mq(1)], "groups lock independently");
+        assert_eq!(
+            l.lock("H", "c2", &[mq(1)], 10),
+            [mq(1)],
+            "groups lock independently"
+        );
         assert_eq!(l.lock("G", "c1", &[mq(1)], 30_000), [mq(1)], "renewal");
         assert!(l.lock("G", "c2", &[mq(1)], 60_000).is_empty());
-        assert_eq!(l.lock("G", "c2", &[mq(1)], 90_001), [mq(1)], "expired lock is taken over");
+        assert_eq!(
+            l.lock("G", "c2", &[mq(1)], 90_001),
+            [mq(1)],
+            "expired lock is taken over"
+        );
     }
 
     #[test]
@@ -82,7 +108,10 @@ mod tests {
         let mut l = QueueLocks::default();
         l.lock("G", "c1", &[mq(0), mq(1)], 0);
         l.unlock("G", "c2", &[mq(0)]);
-        assert!(l.lock("G", "c2", &[mq(0)], 1).is_empty(), "only the holder unlocks");
+        assert!(
+            l.lock("G", "c2", &[mq(0)], 1).is_empty(),
+            "only the holder unlocks"
+        );
         l.unlock("G", "c1", &[mq(0)]);
         assert_eq!(l.lock("G", "c2", &[mq(0)], 2), [mq(0)]);
         l.release_client("c1");

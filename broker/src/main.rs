@@ -18,7 +18,8 @@ struct Args {
 }
 
 fn value(args: &mut impl Iterator<Item = String>, flag: &str) -> Result<String, String> {
-    args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+    args.next()
+        .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -31,7 +32,8 @@ fn parse_args() -> Result<Args, String> {
             "--standalone" => standalone = true,
             "--config" => {
                 let path = value(&mut args, "--config")?;
-                text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+                text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {path}: {e}"))?;
             }
             "--data-dir" | "--listen-port" | "--namesrv" | "--shards" => {
                 overrides.push((arg.clone(), value(&mut args, &arg)?));
@@ -65,7 +67,13 @@ fn main() {
         }
     };
     let namesrv = if args.standalone {
-        let listen = args.config.broker.namesrv_addrs.first().cloned().unwrap_or_default();
+        let listen = args
+            .config
+            .broker
+            .namesrv_addrs
+            .first()
+            .cloned()
+            .unwrap_or_default();
         let config = NamesrvConfig {
             listen_addr: listen,
             ..NamesrvConfig::default()
@@ -91,7 +99,11 @@ fn main() {
             std::process::exit(1);
         }
     };
-    println!("bolide broker listening on {} (data in {})", broker.addr(), data_dir.display());
+    println!(
+        "bolide broker listening on {} (data in {})",
+        broker.addr(),
+        data_dir.display()
+    );
     bolide_namesrv::signal::wait_for_termination();
     println!("bolide-broker: shutting down");
     broker.shutdown();

@@ -71,9 +71,19 @@ pub struct Registrar {
 
 impl Registrar {
     pub fn new(shared: std::sync::Arc<BrokerShared>) -> Rc<Self> {
-        let addrs: Vec<SocketAddr> = shared.config.broker.namesrv_addrs.iter().filter_map(|a| a.parse().ok()).collect();
+        let addrs: Vec<SocketAddr> = shared
+            .config
+            .broker
+            .namesrv_addrs
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect();
         let conns = std::cell::RefCell::new(vec![None; addrs.len()]);
-        Rc::new(Registrar { shared, addrs, conns })
+        Rc::new(Registrar {
+            shared,
+            addrs,
+            conns,
+        })
     }
 
     async fn invoke(&self, i: usize, request: RemotingCommand) -> Result<RemotingCommand, String> {
@@ -82,14 +92,21 @@ impl Registrar {
             Some(c) => c,
             None => {
                 let max_frame = self.shared.config.broker.max_frame_bytes;
-                let c = Connection::connect(self.addrs[i], Rc::new(NoInbound), max_frame, NAMESRV_TIMEOUT)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let c = Connection::connect(
+                    self.addrs[i],
+                    Rc::new(NoInbound),
+                    max_frame,
+                    NAMESRV_TIMEOUT,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
                 self.conns.borrow_mut()[i] = Some(c.clone());
                 c
             }
         };
-        conn.invoke(request, NAMESRV_TIMEOUT).await.map_err(|e| e.to_string())
+        conn.invoke(request, NAMESRV_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Registers with every NameServer; true if all accepted.

@@ -20,6 +20,7 @@ use bolide_proto::ids::ShardId;
 use bolide_store::io::dma::DmaStorage;
 use bolide_store::store::ShardStore;
 use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::channels::local_channel::{self, LocalReceiver};
 use glommio::net::TcpListener;
 
 use crate::config::BrokerConfig;
@@ -104,14 +105,19 @@ pub fn start(config: BrokerConfig) -> Result<BrokerHandle, String> {
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let mut threads = Vec::with_capacity(shards);
     for k in 0..shards {
-        let (shared, mesh, stop, ready) = (shared.clone(), mesh.clone(), stop.clone(), ready_tx.clone());
+        let (shared, mesh, stop, ready) =
+            (shared.clone(), mesh.clone(), stop.clone(), ready_tx.clone());
         let thread = std::thread::Builder::new()
             .name(format!("bolide-shard-{k}"))
             .spawn(move || run_shard_thread(shared, mesh, stop, ready))
             .map_err(|e| format!("cannot start shard thread: {e}"))?;
         threads.push(thread);
     }
-    let mut handle = BrokerHandle { addr, stop, threads };
+    let mut handle = BrokerHandle {
+        addr,
+        stop,
+        threads,
+    };
     for _ in 0..shards {
         match ready_rx.recv() {
             Ok(Ok(())) => {}
@@ -131,7 +137,12 @@ pub fn start(config: BrokerConfig) -> Result<BrokerHandle, String> {
 
 type Ready = mpsc::Sender<Result<(), String>>;
 
-fn run_shard_thread(shared: Arc<BrokerShared>, mesh: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>, stop: Arc<AtomicBool>, ready: Ready) {
+fn run_shard_thread(
+    shared: Arc<BrokerShared>,
+    mesh: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
+    stop: Arc<AtomicBool>,
+    ready: Ready,
+) {
     let executor = match glommio::LocalExecutorBuilder::default().make() {
         Ok(ex) => ex,
         Err(e) => {
@@ -140,21 +151,39 @@ fn run_shard_thread(shared: Arc<BrokerShared>, mesh: MeshBuilder<Envelope, glomm
         }
     };
     executor.run(async move {
-        let Some((shard, listeners)) = start_shard(shared, mesh, &ready).await else { return };
+        let Some((shard, listeners)) = start_shard(shared, mesh, &ready).await else {
+            return;
+        };
         let _ = ready.send(Ok(()));
+        let mut stoppers = Vec::new();
+        let mut accepts = Vec::new();
         for listener in listeners {
-            glommio::spawn_local(accept_loop(shard.clone(), listener, stop.clone())).detach();
+            let (stop_tx, stop_rx) = local_channel::new_bounded(1);
+            stoppers.push(stop_tx);
+            accepts.push(glommio::spawn_local(accept_loop(
+                shard.clone(),
+                listener,
+                stop_rx,
+            )));
         }
-        // Accept loops are never cancelled mid-accept (a cancelled io_uring
-        // accept can swallow a connection); they end with the executor.
         while !stop.load(Ordering::SeqCst) {
             glommio::timer::sleep(STOP_POLL).await;
+        }
+        // Stop accepting and close the listening sockets before anything
+        // else, so a restarted broker never shares the port with them.
+        drop(stoppers);
+        for accept in accepts {
+            accept.await;
         }
         stop_shard(&shard).await;
     });
 }
 
-async fn start_shard(shared: Arc<BrokerShared>, mesh: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>, ready: &Ready) -> Option<(Rc<Shard>, Vec<TcpListener>)> {
+async fn start_shard(
+    shared: Arc<BrokerShared>,
+    mesh: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
+    ready: &Ready,
+) -> Option<(Rc<Shard>, Vec<TcpListener>)> {
     let fail = |e: String| {
         let _ = ready.send(Err(e));
     };
@@ -164,15 +193,27 @@ async fn start_shard(shared: Arc<BrokerShared>, mesh: MeshBuilder<Envelope, glom
     };
     let id = ShardId(senders.peer_id() as u16);
     let data_dir = shared.config.store.data_dir.clone();
-    let store = match ShardStore::open(DmaStorage::new(), shared.config.store_config(), &data_dir, id).await {
+    let store = match ShardStore::open(
+        DmaStorage::new(),
+        shared.config.store_config(),
+        &data_dir,
+        id,
+    )
+    .await
+    {
         Ok((store, _report)) => store,
         Err(e) => {
-            fail(format!("shard {id}: cannot open store in {}: {e}", data_dir.display()));
+            fail(format!(
+                "shard {id}: cannot open store in {}: {e}",
+                data_dir.display()
+            ));
             return None;
         }
     };
     let b = &shared.config.broker;
-    let store_host: SocketAddr = format!("{}:{}", b.advertised_host, b.listen_port).parse().ok()?;
+    let store_host: SocketAddr = format!("{}:{}", b.advertised_host, b.listen_port)
+        .parse()
+        .ok()?;
     let listeners = match bind_listeners(&shared.config) {
         Ok(l) => l,
         Err(e) => {
@@ -187,6 +228,7 @@ async fn start_shard(shared: Arc<BrokerShared>, mesh: MeshBuilder<Envelope, glom
     if id.0 == 0 {
         spawn_housekeeping(&shard);
     }
+    crate::schedule::spawn_schedulers(&shard);
     Some((shard, listeners))
 }
 
@@ -205,17 +247,25 @@ fn bind_listeners(config: &BrokerConfig) -> Result<Vec<TcpListener>, String> {
         .collect()
 }
 
-async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, stop: Arc<AtomicBool>) {
-    let handler = Rc::new(BrokerHandler { shard: shard.clone() });
+/// Accepts connections until `stopped` closes; the listener is dropped
+/// (closed) on return.
+async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, stopped: LocalReceiver<()>) {
+    let handler = Rc::new(BrokerHandler {
+        shard: shard.clone(),
+    });
     let max_frame = shard.shared.config.broker.max_frame_bytes;
     loop {
-        match listener.accept().await {
-            Ok(_) if stop.load(Ordering::SeqCst) => return,
-            Ok(stream) => match Connection::start(stream, handler.clone(), max_frame) {
+        let next = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+            stopped.recv().await;
+            None
+        });
+        match next.await {
+            None => return,
+            Some(Ok(stream)) => match Connection::start(stream, handler.clone(), max_frame) {
                 Ok(conn) => shard.register_connection(&conn),
                 Err(e) => tracing::debug!(error = %e, "connection dropped at start"),
             },
-            Err(e) => {
+            Some(Err(e)) => {
                 tracing::warn!(error = %e, "accept failed");
                 glommio::timer::sleep(STOP_POLL).await;
             }

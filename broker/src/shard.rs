@@ -53,13 +53,33 @@ pub struct GetOp {
 pub enum ShardOp {
     Append(Vec<NewMessage>),
     Get(GetOp),
-    Bounds { topic: String, queue: u32 },
-    SearchByTime { topic: String, queue: u32, timestamp_ms: i64, upper: bool },
-    EarliestTime { topic: String, queue: u32 },
+    Bounds {
+        topic: String,
+        queue: u32,
+    },
+    SearchByTime {
+        topic: String,
+        queue: u32,
+        timestamp_ms: i64,
+        upper: bool,
+    },
+    EarliestTime {
+        topic: String,
+        queue: u32,
+    },
     ReadRecord(PhysicalOffset),
-    QueryByKey { topic: String, key: String, begin_ms: i64, end_ms: i64, max: usize },
+    QueryByKey {
+        topic: String,
+        key: String,
+        begin_ms: i64,
+        end_ms: i64,
+        max: usize,
+    },
     /// Send a oneway request to a client connection held by that shard.
-    Notify { conn_id: u64, command: RemotingCommand },
+    Notify {
+        conn_id: u64,
+        command: RemotingCommand,
+    },
 }
 
 /// The answer to a [`ShardOp`].
@@ -116,7 +136,10 @@ pub struct Shard {
 
 impl std::fmt::Debug for Shard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shard").field("id", &self.id).field("shard_count", &self.shard_count).finish()
+        f.debug_struct("Shard")
+            .field("id", &self.id)
+            .field("shard_count", &self.shard_count)
+            .finish()
     }
 }
 
@@ -151,11 +174,13 @@ impl Shard {
             next_queue: Cell::new(id.0 as u32),
         });
         let weak: Weak<Shard> = Rc::downgrade(&shard);
-        shard.store.set_dispatch_listener(Box::new(move |d: &Dispatched| {
-            if let Some(shard) = weak.upgrade() {
-                shard.on_dispatched(d);
-            }
-        }));
+        shard
+            .store
+            .set_dispatch_listener(Box::new(move |d: &Dispatched| {
+                if let Some(shard) = weak.upgrade() {
+                    shard.on_dispatched(d);
+                }
+            }));
         shard
     }
 
@@ -182,7 +207,9 @@ impl Shard {
     }
 
     pub fn register_connection(&self, conn: &Connection) {
-        self.connections.borrow_mut().insert(conn.id(), conn.clone());
+        self.connections
+            .borrow_mut()
+            .insert(conn.id(), conn.clone());
     }
 
     pub fn forget_connection(&self, conn: &Connection) {
@@ -203,23 +230,38 @@ impl Shard {
             id,
             op,
         };
-        if self.senders.send_to(target.0 as usize, envelope).await.is_err() {
+        if self
+            .senders
+            .send_to(target.0 as usize, envelope)
+            .await
+            .is_err()
+        {
             self.pending.borrow_mut().remove(&id);
-            return ShardReply::Record(Err(StoreError::Unavailable(format!("shard {target} unreachable"))));
+            return ShardReply::Record(Err(StoreError::Unavailable(format!(
+                "shard {target} unreachable"
+            ))));
         }
         let reply = rx.recv().await;
-        reply.unwrap_or_else(|| ShardReply::Record(Err(StoreError::Unavailable("shard reply lost".into()))))
+        reply.unwrap_or_else(|| {
+            ShardReply::Record(Err(StoreError::Unavailable("shard reply lost".into())))
+        })
     }
 
     /// Serves mesh traffic arriving from one peer.
-    pub async fn serve_peer(self: Rc<Self>, rx: glommio::channels::shared_channel::ConnectedReceiver<Envelope>) {
+    pub async fn serve_peer(
+        self: Rc<Self>,
+        rx: glommio::channels::shared_channel::ConnectedReceiver<Envelope>,
+    ) {
         while let Some(envelope) = rx.recv().await {
             match envelope {
                 Envelope::Request { from, id, op } => {
                     let shard = self.clone();
                     glommio::spawn_local(async move {
                         let reply = shard.execute(op).await;
-                        let _ = shard.senders.send_to(from, Envelope::Reply { id, reply }).await;
+                        let _ = shard
+                            .senders
+                            .send_to(from, Envelope::Reply { id, reply })
+                            .await;
                     })
                     .detach();
                 }
@@ -237,15 +279,34 @@ impl Shard {
         match op {
             ShardOp::Append(msgs) => ShardReply::Appended(store.append_batch(&msgs).await),
             ShardOp::Get(get) => ShardReply::Got(self.get(get).await),
-            ShardOp::Bounds { topic, queue } => ShardReply::Bounds(store.queue_bounds(&topic, queue)),
-            ShardOp::SearchByTime { topic, queue, timestamp_ms, upper } => {
-                ShardReply::Offset(store.search_offset_by_time(&topic, queue, timestamp_ms, upper).await)
+            ShardOp::Bounds { topic, queue } => {
+                ShardReply::Bounds(store.queue_bounds(&topic, queue))
             }
-            ShardOp::EarliestTime { topic, queue } => ShardReply::Time(store.earliest_store_time(&topic, queue).await),
+            ShardOp::SearchByTime {
+                topic,
+                queue,
+                timestamp_ms,
+                upper,
+            } => ShardReply::Offset(
+                store
+                    .search_offset_by_time(&topic, queue, timestamp_ms, upper)
+                    .await,
+            ),
+            ShardOp::EarliestTime { topic, queue } => {
+                ShardReply::Time(store.earliest_store_time(&topic, queue).await)
+            }
             ShardOp::ReadRecord(offset) => ShardReply::Record(store.read_record(offset).await),
-            ShardOp::QueryByKey { topic, key, begin_ms, end_ms, max } => {
-                ShardReply::Records(store.query_by_key(&topic, &key, begin_ms, end_ms, max).await)
-            }
+            ShardOp::QueryByKey {
+                topic,
+                key,
+                begin_ms,
+                end_ms,
+                max,
+            } => ShardReply::Records(
+                store
+                    .query_by_key(&topic, &key, begin_ms, end_ms, max)
+                    .await,
+            ),
             ShardOp::Notify { conn_id, command } => {
                 let conn = self.connections.borrow().get(&conn_id).cloned();
                 if let Some(conn) = conn {
@@ -274,8 +335,16 @@ impl Shard {
             return Ok(first);
         }
         let deadline_ms = self.now_ms() + op.hold_ms;
-        let ticket = self.parked.borrow_mut().park(&op.topic, op.queue, op.offset, deadline_ms, op.filter.clone());
-        let Some(ticket) = ticket else { return Ok(first) };
+        let ticket = self.parked.borrow_mut().park(
+            &op.topic,
+            op.queue,
+            op.offset,
+            deadline_ms,
+            op.filter.clone(),
+        );
+        let Some(ticket) = ticket else {
+            return Ok(first);
+        };
         let (tx, rx) = local_channel::new_bounded(1);
         self.wakers.borrow_mut().insert(ticket, tx);
         let hold = Duration::from_millis(op.hold_ms);
@@ -294,7 +363,10 @@ impl Shard {
     }
 
     fn on_dispatched(&self, d: &Dispatched) {
-        let woken = self.parked.borrow_mut().on_arrival(&d.topic, d.queue_id, d.queue_offset, d.tags_code);
+        let woken =
+            self.parked
+                .borrow_mut()
+                .on_arrival(&d.topic, d.queue_id, d.queue_offset, d.tags_code);
         let mut wakers = self.wakers.borrow_mut();
         for ticket in woken {
             if let Some(tx) = wakers.remove(&ticket) {
@@ -305,7 +377,11 @@ impl Shard {
 
     // Typed wrappers around `call`.
 
-    pub async fn append(self: &Rc<Self>, owner: ShardId, msgs: Vec<NewMessage>) -> Result<Vec<AppendResult>, StoreError> {
+    pub async fn append(
+        self: &Rc<Self>,
+        owner: ShardId,
+        msgs: Vec<NewMessage>,
+    ) -> Result<Vec<AppendResult>, StoreError> {
         match self.call(owner, ShardOp::Append(msgs)).await {
             ShardReply::Appended(r) => r,
             ShardReply::Record(Err(e)) => Err(e),
@@ -334,7 +410,13 @@ impl Shard {
         }
     }
 
-    pub async fn search_by_time(self: &Rc<Self>, topic: &str, queue: u32, timestamp_ms: i64, upper: bool) -> Result<u64, StoreError> {
+    pub async fn search_by_time(
+        self: &Rc<Self>,
+        topic: &str,
+        queue: u32,
+        timestamp_ms: i64,
+        upper: bool,
+    ) -> Result<u64, StoreError> {
         let op = ShardOp::SearchByTime {
             topic: topic.to_owned(),
             queue,
@@ -348,7 +430,11 @@ impl Shard {
         }
     }
 
-    pub async fn earliest_time(self: &Rc<Self>, topic: &str, queue: u32) -> Result<Option<i64>, StoreError> {
+    pub async fn earliest_time(
+        self: &Rc<Self>,
+        topic: &str,
+        queue: u32,
+    ) -> Result<Option<i64>, StoreError> {
         let op = ShardOp::EarliestTime {
             topic: topic.to_owned(),
             queue,
@@ -360,7 +446,11 @@ impl Shard {
         }
     }
 
-    pub async fn read_record(self: &Rc<Self>, shard: ShardId, offset: PhysicalOffset) -> Result<Vec<u8>, StoreError> {
+    pub async fn read_record(
+        self: &Rc<Self>,
+        shard: ShardId,
+        offset: PhysicalOffset,
+    ) -> Result<Vec<u8>, StoreError> {
         if shard.0 >= self.shard_count {
             return Err(StoreError::Unavailable(format!("no shard {shard}")));
         }
@@ -371,7 +461,14 @@ impl Shard {
     }
 
     /// Messages with `key` from every shard, newest first per shard.
-    pub async fn query_by_key(self: &Rc<Self>, topic: &str, key: &str, begin_ms: i64, end_ms: i64, max: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+    pub async fn query_by_key(
+        self: &Rc<Self>,
+        topic: &str,
+        key: &str,
+        begin_ms: i64,
+        end_ms: i64,
+        max: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut all = Vec::new();
         for shard in 0..self.shard_count {
             let op = ShardOp::QueryByKey {
@@ -396,7 +493,9 @@ impl Shard {
 
     /// Sends a oneway request to a client connection on any shard.
     pub async fn notify(self: &Rc<Self>, shard: u16, conn_id: u64, command: RemotingCommand) {
-        let _ = self.call(ShardId(shard), ShardOp::Notify { conn_id, command }).await;
+        let _ = self
+            .call(ShardId(shard), ShardOp::Notify { conn_id, command })
+            .await;
     }
 }
 

@@ -8,6 +8,7 @@
 //! change; `<data>/config/consumer_offsets.json` on an interval and at
 //! shutdown. Both are replaced atomically (write temp file, fsync, rename).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -21,6 +22,7 @@ use crate::topics::TopicTable;
 
 const TOPICS_FILE: &str = "topics.json";
 const OFFSETS_FILE: &str = "consumer_offsets.json";
+const DELAY_OFFSETS_FILE: &str = "delay_offsets.json";
 
 /// Shared, thread-safe broker state.
 #[derive(Debug)]
@@ -30,6 +32,8 @@ pub struct BrokerShared {
     groups: Mutex<Groups>,
     offsets: Mutex<OffsetTable>,
     locks: Mutex<QueueLocks>,
+    /// Delay level → next schedule-queue offset to deliver.
+    delay_offsets: Mutex<BTreeMap<u32, u64>>,
     /// Topics changed since the last NameServer registration.
     pub topics_dirty: AtomicBool,
     offsets_dirty: AtomicBool,
@@ -53,7 +57,8 @@ impl BrokerShared {
     /// Loads persisted topics and offsets from `<data>/config/`.
     pub fn load(config: BrokerConfig) -> Result<Self, String> {
         let config_dir = config.store.data_dir.join("config");
-        std::fs::create_dir_all(&config_dir).map_err(|e| format!("cannot create {}: {e}", config_dir.display()))?;
+        std::fs::create_dir_all(&config_dir)
+            .map_err(|e| format!("cannot create {}: {e}", config_dir.display()))?;
         let b = &config.broker;
         let mut topics = TopicTable::new(
             &b.cluster_name,
@@ -62,11 +67,19 @@ impl BrokerShared {
             b.default_topic_queue_nums as i32,
         );
         if let Some(bytes) = read_optional(&config_dir.join(TOPICS_FILE))? {
-            topics.load_json(&bytes).map_err(|e| format!("{}: {e}", TOPICS_FILE))?;
+            topics
+                .load_json(&bytes)
+                .map_err(|e| format!("{}: {e}", TOPICS_FILE))?;
         }
         let offsets = match read_optional(&config_dir.join(OFFSETS_FILE))? {
             Some(bytes) => OffsetTable::from_json(&bytes)?,
             None => OffsetTable::default(),
+        };
+        let delay_offsets = match read_optional(&config_dir.join(DELAY_OFFSETS_FILE))? {
+            Some(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| format!("{DELAY_OFFSETS_FILE}: {e}"))?
+            }
+            None => BTreeMap::new(),
         };
         Ok(BrokerShared {
             config,
@@ -74,6 +87,7 @@ impl BrokerShared {
             groups: Mutex::new(Groups::default()),
             offsets: Mutex::new(offsets),
             locks: Mutex::new(QueueLocks::default()),
+            delay_offsets: Mutex::new(delay_offsets),
             topics_dirty: AtomicBool::new(true),
             offsets_dirty: AtomicBool::new(false),
             config_dir,
@@ -126,13 +140,26 @@ impl BrokerShared {
         }
     }
 
-    /// Persists consumer offsets if they changed.
+    /// Next schedule-queue offset to deliver for a delay level.
+    pub fn delay_offset(&self, level: u32) -> u64 {
+        lock(&self.delay_offsets).get(&level).copied().unwrap_or(0)
+    }
+
+    pub fn set_delay_offset(&self, level: u32, offset: u64) {
+        lock(&self.delay_offsets).insert(level, offset);
+        self.offsets_dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Persists consumer and delay offsets if they changed.
     pub fn persist_offsets(&self) {
         if !self.offsets_dirty.swap(false, Ordering::Relaxed) {
             return;
         }
         let json = self.offsets().to_json();
-        if let Err(e) = write_atomically(&self.config_dir.join(OFFSETS_FILE), &json) {
+        let delays = serde_json::to_vec(&*lock(&self.delay_offsets)).unwrap_or_default();
+        let written = write_atomically(&self.config_dir.join(OFFSETS_FILE), &json)
+            .and_then(|()| write_atomically(&self.config_dir.join(DELAY_OFFSETS_FILE), &delays));
+        if let Err(e) = written {
             self.offsets_dirty.store(true, Ordering::Relaxed);
             tracing::error!(error = %e, "cannot persist consumer offsets");
         }
@@ -174,10 +201,12 @@ mod tests {
         shared.topics().for_send("T", "TBW102", 4, 1).unwrap();
         shared.topics_changed();
         shared.commit_offset("g", "T", 1, 42);
+        shared.set_delay_offset(3, 9);
         shared.persist_offsets();
         let again = BrokerShared::load(config).unwrap();
         assert_eq!(again.topics().get("T").unwrap().write_queue_nums, 4);
         assert_eq!(again.offsets().query("g", "T", 1), Some(42));
+        assert_eq!(again.delay_offset(3), 9);
     }
 
     #[test]

@@ -108,6 +108,11 @@ impl TopicTable {
             config(cluster, 16, perm::READ_WRITE),
             config(broker_name, 1, perm::READ_WRITE),
             config("SELF_TEST_TOPIC", 1, perm::READ_WRITE),
+            config(
+                crate::delay::SCHEDULE_TOPIC,
+                crate::delay::MAX_LEVEL as i32,
+                perm::READ_WRITE,
+            ),
         ] {
             topics.insert(c.topic_name.clone(), c);
         }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use bolide_broker::config::FlushModeName;
 use bolide_proto::body::{
-    ConsumerData, ConsumerListByGroupResponseBody, HeartbeatData, JsonBody, SubscriptionData, TopicRouteData,
+    ConsumerData, ConsumerListByGroupResponseBody, HeartbeatData, JsonBody, SubscriptionData,
+    TopicRouteData,
 };
 use bolide_proto::codes::{request_code as req, response_code as rsp};
 use bolide_proto::message::records;
@@ -23,11 +24,20 @@ fn body(i: usize) -> Vec<u8> {
 }
 
 /// Pulls a queue from `from` until caught up; returns (body, tag) pairs.
-async fn drain(conn: &bolide_client::remoting::Connection, topic: &str, queue: i32, from: i64, expr: &str) -> Vec<(Vec<u8>, String)> {
+async fn drain(
+    conn: &bolide_client::remoting::Connection,
+    topic: &str,
+    queue: i32,
+    from: i64,
+    expr: &str,
+) -> Vec<(Vec<u8>, String)> {
     let mut offset = from;
     let mut got = Vec::new();
     loop {
-        let rsp = conn.invoke(pull_request("G", topic, queue, offset, expr, 0), TIMEOUT).await.unwrap();
+        let rsp = conn
+            .invoke(pull_request("G", topic, queue, offset, expr, 0), TIMEOUT)
+            .await
+            .unwrap();
         match rsp.code {
             rsp::SUCCESS => {
                 for r in records(&rsp.body) {
@@ -57,10 +67,19 @@ fn produce_and_consume_exactly_n_across_shards() {
         for i in 0..200 {
             let queue = (i % 4) as i32;
             let tag = if i % 2 == 0 { "TagA" } else { "TagB" };
-            let rsp = conn.invoke(send_request(TOPIC, queue, &body(i), tag, &format!("k{i}")), TIMEOUT).await.unwrap();
+            let rsp = conn
+                .invoke(
+                    send_request(TOPIC, queue, &body(i), tag, &format!("k{i}")),
+                    TIMEOUT,
+                )
+                .await
+                .unwrap();
             assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
             assert_eq!(ext_i64(&rsp, "queueId"), queue as i64);
-            assert_eq!(ext_i64(&rsp, "queueOffset"), offsets_per_queue[queue as usize]);
+            assert_eq!(
+                ext_i64(&rsp, "queueOffset"),
+                offsets_per_queue[queue as usize]
+            );
             offsets_per_queue[queue as usize] += 1;
             let id = OffsetMsgId::decode(rsp.ext_fields.get("msgId").unwrap()).unwrap();
             assert_eq!(id.store_host, addr);
@@ -89,15 +108,22 @@ fn auto_created_topic_is_routed_by_the_namesrv() {
     let (addr, ns_addr) = (broker.addr(), ns.addr());
     run(move || async move {
         let conn = connect(addr).await;
-        let rsp = conn.invoke(send_request("RoutedTopic", 0, b"x", "t", "k"), TIMEOUT).await.unwrap();
+        let rsp = conn
+            .invoke(send_request("RoutedTopic", 0, b"x", "t", "k"), TIMEOUT)
+            .await
+            .unwrap();
         assert_eq!(rsp.code, rsp::SUCCESS);
         let ns_conn = connect(ns_addr).await;
-        let route_req = RemotingCommand::request(req::GET_ROUTEINFO_BY_TOPIC).with_ext("topic", "RoutedTopic");
+        let route_req =
+            RemotingCommand::request(req::GET_ROUTEINFO_BY_TOPIC).with_ext("topic", "RoutedTopic");
         for _ in 0..100 {
             let rsp = ns_conn.invoke(route_req.clone(), TIMEOUT).await.unwrap();
             if rsp.code == rsp::SUCCESS {
                 let route = TopicRouteData::decode(&rsp.body).unwrap();
-                assert_eq!(route.broker_datas[0].master_addr(), Some(addr.to_string().as_str()));
+                assert_eq!(
+                    route.broker_datas[0].master_addr(),
+                    Some(addr.to_string().as_str())
+                );
                 assert_eq!(route.queue_datas[0].write_queue_nums, 4);
                 return;
             }
@@ -118,19 +144,32 @@ fn long_poll_returns_on_arrival() {
     run(move || async move {
         let producer = connect(addr).await;
         let consumer = connect(addr).await;
-        let rsp = producer.invoke(send_request("LpTopic", 1, b"first", "t", "k"), TIMEOUT).await.unwrap();
+        let rsp = producer
+            .invoke(send_request("LpTopic", 1, b"first", "t", "k"), TIMEOUT)
+            .await
+            .unwrap();
         assert_eq!(rsp.code, rsp::SUCCESS);
         // Caught up at offset 1: the broker holds the pull (up to 20 s)...
         let pull = glommio::spawn_local(async move {
-            consumer.invoke(pull_request("G", "LpTopic", 1, 1, "*", 20_000), Duration::from_secs(30)).await
+            consumer
+                .invoke(
+                    pull_request("G", "LpTopic", 1, 1, "*", 20_000),
+                    Duration::from_secs(30),
+                )
+                .await
         });
         glommio::timer::sleep(Duration::from_millis(200)).await;
-        let rsp = producer.invoke(send_request("LpTopic", 1, b"second", "t", "k"), TIMEOUT).await.unwrap();
+        let rsp = producer
+            .invoke(send_request("LpTopic", 1, b"second", "t", "k"), TIMEOUT)
+            .await
+            .unwrap();
         assert_eq!(rsp.code, rsp::SUCCESS);
         // ...and answers with the new message instead of waiting out the hold.
         let rsp = pull.await.unwrap();
         assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
-        let got: Vec<_> = records(&rsp.body).map(|r| r.unwrap().body().to_vec()).collect();
+        let got: Vec<_> = records(&rsp.body)
+            .map(|r| r.unwrap().body().to_vec())
+            .collect();
         assert_eq!(got, [b"second".to_vec()]);
     });
     broker.shutdown();
@@ -145,8 +184,13 @@ fn long_poll_answers_not_found_at_its_deadline() {
     let addr = broker.addr();
     run(move || async move {
         let conn = connect(addr).await;
-        conn.invoke(send_request("IdleTopic", 0, b"x", "t", "k"), TIMEOUT).await.unwrap();
-        let rsp = conn.invoke(pull_request("G", "IdleTopic", 0, 1, "*", 300), TIMEOUT).await.unwrap();
+        conn.invoke(send_request("IdleTopic", 0, b"x", "t", "k"), TIMEOUT)
+            .await
+            .unwrap();
+        let rsp = conn
+            .invoke(pull_request("G", "IdleTopic", 0, 1, "*", 300), TIMEOUT)
+            .await
+            .unwrap();
         assert_eq!(rsp.code, rsp::PULL_NOT_FOUND);
         assert_eq!(ext_i64(&rsp, "nextBeginOffset"), 1);
         assert_eq!(ext_i64(&rsp, "maxOffset"), 1);
@@ -165,26 +209,43 @@ fn offsets_and_messages_survive_a_restart() {
     run(move || async move {
         let conn = connect(addr).await;
         for i in 0..10 {
-            conn.invoke(send_request("KeepTopic", 0, &body(i), "t", "k"), TIMEOUT).await.unwrap();
+            conn.invoke(send_request("KeepTopic", 0, &body(i), "t", "k"), TIMEOUT)
+                .await
+                .unwrap();
         }
         let mut commit = RemotingCommand::request(req::UPDATE_CONSUMER_OFFSET);
-        for (k, v) in [("consumerGroup", "G"), ("topic", "KeepTopic"), ("queueId", "0"), ("commitOffset", "7")] {
+        for (k, v) in [
+            ("consumerGroup", "G"),
+            ("topic", "KeepTopic"),
+            ("queueId", "0"),
+            ("commitOffset", "7"),
+        ] {
             commit.ext_fields.insert(k, v);
         }
-        assert_eq!(conn.invoke(commit, TIMEOUT).await.unwrap().code, rsp::SUCCESS);
+        assert_eq!(
+            conn.invoke(commit, TIMEOUT).await.unwrap().code,
+            rsp::SUCCESS
+        );
     });
     broker.shutdown();
     let broker = start_broker(config);
     run(move || async move {
         let conn = connect(addr).await;
         let mut query = RemotingCommand::request(req::QUERY_CONSUMER_OFFSET);
-        for (k, v) in [("consumerGroup", "G"), ("topic", "KeepTopic"), ("queueId", "0")] {
+        for (k, v) in [
+            ("consumerGroup", "G"),
+            ("topic", "KeepTopic"),
+            ("queueId", "0"),
+        ] {
             query.ext_fields.insert(k, v);
         }
         let rsp = conn.invoke(query, TIMEOUT).await.unwrap();
         assert_eq!((rsp.code, ext_i64(&rsp, "offset")), (rsp::SUCCESS, 7));
         let rest = drain(&conn, "KeepTopic", 0, 7, "*").await;
-        assert_eq!(rest.into_iter().map(|(b, _)| b).collect::<Vec<_>>(), [body(7), body(8), body(9)]);
+        assert_eq!(
+            rest.into_iter().map(|(b, _)| b).collect::<Vec<_>>(),
+            [body(7), body(8), body(9)]
+        );
     });
     broker.shutdown();
     ns.shutdown();
@@ -199,28 +260,57 @@ fn bad_input_gets_clear_errors_and_other_connections_keep_working() {
     let addr = broker.addr();
     let mut raw = std::net::TcpStream::connect(addr).unwrap();
     raw.set_read_timeout(Some(TIMEOUT)).unwrap();
-    raw.write_all(&[0, 0, 0, 8, 0, 0, 0, 200, 1, 2, 3, 4]).unwrap();
+    raw.write_all(&[0, 0, 0, 8, 0, 0, 0, 200, 1, 2, 3, 4])
+        .unwrap();
     let mut buf = [0u8; 8];
-    assert_eq!(raw.read(&mut buf).unwrap_or(0), 0, "a bad frame closes its connection");
+    assert_eq!(
+        raw.read(&mut buf).unwrap_or(0),
+        0,
+        "a bad frame closes its connection"
+    );
     run(move || async move {
         let conn = connect(addr).await;
         let big = vec![0u8; 64 * 1024 + 1];
-        let rsp = conn.invoke(send_request("BadTopic", 0, &big, "t", "k"), TIMEOUT).await.unwrap();
+        let rsp = conn
+            .invoke(send_request("BadTopic", 0, &big, "t", "k"), TIMEOUT)
+            .await
+            .unwrap();
         assert_eq!(rsp.code, rsp::MESSAGE_ILLEGAL);
         assert!(rsp.remark.unwrap().contains("limit"));
-        let rsp = conn.invoke(send_request("bad topic", 0, b"x", "t", "k"), TIMEOUT).await.unwrap();
+        let rsp = conn
+            .invoke(send_request("bad topic", 0, b"x", "t", "k"), TIMEOUT)
+            .await
+            .unwrap();
         assert_eq!(rsp.code, rsp::MESSAGE_ILLEGAL);
-        let rsp = conn.invoke(send_request("TBW102", 0, b"x", "t", "k"), TIMEOUT).await.unwrap();
+        let rsp = conn
+            .invoke(send_request("TBW102", 0, b"x", "t", "k"), TIMEOUT)
+            .await
+            .unwrap();
         assert_eq!(rsp.code, rsp::NO_PERMISSION);
-        let rsp = conn.invoke(send_request("BadTopic", 99, b"x", "t", "k"), TIMEOUT).await.unwrap();
+        let rsp = conn
+            .invoke(send_request("BadTopic", 99, b"x", "t", "k"), TIMEOUT)
+            .await
+            .unwrap();
         assert_eq!(rsp.code, rsp::INVALID_PARAMETER);
-        let rsp = conn.invoke(RemotingCommand::request(9999), TIMEOUT).await.unwrap();
+        let rsp = conn
+            .invoke(RemotingCommand::request(9999), TIMEOUT)
+            .await
+            .unwrap();
         assert_eq!(rsp.code, rsp::REQUEST_CODE_NOT_SUPPORTED);
-        let rsp = conn.invoke(RemotingCommand::request(req::PULL_MESSAGE), TIMEOUT).await.unwrap();
+        let rsp = conn
+            .invoke(RemotingCommand::request(req::PULL_MESSAGE), TIMEOUT)
+            .await
+            .unwrap();
         assert_eq!(rsp.code, rsp::INVALID_PARAMETER, "missing header fields");
-        let rsp = conn.invoke(pull_request("G", "NoSuchTopic", 0, 0, "*", 0), TIMEOUT).await.unwrap();
+        let rsp = conn
+            .invoke(pull_request("G", "NoSuchTopic", 0, 0, "*", 0), TIMEOUT)
+            .await
+            .unwrap();
         assert_eq!(rsp.code, rsp::TOPIC_NOT_EXIST);
-        let rsp = conn.invoke(send_request("GoodTopic", 0, b"fine", "t", "k"), TIMEOUT).await.unwrap();
+        let rsp = conn
+            .invoke(send_request("GoodTopic", 0, b"fine", "t", "k"), TIMEOUT)
+            .await
+            .unwrap();
         assert_eq!(rsp.code, rsp::SUCCESS);
     });
     broker.shutdown();
@@ -256,7 +346,11 @@ fn heartbeats_build_the_group_and_notify_members() {
     #[derive(Default)]
     struct Recorder(RefCell<Vec<i32>>);
     impl Handler for Recorder {
-        async fn handle(self: Rc<Self>, _: Connection, request: RemotingCommand) -> Option<RemotingCommand> {
+        async fn handle(
+            self: Rc<Self>,
+            _: Connection,
+            request: RemotingCommand,
+        ) -> Option<RemotingCommand> {
             self.0.borrow_mut().push(request.code);
             None
         }
@@ -268,35 +362,181 @@ fn heartbeats_build_the_group_and_notify_members() {
     let addr = broker.addr();
     run(move || async move {
         let recorder = Rc::new(Recorder::default());
-        let first = Connection::connect(addr, recorder.clone(), 1 << 20, TIMEOUT).await.unwrap();
+        let first = Connection::connect(addr, recorder.clone(), 1 << 20, TIMEOUT)
+            .await
+            .unwrap();
         let second = connect(addr).await;
-        assert_eq!(first.invoke(heartbeat("c1"), TIMEOUT).await.unwrap().code, rsp::SUCCESS);
-        assert_eq!(second.invoke(heartbeat("c2"), TIMEOUT).await.unwrap().code, rsp::SUCCESS);
-        let list = RemotingCommand::request(req::GET_CONSUMER_LIST_BY_GROUP).with_ext("consumerGroup", "CG");
+        assert_eq!(
+            first.invoke(heartbeat("c1"), TIMEOUT).await.unwrap().code,
+            rsp::SUCCESS
+        );
+        assert_eq!(
+            second.invoke(heartbeat("c2"), TIMEOUT).await.unwrap().code,
+            rsp::SUCCESS
+        );
+        let list = RemotingCommand::request(req::GET_CONSUMER_LIST_BY_GROUP)
+            .with_ext("consumerGroup", "CG");
         let rsp = second.invoke(list.clone(), TIMEOUT).await.unwrap();
-        let ids = ConsumerListByGroupResponseBody::decode(&rsp.body).unwrap().consumer_id_list;
+        let ids = ConsumerListByGroupResponseBody::decode(&rsp.body)
+            .unwrap()
+            .consumer_id_list;
         assert_eq!(ids, ["c1", "c2"]);
         for _ in 0..100 {
-            if recorder.0.borrow().contains(&req::NOTIFY_CONSUMER_IDS_CHANGED) {
+            if recorder
+                .0
+                .borrow()
+                .contains(&req::NOTIFY_CONSUMER_IDS_CHANGED)
+            {
                 break;
             }
             glommio::timer::sleep(Duration::from_millis(20)).await;
         }
-        assert!(recorder.0.borrow().contains(&req::NOTIFY_CONSUMER_IDS_CHANGED));
+        assert!(recorder
+            .0
+            .borrow()
+            .contains(&req::NOTIFY_CONSUMER_IDS_CHANGED));
         // Pulling without a request subscription uses the heartbeat's.
         let mut pull = pull_request("CG", "%RETRY%CG", 0, 0, "*", 0);
         pull.ext_fields.insert("sysFlag", "0");
-        assert_eq!(second.invoke(pull, TIMEOUT).await.unwrap().code, rsp::PULL_NOT_FOUND);
+        assert_eq!(
+            second.invoke(pull, TIMEOUT).await.unwrap().code,
+            rsp::PULL_NOT_FOUND
+        );
         // The second member leaves: the list shrinks.
         second.close();
         for _ in 0..100 {
             let rsp = first.invoke(list.clone(), TIMEOUT).await.unwrap();
-            if ConsumerListByGroupResponseBody::decode(&rsp.body).map(|b| b.consumer_id_list) == Ok(vec!["c1".into()]) {
+            if ConsumerListByGroupResponseBody::decode(&rsp.body).map(|b| b.consumer_id_list)
+                == Ok(vec!["c1".into()])
+            {
                 return;
             }
             glommio::timer::sleep(Duration::from_millis(20)).await;
         }
         panic!("closed member stayed in the group");
+    });
+    broker.shutdown();
+    ns.shutdown();
+}
+
+fn send_delayed(topic: &str, level: u32) -> RemotingCommand {
+    let mut cmd = send_request(topic, 0, b"later", "t", "k");
+    let props = format!("{}DELAY\u{1}{level}\u{2}", cmd.ext_fields.get("i").unwrap());
+    cmd.ext_fields.insert("i", props);
+    cmd
+}
+
+#[test]
+fn delayed_messages_arrive_after_their_level() {
+    let ns = start_namesrv();
+    let data = tempfile::tempdir().unwrap();
+    let broker = start_broker(broker_config(data.path(), ns.addr(), FlushModeName::Async));
+    let addr = broker.addr();
+    run(move || async move {
+        let conn = connect(addr).await;
+        conn.invoke(send_request("DelayTopic", 0, b"now", "t", "k"), TIMEOUT)
+            .await
+            .unwrap();
+        let sent_at = std::time::Instant::now();
+        let rsp = conn
+            .invoke(send_delayed("DelayTopic", 1), TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
+        // Not there yet: only the undelayed message.
+        let now = drain(&conn, "DelayTopic", 0, 0, "*").await;
+        assert_eq!(now.len(), 1);
+        // Level 1 = 1 s: a long poll at offset 1 gets it.
+        let rsp = conn
+            .invoke(pull_request("G", "DelayTopic", 0, 1, "*", 8_000), TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
+        assert!(
+            sent_at.elapsed() >= Duration::from_millis(900),
+            "delivered before its delay"
+        );
+        let r = records(&rsp.body).next().unwrap().unwrap();
+        assert_eq!(
+            (r.topic(), r.queue_id(), r.body()),
+            ("DelayTopic", 0, &b"later"[..])
+        );
+        assert_eq!(r.properties().get("REAL_TOPIC"), None);
+        assert_eq!(r.properties().get("DELAY"), None);
+    });
+    broker.shutdown();
+    ns.shutdown();
+}
+
+fn send_back(offset: i64, delay_level: &str) -> RemotingCommand {
+    let mut cmd = RemotingCommand::request(req::CONSUMER_SEND_MSG_BACK);
+    for (k, v) in [
+        ("offset", offset.to_string().as_str()),
+        ("group", "RG"),
+        ("delayLevel", delay_level),
+        ("maxReconsumeTimes", "16"),
+    ] {
+        cmd.ext_fields.insert(k, v);
+    }
+    cmd
+}
+
+#[test]
+fn send_back_retries_later_and_dead_letters() {
+    let ns = start_namesrv();
+    let data = tempfile::tempdir().unwrap();
+    let broker = start_broker(broker_config(data.path(), ns.addr(), FlushModeName::Async));
+    let addr = broker.addr();
+    run(move || async move {
+        let conn = connect(addr).await;
+        conn.invoke(send_request("OrigTopic", 0, b"fail me", "t", "k"), TIMEOUT)
+            .await
+            .unwrap();
+        let rsp = conn
+            .invoke(pull_request("RG", "OrigTopic", 0, 0, "*", 0), TIMEOUT)
+            .await
+            .unwrap();
+        let offset = records(&rsp.body)
+            .next()
+            .unwrap()
+            .unwrap()
+            .physical_offset()
+            .0 as i64;
+        // delayLevel 1: back in %RETRY%RG after ~1 s, original topic remembered.
+        assert_eq!(
+            conn.invoke(send_back(offset, "1"), TIMEOUT)
+                .await
+                .unwrap()
+                .code,
+            rsp::SUCCESS
+        );
+        let rsp = conn
+            .invoke(pull_request("RG", "%RETRY%RG", 0, 0, "*", 8_000), TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
+        let r = records(&rsp.body).next().unwrap().unwrap();
+        assert_eq!(r.body(), b"fail me");
+        assert_eq!(r.reconsume_times(), 1);
+        assert_eq!(r.properties().get("RETRY_TOPIC"), Some("OrigTopic"));
+        // delayLevel -1: straight to the dead-letter queue.
+        assert_eq!(
+            conn.invoke(send_back(offset, "-1"), TIMEOUT)
+                .await
+                .unwrap()
+                .code,
+            rsp::SUCCESS
+        );
+        let dlq = drain(&conn, "%DLQ%RG", 0, 0, "*").await;
+        assert_eq!(dlq.len(), 1);
+        // A bogus offset is refused.
+        assert_eq!(
+            conn.invoke(send_back(1 << 40, "0"), TIMEOUT)
+                .await
+                .unwrap()
+                .code,
+            rsp::SYSTEM_ERROR
+        );
     });
     broker.shutdown();
     ns.shutdown();

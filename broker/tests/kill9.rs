@@ -19,7 +19,11 @@ const QUEUES: i32 = 4;
 const ACKS_BEFORE_KILL: usize = 300;
 const SENDERS: usize = 8;
 
-fn write_config(dir: &std::path::Path, port: u16, namesrv: std::net::SocketAddr) -> std::path::PathBuf {
+fn write_config(
+    dir: &std::path::Path,
+    port: u16,
+    namesrv: std::net::SocketAddr,
+) -> std::path::PathBuf {
     let text = format!(
         "[broker]\nlisten_host = \"127.0.0.1\"\nlisten_port = {port}\nvip_port = false\n\
          namesrv_addrs = [\"{namesrv}\"]\nshards = 2\nmax_message_bytes = 65536\n\n\
@@ -45,7 +49,10 @@ fn spawn_broker(config: &std::path::Path, port: u16) -> Child {
         let exited = child.try_wait().unwrap().is_some();
         if exited || started.elapsed() > Duration::from_secs(20) {
             let _ = child.kill();
-            panic!("broker did not start: {}", std::fs::read_to_string(&log_path).unwrap_or_default());
+            panic!(
+                "broker did not start: {}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -71,11 +78,14 @@ fn produce_until_killed(addr: std::net::SocketAddr, mut child: Child) -> Acks {
                     for seq in 0.. {
                         let queue = ((sender + seq) % QUEUES as usize) as i32;
                         let request = send_request(TOPIC, queue, &body(sender, seq), "t", "k");
-                        let Ok(rsp) = conn.invoke(request, TIMEOUT).await else { return };
+                        let Ok(rsp) = conn.invoke(request, TIMEOUT).await else {
+                            return;
+                        };
                         if rsp.code != rsp::SUCCESS {
                             return;
                         }
-                        acks.borrow_mut().insert((queue, ext_i64(&rsp, "queueOffset")), body(sender, seq));
+                        acks.borrow_mut()
+                            .insert((queue, ext_i64(&rsp, "queueOffset")), body(sender, seq));
                     }
                 })
             })
@@ -96,13 +106,24 @@ fn produce_until_killed(addr: std::net::SocketAddr, mut child: Child) -> Acks {
 /// Pulls one batch, reconnecting on transport errors: right after a
 /// kill -9 the dead process's listening socket can linger while io_uring
 /// tears down, so the first connections may be reset.
-async fn pull_with_retry(conn: &mut bolide_client::remoting::Connection, addr: std::net::SocketAddr, queue: i32, offset: i64) -> bolide_proto::RemotingCommand {
+async fn pull_with_retry(
+    conn: &mut bolide_client::remoting::Connection,
+    addr: std::net::SocketAddr,
+    queue: i32,
+    offset: i64,
+) -> bolide_proto::RemotingCommand {
     let started = Instant::now();
     loop {
-        match conn.invoke(pull_request("G", TOPIC, queue, offset, "*", 0), TIMEOUT).await {
+        match conn
+            .invoke(pull_request("G", TOPIC, queue, offset, "*", 0), TIMEOUT)
+            .await
+        {
             Ok(rsp) => return rsp,
             Err(e) => {
-                assert!(started.elapsed() < Duration::from_secs(20), "broker unreachable after restart: {e}");
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "broker unreachable after restart: {e}"
+                );
                 glommio::timer::sleep(Duration::from_millis(50)).await;
                 *conn = connect_with_retry(addr).await;
             }
@@ -116,7 +137,10 @@ async fn connect_with_retry(addr: std::net::SocketAddr) -> bolide_client::remoti
         let handler = Rc::new(bolide_client::remoting::NoInbound);
         match bolide_client::remoting::Connection::connect(addr, handler, 16 << 20, TIMEOUT).await {
             Ok(c) => return c,
-            Err(e) => assert!(started.elapsed() < Duration::from_secs(20), "cannot connect after restart: {e}"),
+            Err(e) => assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "cannot connect after restart: {e}"
+            ),
         }
         glommio::timer::sleep(Duration::from_millis(50)).await;
     }
@@ -162,12 +186,22 @@ fn acknowledged_sync_sends_survive_kill_9() {
     let mut restarted = spawn_broker(&config, port);
     let stored = consume_all(addr);
     for (key, body) in &acks {
-        assert_eq!(stored.get(key), Some(body), "acknowledged message {key:?} lost or changed");
+        assert_eq!(
+            stored.get(key),
+            Some(body),
+            "acknowledged message {key:?} lost or changed"
+        );
     }
 
-    let status = Command::new("kill").args(["-TERM", &restarted.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &restarted.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let exit = restarted.wait().unwrap();
-    assert!(exit.success(), "SIGTERM should stop the broker cleanly: {exit:?}");
+    assert!(
+        exit.success(),
+        "SIGTERM should stop the broker cleanly: {exit:?}"
+    );
     ns.shutdown();
 }

@@ -8,7 +8,9 @@ use std::sync::atomic::Ordering;
 use bolide_proto::body::{JsonBody, KvTable, TopicConfig, TopicFilterType};
 use bolide_proto::codes::{response_code as rsp, version};
 use bolide_proto::header::admin::{CreateTopicRequestHeader, DeleteTopicRequestHeader};
-use bolide_proto::header::query::{QueryMessageRequestHeader, QueryMessageResponseHeader, ViewMessageRequestHeader};
+use bolide_proto::header::query::{
+    QueryMessageRequestHeader, QueryMessageResponseHeader, ViewMessageRequestHeader,
+};
 use bolide_proto::ids::GlobalOffset;
 use bolide_proto::RemotingCommand;
 
@@ -29,7 +31,8 @@ pub fn create_topic(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand
         read_queue_nums: h.read_queue_nums,
         write_queue_nums: h.write_queue_nums,
         perm: h.perm,
-        topic_filter_type: TopicFilterType::from_name(&h.topic_filter_type).unwrap_or(TopicFilterType::SingleTag),
+        topic_filter_type: TopicFilterType::from_name(&h.topic_filter_type)
+            .unwrap_or(TopicFilterType::SingleTag),
         topic_sys_flag: h.topic_sys_flag.unwrap_or(0),
         order: h.order.unwrap_or(false),
         ..TopicConfig::default()
@@ -40,9 +43,11 @@ pub fn create_topic(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand
             shard.shared.topics_changed();
             success()
         }
-        Err(TopicRefusal::InvalidName(why) | TopicRefusal::NotExist(why) | TopicRefusal::NoPermission(why)) => {
-            error(rsp::INVALID_PARAMETER, why)
-        }
+        Err(
+            TopicRefusal::InvalidName(why)
+            | TopicRefusal::NotExist(why)
+            | TopicRefusal::NoPermission(why),
+        ) => error(rsp::INVALID_PARAMETER, why),
     }
 }
 
@@ -73,15 +78,33 @@ pub async fn runtime_info(shard: &Rc<Shard>) -> RemotingCommand {
         table.table.insert(k.to_owned(), v);
     };
     put("brokerVersion", version::BOLIDE.to_string());
-    put("brokerVersionDesc", format!("Bolide {}", env!("CARGO_PKG_VERSION")));
+    put(
+        "brokerVersionDesc",
+        format!("Bolide {}", env!("CARGO_PKG_VERSION")),
+    );
     put("bootTimestamp", shared.boot_timestamp_ms.to_string());
     put("shards", shard.shard_count.to_string());
-    put("msgPutTotalTodayNow", shared.put_total.load(Ordering::Relaxed).to_string());
-    put("msgGetTotalTodayNow", shared.get_total.load(Ordering::Relaxed).to_string());
+    put(
+        "msgPutTotalTodayNow",
+        shared.put_total.load(Ordering::Relaxed).to_string(),
+    );
+    put(
+        "msgGetTotalTodayNow",
+        shared.get_total.load(Ordering::Relaxed).to_string(),
+    );
     put("topicCount", shared.topics().iter().count().to_string());
-    put("consumerGroupCount", shared.groups().consumer_groups().count().to_string());
-    put("commitLogMaxOffset", shard.store.write_offset().0.to_string());
-    put("commitLogMinOffset", shard.store.min_log_offset().0.to_string());
+    put(
+        "consumerGroupCount",
+        shared.groups().consumer_groups().count().to_string(),
+    );
+    put(
+        "commitLogMaxOffset",
+        shard.store.write_offset().0.to_string(),
+    );
+    put(
+        "commitLogMinOffset",
+        shard.store.min_log_offset().0.to_string(),
+    );
     success().with_body(table.encode())
 }
 
@@ -90,8 +113,15 @@ pub async fn view_message(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingC
         Ok(h) => h,
         Err(e) => return bad_request(e),
     };
-    let not_found = || error(rsp::SYSTEM_ERROR, format!("can not find message by the offset, {}", h.offset));
-    let Some(offset) = GlobalOffset::from_wire(h.offset) else { return not_found() };
+    let not_found = || {
+        error(
+            rsp::SYSTEM_ERROR,
+            format!("can not find message by the offset, {}", h.offset),
+        )
+    };
+    let Some(offset) = GlobalOffset::from_wire(h.offset) else {
+        return not_found();
+    };
     match shard.read_record(offset.shard(), offset.physical()).await {
         Ok(record) => success().with_body(record),
         Err(_) => not_found(),
@@ -104,11 +134,14 @@ pub async fn query_message(shard: &Rc<Shard>, req: &RemotingCommand) -> Remoting
         Err(e) => return bad_request(e),
     };
     let max = (h.max_num.max(1) as usize).min(MAX_QUERY_MESSAGES);
-    let found = shard.query_by_key(&h.topic, &h.key, h.begin_timestamp, h.end_timestamp, max).await;
+    let found = shard
+        .query_by_key(&h.topic, &h.key, h.begin_timestamp, h.end_timestamp, max)
+        .await;
     match found {
-        Ok(records) if records.is_empty() => {
-            error(rsp::QUERY_NOT_FOUND, "can not find message, maybe time range not correct")
-        }
+        Ok(records) if records.is_empty() => error(
+            rsp::QUERY_NOT_FOUND,
+            "can not find message, maybe time range not correct",
+        ),
         Ok(records) => {
             let header = QueryMessageResponseHeader {
                 index_last_update_timestamp: wall_clock_ms(),

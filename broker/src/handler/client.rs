@@ -8,12 +8,13 @@ use std::rc::Rc;
 
 use bolide_client::remoting::Connection;
 use bolide_proto::body::{
-    ConsumerListByGroupResponseBody, HeartbeatData, JsonBody, LockBatchRequestBody, LockBatchResponseBody,
-    UnlockBatchRequestBody,
+    ConsumerListByGroupResponseBody, HeartbeatData, JsonBody, LockBatchRequestBody,
+    LockBatchResponseBody, UnlockBatchRequestBody,
 };
 use bolide_proto::codes::{request_code as req, response_code as rsp};
 use bolide_proto::header::client::{
-    GetConsumerListByGroupRequestHeader, NotifyConsumerIdsChangedRequestHeader, UnregisterClientRequestHeader,
+    GetConsumerListByGroupRequestHeader, NotifyConsumerIdsChangedRequestHeader,
+    UnregisterClientRequestHeader,
 };
 use bolide_proto::RemotingCommand;
 
@@ -31,7 +32,8 @@ pub fn heartbeat(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) ->
     {
         let mut topics = shard.shared.topics();
         for consumer in &hb.consumer_data_set {
-            created |= topics.ensure_single_queue(&retry_topic(&consumer.group_name), wall_clock_ms());
+            created |=
+                topics.ensure_single_queue(&retry_topic(&consumer.group_name), wall_clock_ms());
         }
     }
     if created {
@@ -41,7 +43,10 @@ pub fn heartbeat(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) ->
         shard: shard.id.0,
         conn_id: conn.id(),
     };
-    let changes = shard.shared.groups().heartbeat(&hb, conn_ref, shard.now_ms());
+    let changes = shard
+        .shared
+        .groups()
+        .heartbeat(&hb, conn_ref, shard.now_ms());
     notify_changes(shard, changes);
     success()
 }
@@ -53,7 +58,10 @@ pub fn unregister(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
     };
     let producer = h.producer_group.unwrap_or_default();
     let consumer = h.consumer_group.unwrap_or_default();
-    let changes = shard.shared.groups().unregister(&h.client_id, &producer, &consumer);
+    let changes = shard
+        .shared
+        .groups()
+        .unregister(&h.client_id, &producer, &consumer);
     shard.shared.locks().release_client(&h.client_id);
     notify_changes(shard, changes);
     success()
@@ -66,9 +74,17 @@ pub fn consumer_list(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingComman
     };
     let ids = shard.shared.groups().consumer_ids(&h.consumer_group);
     if ids.is_empty() {
-        return error(rsp::SYSTEM_ERROR, format!("no consumer for this group, {}", h.consumer_group));
+        return error(
+            rsp::SYSTEM_ERROR,
+            format!("no consumer for this group, {}", h.consumer_group),
+        );
     }
-    success().with_body(ConsumerListByGroupResponseBody { consumer_id_list: ids }.encode())
+    success().with_body(
+        ConsumerListByGroupResponseBody {
+            consumer_id_list: ids,
+        }
+        .encode(),
+    )
 }
 
 pub fn lock_batch(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
@@ -76,11 +92,18 @@ pub fn lock_batch(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
         Ok(b) => b,
         Err(e) => return bad_request(e),
     };
-    let locked = shard
-        .shared
-        .locks()
-        .lock(&body.consumer_group, &body.client_id, &body.mq_set, shard.now_ms());
-    success().with_body(LockBatchResponseBody { lock_ok_mq_set: locked }.encode())
+    let locked = shard.shared.locks().lock(
+        &body.consumer_group,
+        &body.client_id,
+        &body.mq_set,
+        shard.now_ms(),
+    );
+    success().with_body(
+        LockBatchResponseBody {
+            lock_ok_mq_set: locked,
+        }
+        .encode(),
+    )
 }
 
 pub fn unlock_batch(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
@@ -88,7 +111,10 @@ pub fn unlock_batch(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand
         Ok(b) => b,
         Err(e) => return bad_request(e),
     };
-    shard.shared.locks().unlock(&body.consumer_group, &body.client_id, &body.mq_set);
+    shard
+        .shared
+        .locks()
+        .unlock(&body.consumer_group, &body.client_id, &body.mq_set);
     success()
 }
 
@@ -99,9 +125,13 @@ pub fn notify_changes(shard: &Rc<Shard>, changes: Vec<MembershipChange>) {
             let header = NotifyConsumerIdsChangedRequestHeader {
                 consumer_group: change.group.clone(),
             };
-            let command = RemotingCommand::request(req::NOTIFY_CONSUMER_IDS_CHANGED).with_header(&header);
+            let command =
+                RemotingCommand::request(req::NOTIFY_CONSUMER_IDS_CHANGED).with_header(&header);
             let shard = shard.clone();
-            glommio::spawn_local(async move { shard.notify(member.shard, member.conn_id, command).await }).detach();
+            glommio::spawn_local(async move {
+                shard.notify(member.shard, member.conn_id, command).await
+            })
+            .detach();
         }
     }
 }

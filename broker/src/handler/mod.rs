@@ -33,7 +33,11 @@ pub struct BrokerHandler {
 }
 
 impl Handler for BrokerHandler {
-    async fn handle(self: Rc<Self>, conn: Connection, request: RemotingCommand) -> Option<RemotingCommand> {
+    async fn handle(
+        self: Rc<Self>,
+        conn: Connection,
+        request: RemotingCommand,
+    ) -> Option<RemotingCommand> {
         Some(dispatch(&self.shard, &conn, &request).await)
     }
 
@@ -49,9 +53,15 @@ impl Handler for BrokerHandler {
 }
 
 /// Answers one request.
-pub async fn dispatch(shard: &Rc<Shard>, conn: &Connection, request: &RemotingCommand) -> RemotingCommand {
+pub async fn dispatch(
+    shard: &Rc<Shard>,
+    conn: &Connection,
+    request: &RemotingCommand,
+) -> RemotingCommand {
     match request.code {
-        req::SEND_MESSAGE | req::SEND_MESSAGE_V2 | req::SEND_BATCH_MESSAGE => send::send(shard, conn, request).await,
+        req::SEND_MESSAGE | req::SEND_MESSAGE_V2 | req::SEND_BATCH_MESSAGE => {
+            send::send(shard, conn, request).await
+        }
         req::CONSUMER_SEND_MSG_BACK => send::send_back(shard, conn, request).await,
         req::PULL_MESSAGE | req::LITE_PULL_MESSAGE => pull::pull(shard, request).await,
         req::QUERY_CONSUMER_OFFSET => offsets::query_consumer_offset(shard, request).await,
@@ -71,7 +81,10 @@ pub async fn dispatch(shard: &Rc<Shard>, conn: &Connection, request: &RemotingCo
         req::GET_BROKER_RUNTIME_INFO => admin::runtime_info(shard).await,
         req::VIEW_MESSAGE_BY_ID => admin::view_message(shard, request).await,
         req::QUERY_MESSAGE => admin::query_message(shard, request).await,
-        code => error(rsp::REQUEST_CODE_NOT_SUPPORTED, format!(" request type {code} not supported")),
+        code => error(
+            rsp::REQUEST_CODE_NOT_SUPPORTED,
+            format!(" request type {code} not supported"),
+        ),
     }
 }
 
@@ -95,12 +108,15 @@ pub fn store_error(e: StoreError) -> RemotingCommand {
     let code = match &e {
         StoreError::DiskFull { .. } | StoreError::Unavailable(_) => rsp::SERVICE_NOT_AVAILABLE,
         StoreError::MessageIllegal(_) => rsp::MESSAGE_ILLEGAL,
-        StoreError::Io { .. } | StoreError::Corrupt { .. } | StoreError::Config { .. } => rsp::SYSTEM_ERROR,
+        StoreError::Io { .. } | StoreError::Corrupt { .. } | StoreError::Config { .. } => {
+            rsp::SYSTEM_ERROR
+        }
     };
     error(code, e.to_string())
 }
 
 /// A queue id from the wire, rejecting negatives.
 pub fn queue_id(raw: i32) -> Result<u32, RemotingCommand> {
-    u32::try_from(raw).map_err(|_| error(rsp::INVALID_PARAMETER, format!("queueId {raw} is negative")))
+    u32::try_from(raw)
+        .map_err(|_| error(rsp::INVALID_PARAMETER, format!("queueId {raw} is negative")))
 }

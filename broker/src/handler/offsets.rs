@@ -8,8 +8,8 @@ use std::rc::Rc;
 use bolide_proto::codes::response_code as rsp;
 use bolide_proto::header::offset::{
     BoundaryType, GetEarliestMsgStoretimeRequestHeader, GetEarliestMsgStoretimeResponseHeader,
-    GetMaxOffsetRequestHeader, GetMinOffsetRequestHeader, OffsetResponseHeader, QueryConsumerOffsetRequestHeader,
-    SearchOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
+    GetMaxOffsetRequestHeader, GetMinOffsetRequestHeader, OffsetResponseHeader,
+    QueryConsumerOffsetRequestHeader, SearchOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
 use bolide_proto::RemotingCommand;
 
@@ -17,7 +17,9 @@ use super::{bad_request, error, queue_id, store_error, success};
 use crate::shard::Shard;
 
 fn offset_response(offset: u64) -> RemotingCommand {
-    success().with_header(&OffsetResponseHeader { offset: offset as i64 })
+    success().with_header(&OffsetResponseHeader {
+        offset: offset as i64,
+    })
 }
 
 macro_rules! header_or_reply {
@@ -45,13 +47,20 @@ macro_rules! queue_or_reply {
 pub async fn query_consumer_offset(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
     let h: QueryConsumerOffsetRequestHeader = header_or_reply!(req);
     let queue = queue_or_reply!(h.queue_id);
-    if let Some(offset) = shard.shared.offsets().query(&h.consumer_group, &h.topic, queue) {
+    if let Some(offset) = shard
+        .shared
+        .offsets()
+        .query(&h.consumer_group, &h.topic, queue)
+    {
         return offset_response(offset);
     }
     if h.set_zero_if_not_found != Some(false) && shard.bounds(&h.topic, queue).await.0 == 0 {
         return offset_response(0);
     }
-    error(rsp::QUERY_NOT_FOUND, "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first")
+    error(
+        rsp::QUERY_NOT_FOUND,
+        "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first",
+    )
 }
 
 /// UPDATE_CONSUMER_OFFSET.
@@ -59,9 +68,14 @@ pub fn update_consumer_offset(shard: &Rc<Shard>, req: &RemotingCommand) -> Remot
     let h: UpdateConsumerOffsetRequestHeader = header_or_reply!(req);
     let queue = queue_or_reply!(h.queue_id);
     if h.commit_offset < 0 {
-        return error(rsp::INVALID_PARAMETER, format!("commitOffset {} is negative", h.commit_offset));
+        return error(
+            rsp::INVALID_PARAMETER,
+            format!("commitOffset {} is negative", h.commit_offset),
+        );
     }
-    shard.shared.commit_offset(&h.consumer_group, &h.topic, queue, h.commit_offset as u64);
+    shard
+        .shared
+        .commit_offset(&h.consumer_group, &h.topic, queue, h.commit_offset as u64);
     let mut response = success();
     // Java answers with an empty header object; keep the same shape.
     response.force_ext_fields = true;
@@ -84,7 +98,10 @@ pub async fn search_by_time(shard: &Rc<Shard>, req: &RemotingCommand) -> Remotin
     let h: SearchOffsetRequestHeader = header_or_reply!(req);
     let queue = queue_or_reply!(h.queue_id);
     let upper = h.boundary_type == Some(BoundaryType::Upper);
-    match shard.search_by_time(&h.topic, queue, h.timestamp, upper).await {
+    match shard
+        .search_by_time(&h.topic, queue, h.timestamp, upper)
+        .await
+    {
         Ok(offset) => offset_response(offset),
         Err(e) => store_error(e),
     }
@@ -94,8 +111,13 @@ pub async fn earliest_time(shard: &Rc<Shard>, req: &RemotingCommand) -> Remoting
     let h: GetEarliestMsgStoretimeRequestHeader = header_or_reply!(req);
     let queue = queue_or_reply!(h.queue_id);
     match shard.earliest_time(&h.topic, queue).await {
-        Ok(Some(timestamp)) => success().with_header(&GetEarliestMsgStoretimeResponseHeader { timestamp }),
-        Ok(None) => error(rsp::SYSTEM_ERROR, format!("no message in queue {} of topic {}", queue, h.topic)),
+        Ok(Some(timestamp)) => {
+            success().with_header(&GetEarliestMsgStoretimeResponseHeader { timestamp })
+        }
+        Ok(None) => error(
+            rsp::SYSTEM_ERROR,
+            format!("no message in queue {} of topic {}", queue, h.topic),
+        ),
         Err(e) => store_error(e),
     }
 }

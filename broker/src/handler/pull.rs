@@ -28,7 +28,9 @@ pub fn response_code(status: GetStatus, offset: u64) -> i32 {
         GetStatus::NoMatchedMessage | GetStatus::MessageWasRemoving => rsp::PULL_RETRY_IMMEDIATELY,
         GetStatus::OffsetOverflowOne | GetStatus::OffsetFoundNull => rsp::PULL_NOT_FOUND,
         GetStatus::OffsetOverflowBadly | GetStatus::OffsetTooSmall => rsp::PULL_OFFSET_MOVED,
-        GetStatus::NoMessageInQueue | GetStatus::NoMatchedLogicQueue if offset != 0 => rsp::PULL_OFFSET_MOVED,
+        GetStatus::NoMessageInQueue | GetStatus::NoMatchedLogicQueue if offset != 0 => {
+            rsp::PULL_OFFSET_MOVED
+        }
         GetStatus::NoMessageInQueue | GetStatus::NoMatchedLogicQueue => rsp::PULL_NOT_FOUND,
     }
 }
@@ -43,14 +45,22 @@ pub async fn pull(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
         Err(rsp) => return rsp,
     };
     if h.sys_flag & pull_sys_flag::COMMIT_OFFSET != 0 && h.commit_offset >= 0 {
-        shard.shared.commit_offset(&h.consumer_group, &h.topic, op.queue, h.commit_offset as u64);
+        shard.shared.commit_offset(
+            &h.consumer_group,
+            &h.topic,
+            op.queue,
+            h.commit_offset as u64,
+        );
     }
     let offset = op.offset;
     let result = match shard.get_messages(op).await {
         Ok(r) => r,
         Err(e) => return store_error(e),
     };
-    shard.shared.get_total.fetch_add(result.message_count as u64, Ordering::Relaxed);
+    shard
+        .shared
+        .get_total
+        .fetch_add(result.message_count as u64, Ordering::Relaxed);
     let header = PullMessageResponseHeader {
         suggest_which_broker_id: 0,
         next_begin_offset: result.next_begin_offset as i64,
@@ -62,7 +72,8 @@ pub async fn pull(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
         forbidden_type: None,
     };
     let code = response_code(result.status, offset);
-    let mut response = RemotingCommand::response(code, Some(result.status.as_str().to_owned())).with_header(&header);
+    let mut response = RemotingCommand::response(code, Some(result.status.as_str().to_owned()))
+        .with_header(&header);
     if code == rsp::SUCCESS {
         response = response.with_body(result.messages);
     }
@@ -75,15 +86,24 @@ fn plan(shard: &Shard, h: &PullMessageRequestHeader) -> Result<GetOp, RemotingCo
     let read_queues = {
         let topics = shard.shared.topics();
         let Some(config) = topics.get(&h.topic) else {
-            return Err(error(rsp::TOPIC_NOT_EXIST, format!("topic[{}] not exist, apply first please!", h.topic)));
+            return Err(error(
+                rsp::TOPIC_NOT_EXIST,
+                format!("topic[{}] not exist, apply first please!", h.topic),
+            ));
         };
         if config.perm & perm::READ == 0 {
-            return Err(error(rsp::NO_PERMISSION, format!("the topic[{}] pulling message is forbidden", h.topic)));
+            return Err(error(
+                rsp::NO_PERMISSION,
+                format!("the topic[{}] pulling message is forbidden", h.topic),
+            ));
         }
         config.read_queue_nums.max(0) as u32
     };
     if queue >= read_queues {
-        let why = format!("queueId[{queue}] is illegal, topic {} has {read_queues} read queues", h.topic);
+        let why = format!(
+            "queueId[{queue}] is illegal, topic {} has {read_queues} read queues",
+            h.topic
+        );
         return Err(error(rsp::INVALID_PARAMETER, why));
     }
     let filter = subscription_filter(shard, h)?;
@@ -94,15 +114,25 @@ fn plan(shard: &Shard, h: &PullMessageRequestHeader) -> Result<GetOp, RemotingCo
         queue,
         offset: h.queue_offset.max(0) as u64,
         max_count: (h.max_msg_nums.max(1) as u32).min(MAX_PULL_MESSAGES),
-        max_bytes: h.max_msg_bytes.filter(|b| *b > 0).map_or(MAX_PULL_BYTES, |b| (b as u32).min(MAX_PULL_BYTES)),
+        max_bytes: h
+            .max_msg_bytes
+            .filter(|b| *b > 0)
+            .map_or(MAX_PULL_BYTES, |b| (b as u32).min(MAX_PULL_BYTES)),
         filter,
-        hold_ms: if suspend { (h.suspend_timeout_millis.max(0) as u64).min(max_hold) } else { 0 },
+        hold_ms: if suspend {
+            (h.suspend_timeout_millis.max(0) as u64).min(max_hold)
+        } else {
+            0
+        },
     })
 }
 
 /// The tag filter: from the request when it carries one, else from the
 /// group's heartbeat subscription.
-fn subscription_filter(shard: &Shard, h: &PullMessageRequestHeader) -> Result<TagFilter, RemotingCommand> {
+fn subscription_filter(
+    shard: &Shard,
+    h: &PullMessageRequestHeader,
+) -> Result<TagFilter, RemotingCommand> {
     let parse_failed = |e: crate::filter::FilterError| error(rsp::SUBSCRIPTION_PARSE_FAILED, e.0);
     if h.sys_flag & pull_sys_flag::SUBSCRIPTION != 0 {
         let expression = h.subscription.as_deref().unwrap_or("*");
@@ -110,7 +140,10 @@ fn subscription_filter(shard: &Shard, h: &PullMessageRequestHeader) -> Result<Ta
     }
     let groups = shard.shared.groups();
     let Some(sub) = groups.subscription(&h.consumer_group, &h.topic) else {
-        let why = format!("the consumer's subscription not exist, group: {} topic: {}", h.consumer_group, h.topic);
+        let why = format!(
+            "the consumer's subscription not exist, group: {} topic: {}",
+            h.consumer_group, h.topic
+        );
         return Err(error(rsp::SUBSCRIPTION_NOT_EXIST, why));
     };
     TagFilter::parse(&sub.sub_string, Some(sub.expression_type.as_str())).map_err(parse_failed)
@@ -125,7 +158,11 @@ mod tests {
         let cases = [
             (GetStatus::Found, 3, rsp::SUCCESS),
             (GetStatus::NoMatchedMessage, 3, rsp::PULL_RETRY_IMMEDIATELY),
-            (GetStatus::MessageWasRemoving, 3, rsp::PULL_RETRY_IMMEDIATELY),
+            (
+                GetStatus::MessageWasRemoving,
+                3,
+                rsp::PULL_RETRY_IMMEDIATELY,
+            ),
             (GetStatus::OffsetOverflowOne, 3, rsp::PULL_NOT_FOUND),
             (GetStatus::OffsetFoundNull, 3, rsp::PULL_NOT_FOUND),
             (GetStatus::OffsetOverflowBadly, 3, rsp::PULL_OFFSET_MOVED),
@@ -136,7 +173,11 @@ mod tests {
             (GetStatus::NoMatchedLogicQueue, 1, rsp::PULL_OFFSET_MOVED),
         ];
         for (status, offset, code) in cases {
-            assert_eq!(response_code(status, offset), code, "{status:?} at {offset}");
+            assert_eq!(
+                response_code(status, offset),
+                code,
+                "{status:?} at {offset}"
+            );
         }
     }
 }

@@ -6,7 +6,9 @@
 //! Checks, in order: header, topic name and permission (auto-creating from
 //! the template topic when allowed), queue id, body and properties sizes.
 //! The broker adds `UNIQ_KEY` when missing and `CLUSTER`, and answers with
-//! the offset message id(s), queue id and first queue offset.
+//! the offset message id(s), queue id and first queue offset. A message with
+//! a `DELAY` level goes to the schedule topic first ([`crate::delay`]); so
+//! does a retry, at level 3 + its reconsume count unless the consumer named one.
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -15,16 +17,20 @@ use bolide_client::remoting::Connection;
 use bolide_proto::body::TopicConfig;
 use bolide_proto::codes::{perm, response_code as rsp};
 use bolide_proto::header::client::ConsumerSendMsgBackRequestHeader;
-use bolide_proto::header::send::{SendMessageRequestHeader, SendMessageResponseHeader, DEFAULT_REGION};
+use bolide_proto::header::send::{
+    SendMessageRequestHeader, SendMessageResponseHeader, DEFAULT_REGION,
+};
 use bolide_proto::ids::GlobalOffset;
 use bolide_proto::message::{
-    decode_batch, property, NewMessage, Properties, PropertiesBuilder, RecordView, MAX_PROPERTIES_BYTES,
+    decode_batch, property, NewMessage, Properties, PropertiesBuilder, RecordView,
+    MAX_PROPERTIES_BYTES,
 };
 use bolide_proto::msgid::OffsetMsgId;
 use bolide_proto::RemotingCommand;
 use bytes::Bytes;
 
 use super::{bad_request, error, store_error, success};
+use crate::delay;
 use crate::shard::Shard;
 use crate::topics::{dlq_topic, retry_topic, TopicRefusal, RETRY_TOPIC_PREFIX};
 
@@ -58,18 +64,36 @@ pub async fn send(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
         Ok(q) => q,
         Err(rsp) => return rsp,
     };
-    let msgs: Vec<NewMessage> = items
+    let mut msgs: Vec<NewMessage> = items
         .into_iter()
         .map(|item| complete(shard, conn, &h, &topic, queue, item))
         .collect();
-    let uniq = (msgs.len() == 1).then(|| Properties(&msgs[0].properties).get(property::UNIQ_KEY).map(str::to_owned));
-    let owner = shard.owner(&topic, queue);
+    let uniq = (msgs.len() == 1).then(|| {
+        Properties(&msgs[0].properties)
+            .get(property::UNIQ_KEY)
+            .map(str::to_owned)
+    });
+    if let [single] = msgs.as_mut_slice() {
+        if let Some(level) = delay::requested_level(Properties(&single.properties)) {
+            *single = delay::to_schedule(single.clone(), level);
+        }
+    }
+    let owner = shard.owner(&msgs[0].topic, msgs[0].queue_id);
     match shard.append(owner, msgs).await {
         Ok(results) => {
-            shard.shared.put_total.fetch_add(results.len() as u64, Ordering::Relaxed);
+            shard
+                .shared
+                .put_total
+                .fetch_add(results.len() as u64, Ordering::Relaxed);
             let ids: Vec<String> = results
                 .iter()
-                .map(|r| OffsetMsgId { store_host: shard.store_host, offset: r.global_offset }.encode())
+                .map(|r| {
+                    OffsetMsgId {
+                        store_host: shard.store_host,
+                        offset: r.global_offset,
+                    }
+                    .encode()
+                })
                 .collect();
             let header = SendMessageResponseHeader {
                 msg_id: ids.join(","),
@@ -87,7 +111,10 @@ pub async fn send(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
 }
 
 /// The messages a send carries: one, or a batch body's items.
-fn items_of(h: &SendMessageRequestHeader, req: &RemotingCommand) -> Result<Vec<Item>, RemotingCommand> {
+fn items_of(
+    h: &SendMessageRequestHeader,
+    req: &RemotingCommand,
+) -> Result<Vec<Item>, RemotingCommand> {
     if !h.is_batch() {
         return Ok(vec![Item {
             flag: h.flag,
@@ -95,7 +122,8 @@ fn items_of(h: &SendMessageRequestHeader, req: &RemotingCommand) -> Result<Vec<I
             properties: h.properties.clone().unwrap_or_default(),
         }]);
     }
-    let batch = decode_batch(&req.body).map_err(|e| error(rsp::MESSAGE_ILLEGAL, format!("bad batch body: {e}")))?;
+    let batch = decode_batch(&req.body)
+        .map_err(|e| error(rsp::MESSAGE_ILLEGAL, format!("bad batch body: {e}")))?;
     if batch.is_empty() {
         return Err(error(rsp::MESSAGE_ILLEGAL, "empty batch"));
     }
@@ -114,11 +142,17 @@ fn check_items(shard: &Shard, items: &[Item]) -> Option<RemotingCommand> {
     let max_body = shard.shared.config.broker.max_message_bytes;
     for item in items {
         if item.body.len() > max_body {
-            let why = format!("message body is {} bytes; the limit is {max_body}", item.body.len());
+            let why = format!(
+                "message body is {} bytes; the limit is {max_body}",
+                item.body.len()
+            );
             return Some(error(rsp::MESSAGE_ILLEGAL, why));
         }
         if item.properties.len() > MAX_PROPERTIES_BYTES {
-            let why = format!("properties are {} bytes; the limit is {MAX_PROPERTIES_BYTES}", item.properties.len());
+            let why = format!(
+                "properties are {} bytes; the limit is {MAX_PROPERTIES_BYTES}",
+                item.properties.len()
+            );
             return Some(error(rsp::MESSAGE_ILLEGAL, why));
         }
         if Properties(&item.properties).get(property::TRAN_MSG) == Some("true") {
@@ -130,7 +164,10 @@ fn check_items(shard: &Shard, items: &[Item]) -> Option<RemotingCommand> {
 }
 
 /// The topic to store into (DLQ for exhausted retries) and its write queue count.
-fn target_topic(shard: &Shard, h: &SendMessageRequestHeader) -> Result<(String, u32), RemotingCommand> {
+fn target_topic(
+    shard: &Shard,
+    h: &SendMessageRequestHeader,
+) -> Result<(String, u32), RemotingCommand> {
     let mut topic = h.topic.clone();
     if let Some(group) = topic.strip_prefix(RETRY_TOPIC_PREFIX) {
         let max = h.max_reconsume_times.unwrap_or(DEFAULT_MAX_RECONSUME_TIMES);
@@ -143,14 +180,24 @@ fn target_topic(shard: &Shard, h: &SendMessageRequestHeader) -> Result<(String, 
 }
 
 /// Looks up (or auto-creates) a writable topic.
-fn topic_for_send(shard: &Shard, topic: &str, default_topic: &str, queue_nums: i32) -> Result<TopicConfig, RemotingCommand> {
+fn topic_for_send(
+    shard: &Shard,
+    topic: &str,
+    default_topic: &str,
+    queue_nums: i32,
+) -> Result<TopicConfig, RemotingCommand> {
     let now = crate::shard::wall_clock_ms();
-    let is_group_topic = topic.starts_with(RETRY_TOPIC_PREFIX) || topic.starts_with(crate::topics::DLQ_TOPIC_PREFIX);
+    let is_group_topic =
+        topic.starts_with(RETRY_TOPIC_PREFIX) || topic.starts_with(crate::topics::DLQ_TOPIC_PREFIX);
     let outcome = {
         let mut topics = shard.shared.topics();
         if is_group_topic {
             let created = topics.ensure_single_queue(topic, now);
-            topics.get(topic).cloned().map(|c| (c, created)).ok_or(TopicRefusal::NotExist(topic.to_owned()))
+            topics
+                .get(topic)
+                .cloned()
+                .map(|c| (c, created))
+                .ok_or(TopicRefusal::NotExist(topic.to_owned()))
         } else {
             topics.for_send(topic, default_topic, queue_nums.max(1), now)
         }
@@ -161,7 +208,10 @@ fn topic_for_send(shard: &Shard, topic: &str, default_topic: &str, queue_nums: i
                 shard.shared.topics_changed();
             }
             if config.perm & perm::WRITE == 0 {
-                return Err(error(rsp::NO_PERMISSION, format!("the topic[{topic}] sending message is forbidden")));
+                return Err(error(
+                    rsp::NO_PERMISSION,
+                    format!("the topic[{topic}] sending message is forbidden"),
+                ));
             }
             Ok(config)
         }
@@ -185,9 +235,19 @@ fn choose_queue(shard: &Shard, requested: i32, queue_nums: u32) -> Result<u32, R
 }
 
 /// Builds the stored message: adds UNIQ_KEY (if missing) and CLUSTER.
-fn complete(shard: &Shard, conn: &Connection, h: &SendMessageRequestHeader, topic: &str, queue: u32, item: Item) -> NewMessage {
+fn complete(
+    shard: &Shard,
+    conn: &Connection,
+    h: &SendMessageRequestHeader,
+    topic: &str,
+    queue: u32,
+    item: Item,
+) -> NewMessage {
     let mut props = PropertiesBuilder::from_properties(Properties(&item.properties));
-    if Properties(&item.properties).get(property::UNIQ_KEY).is_none() {
+    if Properties(&item.properties)
+        .get(property::UNIQ_KEY)
+        .is_none()
+    {
         let _ = props.set(property::UNIQ_KEY, &shard.unique_key());
     }
     let _ = props.set(property::CLUSTER, &shard.shared.config.broker.cluster_name);
@@ -209,44 +269,84 @@ fn complete(shard: &Shard, conn: &Connection, h: &SendMessageRequestHeader, topi
 /// CONSUMER_SEND_MSG_BACK: a consumer could not process the message at
 /// `offset`; store a copy in `%RETRY%<group>`, or in `%DLQ%<group>` once
 /// its retries are exhausted (or `delayLevel < 0`).
-pub async fn send_back(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -> RemotingCommand {
+pub async fn send_back(
+    shard: &Rc<Shard>,
+    conn: &Connection,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let h: ConsumerSendMsgBackRequestHeader = match req.decode_header() {
         Ok(h) => h,
         Err(e) => return bad_request(e),
     };
     let Some(offset) = GlobalOffset::from_wire(h.offset) else {
-        return error(rsp::SYSTEM_ERROR, format!("look message by offset failed, {}", h.offset));
+        return error(
+            rsp::SYSTEM_ERROR,
+            format!("look message by offset failed, {}", h.offset),
+        );
     };
     let bytes = match shard.read_record(offset.shard(), offset.physical()).await {
         Ok(b) => b,
-        Err(_) => return error(rsp::SYSTEM_ERROR, format!("look message by offset failed, {}", h.offset)),
+        Err(_) => {
+            return error(
+                rsp::SYSTEM_ERROR,
+                format!("look message by offset failed, {}", h.offset),
+            )
+        }
     };
     let Ok(original) = RecordView::parse(&bytes) else {
-        return error(rsp::SYSTEM_ERROR, format!("look message by offset failed, {}", h.offset));
+        return error(
+            rsp::SYSTEM_ERROR,
+            format!("look message by offset failed, {}", h.offset),
+        );
     };
     let max = h.max_reconsume_times.unwrap_or(DEFAULT_MAX_RECONSUME_TIMES);
     let reconsume_times = original.reconsume_times() + 1;
     let to_dlq = h.delay_level < 0 || reconsume_times > max;
-    let topic = if to_dlq { dlq_topic(&h.group) } else { retry_topic(&h.group) };
+    let topic = if to_dlq {
+        dlq_topic(&h.group)
+    } else {
+        retry_topic(&h.group)
+    };
     if let Err(rsp) = topic_for_send(shard, &topic, "", 1) {
         return rsp;
     }
-    let msg = retry_message(&original, &topic, reconsume_times, h.origin_msg_id.as_deref(), conn);
-    let owner = shard.owner(&topic, 0);
+    let mut msg = retry_message(
+        &original,
+        &topic,
+        reconsume_times,
+        h.origin_msg_id.as_deref(),
+        conn,
+    );
+    if !to_dlq {
+        let level = match u32::try_from(h.delay_level) {
+            Ok(level) if level > 0 => level,
+            _ => delay::retry_level(original.reconsume_times()),
+        };
+        msg = delay::to_schedule(msg, level);
+    }
+    let owner = shard.owner(&msg.topic, msg.queue_id);
     match shard.append(owner, vec![msg]).await {
         Ok(_) => success(),
         Err(e) => store_error(e),
     }
 }
 
-fn retry_message(original: &RecordView<'_>, topic: &str, reconsume_times: i32, origin_msg_id: Option<&str>, conn: &Connection) -> NewMessage {
+fn retry_message(
+    original: &RecordView<'_>,
+    topic: &str,
+    reconsume_times: i32,
+    origin_msg_id: Option<&str>,
+    conn: &Connection,
+) -> NewMessage {
     let props = original.properties();
     let mut builder = PropertiesBuilder::from_properties(props);
     if props.get(property::RETRY_TOPIC).is_none() {
         let _ = builder.set(property::RETRY_TOPIC, original.topic());
     }
     if props.get(property::ORIGIN_MESSAGE_ID).is_none() {
-        let origin = origin_msg_id.or(props.get(property::UNIQ_KEY)).unwrap_or_default();
+        let origin = origin_msg_id
+            .or(props.get(property::UNIQ_KEY))
+            .unwrap_or_default();
         if !origin.is_empty() {
             let _ = builder.set(property::ORIGIN_MESSAGE_ID, origin);
         }
@@ -259,4 +359,3 @@ fn retry_message(original: &RecordView<'_>, topic: &str, reconsume_times: i32, o
     msg.properties = builder.build();
     msg
 }
-

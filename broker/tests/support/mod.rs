@@ -59,7 +59,9 @@ pub fn start_broker(config: BrokerConfig) -> BrokerHandle {
 }
 
 /// Runs an async test body on a fresh glommio executor.
-pub fn run<F: std::future::Future<Output = ()> + 'static>(make: impl FnOnce() -> F + Send + 'static) {
+pub fn run<F: std::future::Future<Output = ()> + 'static>(
+    make: impl FnOnce() -> F + Send + 'static,
+) {
     glommio::LocalExecutorBuilder::default()
         .spawn(make)
         .expect("executor")
@@ -68,11 +70,19 @@ pub fn run<F: std::future::Future<Output = ()> + 'static>(make: impl FnOnce() ->
 }
 
 pub async fn connect(addr: SocketAddr) -> Connection {
-    Connection::connect(addr, Rc::new(NoInbound), 16 << 20, TIMEOUT).await.expect("connect")
+    Connection::connect(addr, Rc::new(NoInbound), 16 << 20, TIMEOUT)
+        .await
+        .expect("connect")
 }
 
 /// A SEND_MESSAGE_V2 request.
-pub fn send_request(topic: &str, queue: i32, body: &[u8], tags: &str, keys: &str) -> RemotingCommand {
+pub fn send_request(
+    topic: &str,
+    queue: i32,
+    body: &[u8],
+    tags: &str,
+    keys: &str,
+) -> RemotingCommand {
     let mut props = PropertiesBuilder::new();
     props.set("TAGS", tags).expect("tags");
     props.set("KEYS", keys).expect("keys");
@@ -92,7 +102,14 @@ pub fn send_request(topic: &str, queue: i32, body: &[u8], tags: &str, keys: &str
 }
 
 /// A PULL_MESSAGE request with its own subscription (`expr`).
-pub fn pull_request(group: &str, topic: &str, queue: i32, offset: i64, expr: &str, suspend_ms: i64) -> RemotingCommand {
+pub fn pull_request(
+    group: &str,
+    topic: &str,
+    queue: i32,
+    offset: i64,
+    expr: &str,
+    suspend_ms: i64,
+) -> RemotingCommand {
     let mut sys_flag = pull_sys_flag::SUBSCRIPTION;
     if suspend_ms > 0 {
         sys_flag |= pull_sys_flag::SUSPEND;
