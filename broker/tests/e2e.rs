@@ -228,6 +228,9 @@ fn offsets_and_messages_survive_a_restart() {
         );
     });
     broker.shutdown();
+    for shard in ["shard-0", "shard-1"] {
+        assert!(!data.path().join(shard).join("abort").exists(), "{shard}: shutdown must leave a clean checkpoint");
+    }
     let broker = start_broker(config);
     run(move || async move {
         let conn = connect(addr).await;
