@@ -97,7 +97,9 @@ usage: bolide-loadgen produce|consume [options]
       --shards N          embedded broker shards (default 1)";
 
 fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
-    value.parse().map_err(|_| format!("{flag}: {value:?} is not a valid number"))
+    value
+        .parse()
+        .map_err(|_| format!("{flag}: {value:?} is not a valid number"))
 }
 
 /// Parses the arguments after the program name.
@@ -186,7 +188,10 @@ mod tests {
         assert_eq!(o, Options::default());
         let o = parse(&args("consume -t T -s 10 -p 4 --threads 2 --send async -b 8 --rate 100 -d 2.5 --embedded --flush sync --from-start")).unwrap();
         assert_eq!(o.mode, Mode::Consume);
-        assert_eq!((o.topic.as_str(), o.message_bytes, o.producers, o.threads), ("T", 10, 4, 2));
+        assert_eq!(
+            (o.topic.as_str(), o.message_bytes, o.producers, o.threads),
+            ("T", 10, 4, 2)
+        );
         assert_eq!((o.send_mode, o.batch, o.rate), (SendMode::Async, 8, 100));
         assert_eq!(o.duration, Duration::from_millis(2500));
         assert!(o.embedded && o.from_start);

@@ -19,9 +19,14 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_FRAME_BYTES: usize = 16 << 20;
 
 /// The topic's route, creating the topic with `queues` queues if needed.
-pub async fn ensure_topic(namesrv: &str, topic: &str, queues: u32) -> Result<TopicRouteData, String> {
+pub async fn ensure_topic(
+    namesrv: &str,
+    topic: &str,
+    queues: u32,
+) -> Result<TopicRouteData, String> {
     let addrs = parse_addr_list(namesrv).map_err(|e| e.to_string())?;
-    let ns = NameServerClient::new(addrs, NameServerClientConfig::default()).map_err(|e| e.to_string())?;
+    let ns = NameServerClient::new(addrs, NameServerClientConfig::default())
+        .map_err(|e| e.to_string())?;
     if let Some(route) = ns.topic_route(topic).await.map_err(|e| e.to_string())? {
         return Ok(route);
     }
@@ -31,7 +36,9 @@ pub async fn ensure_topic(namesrv: &str, topic: &str, queues: u32) -> Result<Top
         .map_err(|e| e.to_string())?
         .ok_or("no broker is registered with the NameServer")?;
     for broker in &template.broker_datas {
-        let Some(addr) = broker.master_addr() else { continue };
+        let Some(addr) = broker.master_addr() else {
+            continue;
+        };
         create_topic(parse_addr(addr).map_err(|e| e.to_string())?, topic, queues).await?;
     }
     for _ in 0..100 {
@@ -40,7 +47,9 @@ pub async fn ensure_topic(namesrv: &str, topic: &str, queues: u32) -> Result<Top
         }
         glommio::timer::sleep(Duration::from_millis(100)).await;
     }
-    Err(format!("topic {topic} was created but never appeared at the NameServer"))
+    Err(format!(
+        "topic {topic} was created but never appeared at the NameServer"
+    ))
 }
 
 async fn create_topic(broker: SocketAddr, topic: &str, queues: u32) -> Result<(), String> {
@@ -54,11 +63,18 @@ async fn create_topic(broker: SocketAddr, topic: &str, queues: u32) -> Result<()
         ..CreateTopicRequestHeader::default()
     };
     let conn = connect(broker).await?;
-    let request = RemotingCommand::request(request_code::UPDATE_AND_CREATE_TOPIC).with_header(&header);
-    let rsp = conn.invoke(request, TIMEOUT).await.map_err(|e| e.to_string())?;
+    let request =
+        RemotingCommand::request(request_code::UPDATE_AND_CREATE_TOPIC).with_header(&header);
+    let rsp = conn
+        .invoke(request, TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?;
     conn.close();
     if rsp.code != response_code::SUCCESS {
-        return Err(format!("creating {topic} on {broker}: code {} {:?}", rsp.code, rsp.remark));
+        return Err(format!(
+            "creating {topic} on {broker}: code {} {:?}",
+            rsp.code, rsp.remark
+        ));
     }
     Ok(())
 }
@@ -70,7 +86,10 @@ pub async fn connect(addr: SocketAddr) -> Result<Connection, String> {
 }
 
 /// Writable queues of a topic with the connection to use for each.
-pub async fn queue_connections(topic: &str, route: &TopicRouteData) -> Result<Vec<(MessageQueue, Connection)>, String> {
+pub async fn queue_connections(
+    topic: &str,
+    route: &TopicRouteData,
+) -> Result<Vec<(MessageQueue, Connection)>, String> {
     let mut by_addr: HashMap<SocketAddr, Connection> = HashMap::new();
     let mut out = Vec::new();
     for mq in publish_info(topic, route).queues {

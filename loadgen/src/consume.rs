@@ -29,7 +29,11 @@ fn ext_i64(rsp: &RemotingCommand, key: &str) -> Option<i64> {
     rsp.ext_fields.get(key)?.parse().ok()
 }
 
-async fn start_offset(conn: &Connection, mq: &MessageQueue, from_start: bool) -> Result<i64, String> {
+async fn start_offset(
+    conn: &Connection,
+    mq: &MessageQueue,
+    from_start: bool,
+) -> Result<i64, String> {
     let request = if from_start {
         let h = GetMinOffsetRequestHeader {
             topic: mq.topic.clone(),
@@ -44,7 +48,10 @@ async fn start_offset(conn: &Connection, mq: &MessageQueue, from_start: bool) ->
         };
         RemotingCommand::request(request_code::GET_MAX_OFFSET).with_header(&h)
     };
-    let rsp = conn.invoke(request, cluster::TIMEOUT).await.map_err(|e| e.to_string())?;
+    let rsp = conn
+        .invoke(request, cluster::TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?;
     ext_i64(&rsp, "offset").ok_or_else(|| format!("no offset for {mq}: code {}", rsp.code))
 }
 
@@ -64,7 +71,12 @@ fn pull_request(mq: &MessageQueue, offset: i64) -> RemotingCommand {
 }
 
 /// Pulls this thread's share of queues (`index`-th of `threads`).
-pub async fn run_thread(o: Options, index: usize, threads: usize, shared: Arc<Shared>) -> Result<Histogram<u64>, String> {
+pub async fn run_thread(
+    o: Options,
+    index: usize,
+    threads: usize,
+    shared: Arc<Shared>,
+) -> Result<Histogram<u64>, String> {
     let route = cluster::ensure_topic(&o.namesrv, &o.topic, o.queues).await?;
     let queues = cluster::queue_connections(&o.topic, &route).await?;
     let histogram = Rc::new(RefCell::new(new_histogram()));
@@ -72,7 +84,9 @@ pub async fn run_thread(o: Options, index: usize, threads: usize, shared: Arc<Sh
     for (mq, conn) in queues.into_iter().skip(index).step_by(threads) {
         let offset = start_offset(&conn, &mq, o.from_start).await?;
         let (histogram, shared) = (histogram.clone(), shared.clone());
-        tasks.push(glommio::spawn_local(pull_loop(mq, conn, offset, histogram, shared)));
+        tasks.push(glommio::spawn_local(pull_loop(
+            mq, conn, offset, histogram, shared,
+        )));
     }
     for t in tasks {
         t.await;
@@ -81,10 +95,19 @@ pub async fn run_thread(o: Options, index: usize, threads: usize, shared: Arc<Sh
     Ok(h)
 }
 
-async fn pull_loop(mq: MessageQueue, conn: Connection, mut offset: i64, histogram: Rc<RefCell<Histogram<u64>>>, shared: Arc<Shared>) {
+async fn pull_loop(
+    mq: MessageQueue,
+    conn: Connection,
+    mut offset: i64,
+    histogram: Rc<RefCell<Histogram<u64>>>,
+    shared: Arc<Shared>,
+) {
     let counters: &Counters = &shared.counters;
     while !shared.stop.load(std::sync::atomic::Ordering::Relaxed) {
-        let rsp = match conn.invoke(pull_request(&mq, offset), cluster::TIMEOUT).await {
+        let rsp = match conn
+            .invoke(pull_request(&mq, offset), cluster::TIMEOUT)
+            .await
+        {
             Ok(rsp) => rsp,
             Err(_) => {
                 counters.error();
@@ -96,7 +119,10 @@ async fn pull_loop(mq: MessageQueue, conn: Connection, mut offset: i64, histogra
             let now = crate::now_ms();
             let (mut n, mut bytes) = (0u64, 0u64);
             for r in records(&rsp.body).flatten() {
-                record(&mut histogram.borrow_mut(), Duration::from_millis((now - r.born_timestamp()).max(0) as u64));
+                record(
+                    &mut histogram.borrow_mut(),
+                    Duration::from_millis((now - r.born_timestamp()).max(0) as u64),
+                );
                 n += 1;
                 bytes += r.body().len() as u64;
             }
@@ -105,7 +131,9 @@ async fn pull_loop(mq: MessageQueue, conn: Connection, mut offset: i64, histogra
                 return;
             }
             counters.add(n, bytes);
-        } else if rsp.code != response_code::PULL_NOT_FOUND && rsp.code != response_code::PULL_RETRY_IMMEDIATELY {
+        } else if rsp.code != response_code::PULL_NOT_FOUND
+            && rsp.code != response_code::PULL_RETRY_IMMEDIATELY
+        {
             counters.error();
         }
         offset = ext_i64(&rsp, "nextBeginOffset").unwrap_or(offset);

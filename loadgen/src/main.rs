@@ -59,7 +59,12 @@ fn start_embedded(o: &mut Options) -> Result<Embedded, String> {
     };
     let broker = bolide_broker::runtime::start(c)?;
     o.namesrv = namesrv.addr().to_string();
-    println!("embedded broker on {} (NameServer {}), data in {}", broker.addr(), o.namesrv, data.path().display());
+    println!(
+        "embedded broker on {} (NameServer {}), data in {}",
+        broker.addr(),
+        o.namesrv,
+        data.path().display()
+    );
     Ok(Embedded {
         _namesrv: namesrv,
         _broker: broker,
@@ -71,7 +76,11 @@ fn run(o: Options) -> Result<String, String> {
     let shared = Arc::new(produce::Shared {
         counters: Arc::default(),
         stop: Arc::new(AtomicBool::new(false)),
-        remaining: Arc::new(AtomicI64::new(if o.count > 0 { o.count as i64 } else { -1 })),
+        remaining: Arc::new(AtomicI64::new(if o.count > 0 {
+            o.count as i64
+        } else {
+            -1
+        })),
     });
     let progress_done = Arc::new(AtomicBool::new(false));
     let progress = stats::spawn_progress(shared.counters.clone(), progress_done.clone());

@@ -106,7 +106,11 @@ impl Shared {
 }
 
 /// Runs this thread's share of producers until stopped; returns its latencies.
-pub async fn run_thread(o: Options, producers: usize, shared: Arc<Shared>) -> Result<Histogram<u64>, String> {
+pub async fn run_thread(
+    o: Options,
+    producers: usize,
+    shared: Arc<Shared>,
+) -> Result<Histogram<u64>, String> {
     let route = cluster::ensure_topic(&o.namesrv, &o.topic, o.queues).await?;
     let queues = Rc::new(cluster::queue_connections(&o.topic, &route).await?);
     let histogram = Rc::new(RefCell::new(new_histogram()));
@@ -121,7 +125,8 @@ pub async fn run_thread(o: Options, producers: usize, shared: Arc<Shared>) -> Re
                 shared: shared.clone(),
                 mode: o.send_mode,
                 inflight: o.inflight,
-                interval: (per_producer_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / per_producer_rate)),
+                interval: (per_producer_rate > 0.0)
+                    .then(|| Duration::from_secs_f64(1.0 / per_producer_rate)),
                 bytes_per_send: template.body.len() as u64,
             };
             glommio::spawn_local(ctx.run(p))
@@ -167,7 +172,9 @@ impl Producer {
                 SendMode::Sync => this.send(conn, request).await,
                 SendMode::Oneway => this.oneway(conn, request).await,
                 SendMode::Async => {
-                    let Ok(permit) = permits.acquire_static_permit(1).await else { break };
+                    let Ok(permit) = permits.acquire_static_permit(1).await else {
+                        break;
+                    };
                     let (me, conn) = (this.clone(), conn.clone());
                     glommio::spawn_local(async move {
                         me.send(&conn, request).await;
@@ -186,7 +193,9 @@ impl Producer {
         match conn.invoke(request, cluster::TIMEOUT).await {
             Ok(rsp) if rsp.code == response_code::SUCCESS => {
                 record(&mut self.histogram.borrow_mut(), t0.elapsed());
-                self.shared.counters.add(self.template.messages, self.bytes_per_send);
+                self.shared
+                    .counters
+                    .add(self.template.messages, self.bytes_per_send);
             }
             _ => self.shared.counters.error(),
         }
@@ -194,7 +203,10 @@ impl Producer {
 
     async fn oneway(&self, conn: &Connection, request: RemotingCommand) {
         match conn.invoke_oneway(request).await {
-            Ok(()) => self.shared.counters.add(self.template.messages, self.bytes_per_send),
+            Ok(()) => self
+                .shared
+                .counters
+                .add(self.template.messages, self.bytes_per_send),
             Err(_) => self.shared.counters.error(),
         }
     }

@@ -50,7 +50,13 @@ pub fn record(h: &mut Histogram<u64>, latency: Duration) {
 }
 
 /// One progress line: rates over the last interval.
-pub fn progress_line(elapsed: Duration, delta_msgs: u64, delta_bytes: u64, interval: Duration, errors: u64) -> String {
+pub fn progress_line(
+    elapsed: Duration,
+    delta_msgs: u64,
+    delta_bytes: u64,
+    interval: Duration,
+    errors: u64,
+) -> String {
     let secs = interval.as_secs_f64().max(1e-9);
     format!(
         "[{:>6.1}s] {:>10.0} msg/s {:>9.1} MB/s  errors {}",
@@ -62,7 +68,14 @@ pub fn progress_line(elapsed: Duration, delta_msgs: u64, delta_bytes: u64, inter
 }
 
 /// The final report.
-pub fn report(what: &str, total_msgs: u64, total_bytes: u64, errors: u64, elapsed: Duration, h: &Histogram<u64>) -> String {
+pub fn report(
+    what: &str,
+    total_msgs: u64,
+    total_bytes: u64,
+    errors: u64,
+    elapsed: Duration,
+    h: &Histogram<u64>,
+) -> String {
     let secs = elapsed.as_secs_f64().max(1e-9);
     let mut out = format!(
         "{what}: {total_msgs} messages, {:.1} MB in {:.2}s = {:.0} msg/s, {:.1} MB/s, {errors} errors\n",
@@ -88,7 +101,10 @@ pub fn report(what: &str, total_msgs: u64, total_bytes: u64, errors: u64, elapse
 }
 
 /// Prints a progress line every second until `done` is set.
-pub fn spawn_progress(counters: Arc<Counters>, done: Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<()> {
+pub fn spawn_progress(
+    counters: Arc<Counters>,
+    done: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let start = Instant::now();
         let mut last = (0, 0);
@@ -100,7 +116,16 @@ pub fn spawn_progress(counters: Arc<Counters>, done: Arc<std::sync::atomic::Atom
             }
             let (msgs, bytes, errors) = counters.snapshot();
             let now = Instant::now();
-            println!("{}", progress_line(start.elapsed(), msgs - last.0, bytes - last.1, now - last_at, errors));
+            println!(
+                "{}",
+                progress_line(
+                    start.elapsed(),
+                    msgs - last.0,
+                    bytes - last.1,
+                    now - last_at,
+                    errors
+                )
+            );
             last = (msgs, bytes);
             last_at = now;
         }
@@ -130,8 +155,17 @@ mod tests {
     fn empty_histogram_and_progress_line() {
         let h = new_histogram();
         assert!(report("consume", 0, 0, 0, Duration::from_secs(1), &h).contains("no samples"));
-        let line = progress_line(Duration::from_secs(3), 2000, 4_000_000, Duration::from_secs(2), 1);
-        assert!(line.contains("1000 msg/s") && line.contains("2.0 MB/s") && line.contains("errors 1"), "{line}");
+        let line = progress_line(
+            Duration::from_secs(3),
+            2000,
+            4_000_000,
+            Duration::from_secs(2),
+            1,
+        );
+        assert!(
+            line.contains("1000 msg/s") && line.contains("2.0 MB/s") && line.contains("errors 1"),
+            "{line}"
+        );
     }
 
     #[test]

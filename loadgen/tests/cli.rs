@@ -3,14 +3,22 @@
 
 use std::process::Command;
 
-fn start() -> (bolide_namesrv::server::NamesrvHandle, bolide_broker::runtime::BrokerHandle, tempfile::TempDir) {
+fn start() -> (
+    bolide_namesrv::server::NamesrvHandle,
+    bolide_broker::runtime::BrokerHandle,
+    tempfile::TempDir,
+) {
     let ns = bolide_namesrv::server::spawn(bolide_namesrv::config::NamesrvConfig {
         listen_addr: "127.0.0.1:0".into(),
         ..Default::default()
     })
     .unwrap();
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut c = bolide_broker::config::BrokerConfig::default();
     c.broker.listen_host = "127.0.0.1".into();
     c.broker.listen_port = port;
@@ -25,9 +33,16 @@ fn start() -> (bolide_namesrv::server::NamesrvHandle, bolide_broker::runtime::Br
 }
 
 fn loadgen(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_bolide-loadgen")).args(args).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bolide-loadgen"))
+        .args(args)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{args:?}: {text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     text
 }
 
@@ -35,21 +50,46 @@ fn loadgen(args: &[&str]) -> String {
 fn produce_then_consume_a_fixed_count() {
     let (ns, broker, _data) = start();
     let namesrv = ns.addr().to_string();
-    let produced = loadgen(&["produce", "-n", &namesrv, "-t", "LgTopic", "-c", "400", "-p", "8", "-s", "100", "-q", "4"]);
-    assert!(produced.contains("produce (send latency): 400 messages"), "{produced}");
+    let produced = loadgen(&[
+        "produce", "-n", &namesrv, "-t", "LgTopic", "-c", "400", "-p", "8", "-s", "100", "-q", "4",
+    ]);
+    assert!(
+        produced.contains("produce (send latency): 400 messages"),
+        "{produced}"
+    );
     assert!(produced.contains(" 0 errors"), "{produced}");
     assert!(produced.contains("p99"), "{produced}");
-    let batched = loadgen(&["produce", "-n", &namesrv, "-t", "LgTopic", "-c", "100", "-p", "2", "-b", "10", "--send", "async"]);
+    let batched = loadgen(&[
+        "produce", "-n", &namesrv, "-t", "LgTopic", "-c", "100", "-p", "2", "-b", "10", "--send",
+        "async",
+    ]);
     assert!(batched.contains("100 messages"), "{batched}");
-    let consumed = loadgen(&["consume", "-n", &namesrv, "-t", "LgTopic", "-c", "500", "--from-start", "-d", "30"]);
-    assert!(consumed.contains("consume (end-to-end latency): 500 messages"), "{consumed}");
+    let consumed = loadgen(&[
+        "consume",
+        "-n",
+        &namesrv,
+        "-t",
+        "LgTopic",
+        "-c",
+        "500",
+        "--from-start",
+        "-d",
+        "30",
+    ]);
+    assert!(
+        consumed.contains("consume (end-to-end latency): 500 messages"),
+        "{consumed}"
+    );
     broker.shutdown();
     ns.shutdown();
 }
 
 #[test]
 fn bad_options_exit_with_usage() {
-    let out = Command::new(env!("CARGO_BIN_EXE_bolide-loadgen")).args(["produce", "--size", "big"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bolide-loadgen"))
+        .args(["produce", "--size", "big"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage"));
 }
