@@ -17,6 +17,7 @@
 //! * [`topics`] — topic configs, validation, auto-creation, retry/DLQ topics.
 //! * [`groups`] — consumer and producer groups from heartbeats.
 //! * [`offsets`] — broker-stored consumer offsets.
+//! * [`subscription_groups`] — consumer group settings (retries, consume enable).
 //! * [`locks`] — queue locks of orderly consumers.
 //! * [`filter`] — tag subscriptions matched against consume-queue units.
 //! * [`delay`] — delay levels: the schedule topic and its transformations.
@@ -42,4 +43,5 @@ pub mod runtime;
 pub mod schedule;
 pub mod shard;
 pub mod shared;
+pub mod subscription_groups;
 pub mod topics;

@@ -18,11 +18,13 @@ use crate::config::BrokerConfig;
 use crate::groups::Groups;
 use crate::locks::QueueLocks;
 use crate::offsets::OffsetTable;
+use crate::subscription_groups::SubscriptionGroups;
 use crate::topics::TopicTable;
 
 const TOPICS_FILE: &str = "topics.json";
 const OFFSETS_FILE: &str = "consumer_offsets.json";
 const DELAY_OFFSETS_FILE: &str = "delay_offsets.json";
+const GROUPS_FILE: &str = "subscription_groups.json";
 
 /// Shared, thread-safe broker state.
 #[derive(Debug)]
@@ -32,6 +34,7 @@ pub struct BrokerShared {
     groups: Mutex<Groups>,
     offsets: Mutex<OffsetTable>,
     locks: Mutex<QueueLocks>,
+    subscription_groups: Mutex<SubscriptionGroups>,
     /// Delay level → next schedule-queue offset to deliver.
     delay_offsets: Mutex<BTreeMap<u32, u64>>,
     /// Topics changed since the last NameServer registration.
@@ -75,6 +78,12 @@ impl BrokerShared {
             Some(bytes) => OffsetTable::from_json(&bytes)?,
             None => OffsetTable::default(),
         };
+        let subscription_groups = match read_optional(&config_dir.join(GROUPS_FILE))? {
+            Some(bytes) => {
+                SubscriptionGroups::from_json(&bytes).map_err(|e| format!("{GROUPS_FILE}: {e}"))?
+            }
+            None => SubscriptionGroups::default(),
+        };
         let delay_offsets = match read_optional(&config_dir.join(DELAY_OFFSETS_FILE))? {
             Some(bytes) => {
                 serde_json::from_slice(&bytes).map_err(|e| format!("{DELAY_OFFSETS_FILE}: {e}"))?
@@ -87,6 +96,7 @@ impl BrokerShared {
             groups: Mutex::new(Groups::default()),
             offsets: Mutex::new(offsets),
             locks: Mutex::new(QueueLocks::default()),
+            subscription_groups: Mutex::new(subscription_groups),
             delay_offsets: Mutex::new(delay_offsets),
             topics_dirty: AtomicBool::new(true),
             offsets_dirty: AtomicBool::new(false),
@@ -122,6 +132,34 @@ impl BrokerShared {
 
     pub fn locks(&self) -> MutexGuard<'_, QueueLocks> {
         lock(&self.locks)
+    }
+
+    pub fn subscription_groups(&self) -> MutexGuard<'_, SubscriptionGroups> {
+        lock(&self.subscription_groups)
+    }
+
+    /// A group's settings, auto-created when the config allows it.
+    pub fn subscription_group(
+        &self,
+        group: &str,
+    ) -> Option<bolide_proto::body::SubscriptionGroupConfig> {
+        let auto = self.config.broker.auto_create_subscription_group;
+        let found =
+            self.subscription_groups()
+                .find_or_create(group, auto, crate::shard::wall_clock_ms());
+        let (config, created) = found?;
+        if created {
+            self.subscription_groups_changed();
+        }
+        Some(config)
+    }
+
+    /// Persists subscription groups after a change.
+    pub fn subscription_groups_changed(&self) {
+        let json = self.subscription_groups().to_json();
+        if let Err(e) = write_atomically(&self.config_dir.join(GROUPS_FILE), &json) {
+            tracing::error!(error = %e, "cannot persist subscription groups");
+        }
     }
 
     /// Records a consumer offset commit.

@@ -229,7 +229,10 @@ fn offsets_and_messages_survive_a_restart() {
     });
     broker.shutdown();
     for shard in ["shard-0", "shard-1"] {
-        assert!(!data.path().join(shard).join("abort").exists(), "{shard}: shutdown must leave a clean checkpoint");
+        assert!(
+            !data.path().join(shard).join("abort").exists(),
+            "{shard}: shutdown must leave a clean checkpoint"
+        );
     }
     let broker = start_broker(config);
     run(move || async move {
@@ -539,6 +542,71 @@ fn send_back_retries_later_and_dead_letters() {
                 .unwrap()
                 .code,
             rsp::SYSTEM_ERROR
+        );
+    });
+    broker.shutdown();
+    ns.shutdown();
+}
+
+#[test]
+fn subscription_groups_gate_consumption() {
+    use bolide_proto::body::{SubscriptionGroupConfig, SubscriptionGroupWrapper};
+    let ns = start_namesrv();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = broker_config(data.path(), ns.addr(), FlushModeName::Async);
+    config.broker.auto_create_subscription_group = false;
+    let broker = start_broker(config);
+    let addr = broker.addr();
+    run(move || async move {
+        let conn = connect(addr).await;
+        conn.invoke(send_request("GatedTopic", 0, b"x", "t", "k"), TIMEOUT)
+            .await
+            .unwrap();
+        let pull = pull_request("Gated", "GatedTopic", 0, 0, "*", 0);
+        assert_eq!(
+            conn.invoke(pull.clone(), TIMEOUT).await.unwrap().code,
+            rsp::SUBSCRIPTION_GROUP_NOT_EXIST
+        );
+        let create = |enable: bool| {
+            let c = SubscriptionGroupConfig {
+                group_name: "Gated".into(),
+                consume_enable: enable,
+                ..Default::default()
+            };
+            RemotingCommand::request(req::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP).with_body(c.encode())
+        };
+        assert_eq!(
+            conn.invoke(create(false), TIMEOUT).await.unwrap().code,
+            rsp::SUCCESS
+        );
+        assert_eq!(
+            conn.invoke(pull.clone(), TIMEOUT).await.unwrap().code,
+            rsp::NO_PERMISSION
+        );
+        assert_eq!(
+            conn.invoke(create(true), TIMEOUT).await.unwrap().code,
+            rsp::SUCCESS
+        );
+        assert_eq!(conn.invoke(pull, TIMEOUT).await.unwrap().code, rsp::SUCCESS);
+        let all = conn
+            .invoke(
+                RemotingCommand::request(req::GET_ALL_SUBSCRIPTIONGROUP_CONFIG),
+                TIMEOUT,
+            )
+            .await
+            .unwrap();
+        let groups = SubscriptionGroupWrapper::decode(&all.body).unwrap();
+        assert!(groups.subscription_group_table["Gated"].consume_enable);
+        let delete =
+            RemotingCommand::request(req::DELETE_SUBSCRIPTIONGROUP).with_ext("groupName", "Gated");
+        assert_eq!(
+            conn.invoke(delete, TIMEOUT).await.unwrap().code,
+            rsp::SUCCESS
+        );
+        let pull = pull_request("Gated", "GatedTopic", 0, 0, "*", 0);
+        assert_eq!(
+            conn.invoke(pull, TIMEOUT).await.unwrap().code,
+            rsp::SUBSCRIPTION_GROUP_NOT_EXIST
         );
     });
     broker.shutdown();

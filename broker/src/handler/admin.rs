@@ -1,11 +1,14 @@
 //! Administration and lookups: create/update (17) and delete (215) topics,
 //! all topic configs (21), runtime info (28), a message by its offset id
-//! (VIEW_MESSAGE_BY_ID, 33) and messages by key (QUERY_MESSAGE, 12).
+//! (VIEW_MESSAGE_BY_ID, 33), messages by key (QUERY_MESSAGE, 12), and
+//! subscription groups (200 create/update, 201 all, 352 one, 207 delete).
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
-use bolide_proto::body::{JsonBody, KvTable, TopicConfig, TopicFilterType};
+use bolide_proto::body::{
+    JsonBody, KvTable, SubscriptionGroupConfig, TopicConfig, TopicFilterType,
+};
 use bolide_proto::codes::{response_code as rsp, version};
 use bolide_proto::header::admin::{CreateTopicRequestHeader, DeleteTopicRequestHeader};
 use bolide_proto::header::query::{
@@ -151,4 +154,58 @@ pub async fn query_message(shard: &Rc<Shard>, req: &RemotingCommand) -> Remoting
         }
         Err(e) => store_error(e),
     }
+}
+
+pub fn upsert_group(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+    let config = match SubscriptionGroupConfig::decode(&req.body) {
+        Ok(c) => c,
+        Err(e) => return bad_request(e),
+    };
+    if config.group_name.is_empty() || config.retry_max_times < 0 || config.retry_queue_nums < 0 {
+        return error(
+            rsp::INVALID_PARAMETER,
+            "groupName is required; retry counts must not be negative",
+        );
+    }
+    shard
+        .shared
+        .subscription_groups()
+        .upsert(config, wall_clock_ms());
+    shard.shared.subscription_groups_changed();
+    success()
+}
+
+pub fn all_groups(shard: &Rc<Shard>) -> RemotingCommand {
+    let wrapper = shard.shared.subscription_groups().to_wrapper();
+    success().with_body(wrapper.encode())
+}
+
+pub fn get_group(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+    let group: String = match req.ext_fields.read("group") {
+        Ok(g) => g,
+        Err(e) => return bad_request(e),
+    };
+    let config = shard.shared.subscription_groups().get(&group).cloned();
+    match config {
+        Some(c) => success().with_body(c.encode()),
+        None => error(
+            rsp::SUBSCRIPTION_GROUP_NOT_EXIST,
+            format!("subscription group [{group}] does not exist"),
+        ),
+    }
+}
+
+pub fn delete_group(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+    let group: String = match req.ext_fields.read("groupName") {
+        Ok(g) => g,
+        Err(e) => return bad_request(e),
+    };
+    if shard
+        .shared
+        .subscription_groups()
+        .delete(&group, wall_clock_ms())
+    {
+        shard.shared.subscription_groups_changed();
+    }
+    success()
 }

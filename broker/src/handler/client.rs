@@ -28,6 +28,10 @@ pub fn heartbeat(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) ->
         Ok(hb) => hb,
         Err(e) => return bad_request(e),
     };
+    for consumer in &hb.consumer_data_set {
+        // Auto-creates the group's settings on first sight (when allowed).
+        let _ = shard.shared.subscription_group(&consumer.group_name);
+    }
     let mut created = false;
     {
         let mut topics = shard.shared.topics();

@@ -7,7 +7,8 @@
 //! * [`pull`] — PULL_MESSAGE (11), LITE_PULL_MESSAGE (361)
 //! * [`offsets`] — consumer offsets (14, 15), queue offsets (29, 30, 31, 32)
 //! * [`client`] — HEART_BEAT (34), UNREGISTER_CLIENT (35), consumer list (38), locks (41, 42)
-//! * [`admin`] — topics (17, 21, 215), runtime info (28), VIEW_MESSAGE_BY_ID (33),
+//! * [`admin`] — topics (17, 21, 215), subscription groups (200, 201, 207, 352),
+//!   runtime info (28), VIEW_MESSAGE_BY_ID (33),
 //!   QUERY_MESSAGE (12)
 
 pub mod admin;
@@ -77,6 +78,10 @@ pub async fn dispatch(
         req::UNLOCK_BATCH_MQ => client::unlock_batch(shard, request),
         req::UPDATE_AND_CREATE_TOPIC => admin::create_topic(shard, request),
         req::DELETE_TOPIC_IN_BROKER => admin::delete_topic(shard, request),
+        req::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => admin::upsert_group(shard, request),
+        req::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => admin::all_groups(shard),
+        req::GET_SUBSCRIPTIONGROUP_CONFIG => admin::get_group(shard, request),
+        req::DELETE_SUBSCRIPTIONGROUP => admin::delete_group(shard, request),
         req::GET_ALL_TOPIC_CONFIG => admin::all_topic_config(shard),
         req::GET_BROKER_RUNTIME_INFO => admin::runtime_info(shard).await,
         req::VIEW_MESSAGE_BY_ID => admin::view_message(shard, request).await,

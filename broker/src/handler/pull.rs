@@ -83,6 +83,16 @@ pub async fn pull(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
 /// Validates the request and turns it into a read on the owner shard.
 fn plan(shard: &Shard, h: &PullMessageRequestHeader) -> Result<GetOp, RemotingCommand> {
     let queue = queue_id(h.queue_id)?;
+    let Some(group) = shard.shared.subscription_group(&h.consumer_group) else {
+        let why = format!("subscription group [{}] does not exist", h.consumer_group);
+        return Err(error(rsp::SUBSCRIPTION_GROUP_NOT_EXIST, why));
+    };
+    if !group.consume_enable {
+        return Err(error(
+            rsp::NO_PERMISSION,
+            format!("subscription group no permission, {}", h.consumer_group),
+        ));
+    }
     let read_queues = {
         let topics = shard.shared.topics();
         let Some(config) = topics.get(&h.topic) else {

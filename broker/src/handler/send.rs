@@ -34,9 +34,6 @@ use crate::delay;
 use crate::shard::Shard;
 use crate::topics::{dlq_topic, retry_topic, TopicRefusal, RETRY_TOPIC_PREFIX};
 
-/// Reconsume attempts before a message goes to the DLQ (`retryMaxTimes`).
-pub const DEFAULT_MAX_RECONSUME_TIMES: i32 = 16;
-
 /// One message of a send, before the broker completes it.
 struct Item {
     flag: i32,
@@ -170,7 +167,9 @@ fn target_topic(
 ) -> Result<(String, u32), RemotingCommand> {
     let mut topic = h.topic.clone();
     if let Some(group) = topic.strip_prefix(RETRY_TOPIC_PREFIX) {
-        let max = h.max_reconsume_times.unwrap_or(DEFAULT_MAX_RECONSUME_TIMES);
+        let max = h
+            .max_reconsume_times
+            .unwrap_or(bolide_proto::body::DEFAULT_RETRY_MAX_TIMES);
         if h.reconsume_times.unwrap_or(0) > max {
             topic = dlq_topic(group);
         }
@@ -299,7 +298,13 @@ pub async fn send_back(
             format!("look message by offset failed, {}", h.offset),
         );
     };
-    let max = h.max_reconsume_times.unwrap_or(DEFAULT_MAX_RECONSUME_TIMES);
+    let Some(group) = shard.shared.subscription_group(&h.group) else {
+        return error(
+            rsp::SUBSCRIPTION_GROUP_NOT_EXIST,
+            format!("subscription group [{}] does not exist", h.group),
+        );
+    };
+    let max = h.max_reconsume_times.unwrap_or(group.retry_max_times);
     let reconsume_times = original.reconsume_times() + 1;
     let to_dlq = h.delay_level < 0 || reconsume_times > max;
     let topic = if to_dlq {

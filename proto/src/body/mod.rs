@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::error::{ProtoError, Result};
 
+pub mod group;
 pub mod heartbeat;
 pub mod lenient;
 pub mod misc;
@@ -21,6 +22,7 @@ pub mod queue;
 pub mod register;
 pub mod route;
 
+pub use group::*;
 pub use heartbeat::*;
 pub use misc::*;
 pub use queue::*;
