@@ -10,8 +10,10 @@ use crate::error::{Result, StoreError};
 /// When an append is answered relative to durability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushMode {
-    /// Answer once the record is in memory; a background task writes and
-    /// fdatasyncs on an interval or once enough bytes are pending.
+    /// Answer once the record is in memory. A writer task writes each
+    /// write buffer as it fills (whole buffers, no fdatasync per write) and
+    /// fdatasyncs once `flush_trigger_bytes` are written but unsynced; the
+    /// rest is written and synced every `flush_interval_ms`.
     Async,
     /// Answer once the record's bytes are durable. Concurrent appends share
     /// one write + fdatasync (group commit).
@@ -32,12 +34,14 @@ pub struct StoreConfig {
     pub flush_mode: FlushMode,
     /// Async mode: longest time appended bytes stay un-synced.
     pub flush_interval_ms: u64,
-    /// Async mode: pending bytes that trigger an early flush.
+    /// Async mode: written but unsynced bytes that trigger an fdatasync.
     pub flush_trigger_bytes: u64,
     /// Appends wait once this many bytes are appended but not yet durable
     /// (backpressure for async mode).
     pub max_unflushed_bytes: u64,
-    /// Size of one write buffer (records are encoded straight into it).
+    /// Size of one write buffer (records are encoded straight into it) and
+    /// of the log's largest writes. Async appends also wait while more than
+    /// two buffers' worth is unwritten.
     pub write_buffer_bytes: usize,
     /// Flushed write buffers kept in memory to serve recent reads.
     pub read_cache_bytes: u64,
@@ -70,7 +74,7 @@ impl Default for StoreConfig {
             max_message_bytes: 4 << 20,
             flush_mode: FlushMode::Async,
             flush_interval_ms: 500,
-            flush_trigger_bytes: 4 << 20,
+            flush_trigger_bytes: 16 << 20,
             max_unflushed_bytes: 64 << 20,
             write_buffer_bytes: 4 << 20,
             read_cache_bytes: 256 << 20,

@@ -144,6 +144,23 @@ impl ConsumeQueue {
     }
 }
 
+/// First units of the files (named by first unit, `units_per_file` each)
+/// to delete once the queue starts at `min_offset`: those lying wholly
+/// below it, except one that holds unit `persisted - 1` (the last file
+/// stays, so a reopen still finds the queue's end).
+pub(crate) fn files_below(
+    files: &[u64],
+    min_offset: u64,
+    persisted: u64,
+    units_per_file: u64,
+) -> Vec<u64> {
+    files
+        .iter()
+        .copied()
+        .filter(|f| f + units_per_file <= min_offset && f + units_per_file < persisted)
+        .collect()
+}
+
 /// Directory of a queue's files.
 pub(crate) fn queue_dir(root: &Path, topic: &str, queue_id: u32) -> PathBuf {
     root.join(topic).join(queue_id.to_string())
@@ -227,6 +244,14 @@ mod tests {
             .map(|r| (r.file_first_unit, r.pos, r.units))
             .collect();
         assert_eq!(got, vec![(0, 40, 2), (4, 0, 4), (8, 0, 2)]);
+    }
+
+    #[test]
+    fn files_wholly_below_the_minimum_go_except_the_last() {
+        let files = [0, 4, 8, 12];
+        assert_eq!(files_below(&files, 9, 14, 4), vec![0, 4]);
+        assert_eq!(files_below(&files, 16, 16, 4), vec![0, 4, 8]);
+        assert!(files_below(&files, 3, 14, 4).is_empty());
     }
 
     #[test]

@@ -20,11 +20,18 @@
 //! logic tested without disks; [`store`] runs them against the I/O.
 //!
 //! Invariants: a record never spans segments; every write is page aligned
-//! and the partial tail page is rewritten as it grows; an append reported
-//! durable (sync mode, or below [`store::ShardStore::durable_offset`]) survives
-//! a crash; consume-queue unit *i* of a queue points at the record whose
-//! QUEUEOFFSET is *i*; memory is bounded by configuration (write buffers,
-//! read cache, queue tails until the next checkpoint, one index file).
+//! and the partial tail page is rewritten as it grows; log writes go out
+//! in log order, one at a time; [`store::ShardStore::durable_offset`] only
+//! advances when an fdatasync issued after the covered writes completed
+//! returns; an append reported durable (sync mode, or below
+//! `durable_offset`) survives a crash; a record appended in memory stays
+//! readable from memory until it is written (even if its write failed and
+//! poisoned the store); consume-queue unit *i* of a queue points at the
+//! record whose QUEUEOFFSET is *i*, and retention deletes queue files only
+//! wholly below the queue's minimum (never the last one); memory is
+//! bounded by configuration (write buffers — in async mode at most two
+//! unwritten —, read cache, queue tails until the next checkpoint, one
+//! index file).
 
 pub mod checkpoint;
 pub mod config;

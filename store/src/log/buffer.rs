@@ -39,6 +39,10 @@ pub(crate) struct Sealed<B> {
     pub filled: usize,
     /// Memory held (buffer capacity before trimming).
     pub capacity: usize,
+    /// Log offset where the next chunk starts (past a segment's end
+    /// filler, the next segment's base): writing every chunk up to and
+    /// including this one makes the log written up to here.
+    pub end: u64,
 }
 
 impl<B: IoBuf> Sealed<B> {
@@ -225,14 +229,39 @@ impl<S: Storage> WriteBuffers<S> {
             start: old.start,
             filled: old.filled,
             capacity,
+            end: self.write_pos,
         }));
     }
 
     /// Seals what was appended and hands every unwritten chunk to the
     /// flusher, in order. Returns them with the log offset they cover up to.
+    #[cfg(test)]
     pub fn take_for_flush(&mut self) -> (Vec<Rc<Sealed<S::Buf>>>, u64) {
+        let upto = self.seal_all();
+        (self.sealed.drain(..).collect(), upto)
+    }
+
+    /// Seals the active chunk (if it holds new bytes), so every appended
+    /// byte is in a sealed chunk; returns the write position.
+    pub fn seal_all(&mut self) -> u64 {
         self.seal(true);
-        (self.sealed.drain(..).collect(), self.write_pos)
+        self.write_pos
+    }
+
+    /// The oldest sealed, unwritten chunk (chunks are written in order).
+    pub fn pop_sealed(&mut self) -> Option<Rc<Sealed<S::Buf>>> {
+        self.sealed.pop_front()
+    }
+
+    /// True when a sealed chunk waits to be written.
+    pub fn has_sealed(&self) -> bool {
+        !self.sealed.is_empty()
+    }
+
+    /// Start of the active chunk: writing every sealed chunk makes the log
+    /// written at least up to here.
+    pub fn active_start(&self) -> u64 {
+        self.active.start
     }
 
     /// Puts chunks back at the front after a failed write (they stay

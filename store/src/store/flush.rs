@@ -1,29 +1,67 @@
-//! Flushing the commit log: group commit and write-behind.
+//! Flushing the commit log: group commit, write-behind and syncs.
 //!
-//! One flush round seals the appended bytes, writes every pending chunk
-//! (O_DIRECT, whole pages, in order) and fdatasyncs each touched segment
-//! once. Whoever needs durability and finds no round running leads the next
-//! one; everyone else waits for the round to finish and re-checks. So many
-//! concurrent sync appends share one write + fdatasync, and a failed round
-//! answers every waiter with its error and poisons the store (it refuses
-//! appends until reopened; recovery then decides what is on disk).
+//! Two offsets track the disk: `written` (log bytes below it were written,
+//! maybe not yet durable) and `durable` (written *and* covered by a
+//! completed fdatasync). `durable` only ever advances after a sync.
+//!
+//! At most one task writes at a time (`flushing`); chunks are written in
+//! log order, one write in flight (consecutive chunks share their boundary
+//! page, see `log::buffer`), so order on disk is order in the log.
+//!
+//! * A **round** (sync-mode group commit, async interval, checkpoint,
+//!   close) seals the appended bytes, writes every sealed chunk, gives up
+//!   the writer role and fdatasyncs every segment written since the last
+//!   sync, so the next round's write overlaps this round's fdatasync.
+//!   Whoever needs durability and finds no writer running and no sync in
+//!   flight that covers its target leads the next round; everyone else
+//!   waits and re-checks. So concurrent sync appends share one write +
+//!   fdatasync, and a failed write or sync answers every waiter with its
+//!   error and poisons the store (it refuses appends until reopened;
+//!   recovery then decides what is on disk). Chunks are moved to the read
+//!   cache as soon as they are written and put back when their write fails,
+//!   so appended records stay readable from memory either way.
+//! * **Write-behind** (async mode) is done by one writer task: it writes
+//!   the chunks that filled up, without sealing the active one, and syncs
+//!   once `flush_trigger_bytes` are written but unsynced. It steps aside
+//!   as soon as someone asks for a round. Async appenders wait for it when
+//!   more than two write buffers are unwritten, so a disk slower than the
+//!   CPU slows appenders instead of growing memory, and the executor gets
+//!   to submit the I/O even when appenders never yield on their own.
+//!
+//! glommio hands queued I/O to the kernel only when it polls its rings,
+//! which it does once no task is runnable (or on preemption). So after a
+//! write completes, the writer queues the next one and lets the reactor
+//! turn once before waking appenders: the device keeps working while they
+//! fill the next buffer.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use crate::error::{Result, StoreError};
 use crate::io::{Storage, StorageFile};
 use crate::layout::{file_name, segment_base};
+use crate::log::buffer::Sealed;
 
 use super::ShardStore;
+
+/// A pause just long enough that the executor polls its rings (and so
+/// submits queued I/O) before the waiting task resumes.
+const REACTOR_TURN: Duration = Duration::from_micros(20);
 
 /// State shared by appenders and the flusher.
 #[derive(Debug, Default)]
 pub(crate) struct FlushState {
+    /// Log bytes below this offset are written, perhaps not yet durable.
+    pub written: u64,
     /// Log bytes below this offset are durable.
     pub durable: u64,
-    /// A round is in flight.
+    /// A writer (round or write-behind) is running.
     pub flushing: bool,
-    /// Set by the first failed round; every later durability wait fails.
+    /// Someone waits for a round: write-behind steps aside.
+    pub round_wanted: bool,
+    /// The highest `written` an in-flight round's fdatasync will cover.
+    pub syncing_upto: u64,
+    /// Set by the first failed write or sync; every later wait fails.
     pub failed: Option<StoreError>,
 }
 
@@ -33,74 +71,191 @@ impl<S: Storage> ShardStore<S> {
     pub(crate) async fn wait_durable(&self, target: u64) -> Result<()> {
         loop {
             let seen = {
-                let st = self.flush.borrow();
+                let mut st = self.flush.borrow_mut();
                 if let Some(e) = &st.failed {
                     return Err(e.clone());
                 }
                 if st.durable >= target {
                     return Ok(());
                 }
-                st.flushing.then(|| self.flushed.generation())
+                st.round_wanted |= st.flushing;
+                (st.flushing || st.syncing_upto >= target).then(|| self.flushed.generation())
             };
             match seen {
                 Some(generation) => self.flushed.wait_past(generation).await,
-                None => self.lead_flush_round().await,
+                None => self.lead_round().await,
             }
         }
     }
 
-    async fn lead_flush_round(&self) {
-        self.flush.borrow_mut().flushing = true;
-        // Let appenders that are ready to run join this round.
-        futures_lite::future::yield_now().await;
-        let outcome = self.flush_round().await;
+    /// Resolves once log bytes below `target` are written (async-mode
+    /// backpressure; the writer task writes). `target` must not pass
+    /// [`WriteBuffers::active_start`](crate::log::buffer::WriteBuffers::active_start).
+    pub(crate) async fn wait_written(&self, target: u64) -> Result<()> {
+        loop {
+            let generation = {
+                let st = self.flush.borrow();
+                if let Some(e) = &st.failed {
+                    return Err(e.clone());
+                }
+                if st.written >= target {
+                    return Ok(());
+                }
+                self.flushed.generation()
+            };
+            self.writer_kick.notify_all();
+            self.flushed.wait_past(generation).await;
+        }
+    }
+
+    /// Writes the chunks that filled up, unless a writer is already
+    /// running; returns when none is left or a round is wanted.
+    pub(crate) async fn write_behind(&self) {
+        let idle = {
+            let st = self.flush.borrow();
+            !st.flushing && st.failed.is_none()
+        };
+        if idle && self.bufs.borrow().has_sealed() {
+            self.flush.borrow_mut().flushing = true;
+            let outcome = self.write_sealed(u64::MAX, false).await;
+            self.end_writing(outcome);
+        }
+    }
+
+    /// Leads a round: its writes hold the writer role; its fdatasync does
+    /// not, so the next round's writes overlap it.
+    async fn lead_round(&self) {
         {
             let mut st = self.flush.borrow_mut();
-            st.flushing = false;
-            match outcome {
-                Ok(upto) => st.durable = st.durable.max(upto),
-                Err(e) => {
-                    tracing::error!(shard = self.shard.0, error = %e, "commit log flush failed; store poisoned");
-                    st.failed.get_or_insert(e);
-                }
-            }
+            st.flushing = true;
+            st.round_wanted = false;
+        }
+        if let Err(e) = self.round_writes().await {
+            self.end_writing(Err(e));
+            return;
+        }
+        let covered = {
+            let mut st = self.flush.borrow_mut();
+            st.syncing_upto = st.syncing_upto.max(st.written);
+            st.written
+        };
+        let files = std::mem::take(&mut *self.unsynced.borrow_mut());
+        self.end_writing(Ok(()));
+        let synced = self.sync_files(covered, files).await;
+        if let Err(e) = synced {
+            // Another round may hold the writer role now: only poison.
+            self.poison(e);
+        }
+        self.refresh_disk_usage();
+        self.flushed.notify_all();
+    }
+
+    fn poison(&self, e: StoreError) {
+        tracing::error!(shard = self.shard.0, error = %e, "commit log flush failed; store poisoned");
+        self.flush.borrow_mut().failed.get_or_insert(e);
+    }
+
+    /// Gives up the writer role, poisoning the store on error.
+    fn end_writing(&self, outcome: Result<()>) {
+        self.flush.borrow_mut().flushing = false;
+        if let Err(e) = outcome {
+            self.poison(e);
         }
         self.flushed.notify_all();
     }
 
-    async fn flush_round(&self) -> Result<u64> {
-        let (chunks, upto) = self.bufs.borrow_mut().take_for_flush();
-        let mut touched: Vec<Rc<S::File>> = Vec::new();
-        for (i, chunk) in chunks.iter().enumerate() {
-            let base = segment_base(chunk.start, self.config.segment_size_bytes);
-            let written = async {
-                let file = self.segment_file(base, true).await?;
-                file.write_at(chunk.buf.clone(), chunk.start - base)
-                    .await
-                    .map_err(|e| {
-                        StoreError::io(format!("writing segment {}", file_name(base)), &e)
-                    })?;
-                if !touched.iter().any(|f| Rc::ptr_eq(f, &file)) {
-                    touched.push(file);
+    async fn round_writes(&self) -> Result<()> {
+        // Let appenders that are ready to run join this round.
+        futures_lite::future::yield_now().await;
+        let upto = self.bufs.borrow_mut().seal_all();
+        self.write_sealed(upto, true).await
+    }
+
+    /// Writes sealed chunks in order until the log is written up to
+    /// `limit` or no sealed chunk is left; write-behind (not `round`) also
+    /// stops once a round is wanted and syncs whenever the trigger is
+    /// reached.
+    async fn write_sealed(&self, limit: u64, round: bool) -> Result<()> {
+        let mut progressed = false;
+        loop {
+            {
+                let st = self.flush.borrow();
+                if st.written >= limit || (!round && st.round_wanted) {
+                    return Ok(());
                 }
-                Ok::<(), StoreError>(())
             }
-            .await;
+            let Some(chunk) = self.bufs.borrow_mut().pop_sealed() else {
+                return Ok(());
+            };
+            let written = if progressed {
+                // Wake waiters only once this write is with the kernel.
+                let wake = async {
+                    glommio::timer::sleep(REACTOR_TURN).await;
+                    self.flushed.notify_all();
+                };
+                futures_lite::future::zip(self.write_chunk(&chunk), wake)
+                    .await
+                    .0
+            } else {
+                self.write_chunk(&chunk).await
+            };
             if let Err(e) = written {
-                self.bufs
-                    .borrow_mut()
-                    .restore_unwritten(chunks[i..].to_vec());
+                self.bufs.borrow_mut().restore_unwritten(vec![chunk]);
                 return Err(e);
             }
+            let end = chunk.end;
+            self.bufs.borrow_mut().mark_written(vec![chunk]);
+            let unsynced = {
+                let mut st = self.flush.borrow_mut();
+                st.written = st.written.max(end);
+                st.written - st.durable
+            };
+            progressed = true;
+            if !round && unsynced >= self.config.flush_trigger_bytes {
+                self.sync_written().await?;
+            }
         }
-        for file in &touched {
-            file.sync()
-                .await
-                .map_err(|e| StoreError::io("fdatasync of a segment", &e))?;
+    }
+
+    async fn write_chunk(&self, chunk: &Sealed<S::Buf>) -> Result<()> {
+        let base = segment_base(chunk.start, self.config.segment_size_bytes);
+        let file = self.segment_file(base, true).await?;
+        file.write_at(chunk.buf.clone(), chunk.start - base)
+            .await
+            .map_err(|e| StoreError::io(format!("writing segment {}", file_name(base)), &e))?;
+        let mut unsynced = self.unsynced.borrow_mut();
+        if !unsynced.iter().any(|f| Rc::ptr_eq(f, &file)) {
+            unsynced.push(file);
         }
-        self.bufs.borrow_mut().mark_written(chunks);
-        self.refresh_disk_usage();
-        Ok(upto)
+        Ok(())
+    }
+
+    /// fdatasyncs every segment written since the last sync; then what was
+    /// written before the syncs started is durable.
+    async fn sync_written(&self) -> Result<()> {
+        let covered = self.flush.borrow().written;
+        let files = std::mem::take(&mut *self.unsynced.borrow_mut());
+        self.sync_files(covered, files).await
+    }
+
+    /// fdatasyncs `files` (every segment written before `covered` was
+    /// read and not yet synced), then makes `covered` durable. With no
+    /// files, syncs already in flight cover everything written
+    /// (`syncing_upto`), so `durable` is left to them.
+    async fn sync_files(&self, covered: u64, files: Vec<Rc<S::File>>) -> Result<()> {
+        for (i, file) in files.iter().enumerate() {
+            if let Err(e) = file.sync().await {
+                self.unsynced
+                    .borrow_mut()
+                    .extend(files[i..].iter().cloned());
+                return Err(StoreError::io("fdatasync of a segment", &e));
+            }
+        }
+        let mut st = self.flush.borrow_mut();
+        if !files.is_empty() && st.failed.is_none() {
+            st.durable = st.durable.max(covered);
+        }
+        Ok(())
     }
 
     /// The open file of the segment at `base`; with `create`, creates it

@@ -1,15 +1,19 @@
-//! Background work of a shard: write-behind flushing (async mode),
-//! periodic checkpoints, retention; and clean close.
+//! Background work of a shard: the async-mode writer task (write-behind,
+//! see `flush.rs`), interval flushes, periodic checkpoints, retention; and
+//! clean close.
 
 use std::rc::Rc;
 use std::time::Duration;
 
 use bolide_proto::message::RecordView;
 
+use bolide_proto::consume_queue::CQ_UNIT_BYTES;
+
 use crate::config::FlushMode;
+use crate::cq::{file_path, files_below, queue_dir};
 use crate::error::{Result, StoreError};
 use crate::io::Storage;
-use crate::layout::file_name;
+use crate::layout::{file_name, parse_file_name};
 use crate::retention::{plan_deletions, SegmentInfo};
 
 use super::ShardStore;
@@ -24,7 +28,7 @@ impl<S: Storage> ShardStore<S> {
             tick_ms = tick_ms.min(c.flush_interval_ms);
         }
         let task = glommio::spawn_local(async move {
-            let (mut last_checkpoint, mut last_retention) = (0i64, 0i64);
+            let mut last = Deadlines::default();
             loop {
                 let seen = kick.generation();
                 let sleep = glommio::timer::sleep(Duration::from_millis(tick_ms));
@@ -33,32 +37,59 @@ impl<S: Storage> ShardStore<S> {
                 if store.closed.get() {
                     return;
                 }
-                store
-                    .maintenance_step(&mut last_checkpoint, &mut last_retention)
-                    .await;
+                store.maintenance_step(&mut last).await;
             }
         })
         .detach();
-        *self.maintenance.borrow_mut() = Some(task);
+        self.maintenance.borrow_mut().push(task);
+        if c.flush_mode == FlushMode::Async {
+            self.start_writer();
+        }
     }
 
-    async fn maintenance_step(&self, last_checkpoint: &mut i64, last_retention: &mut i64) {
+    /// The async-mode writer task: write-behind whenever a chunk fills up.
+    fn start_writer(self: &Rc<Self>) {
+        let weak = Rc::downgrade(self);
+        let kick = self.writer_kick.clone();
+        let task = glommio::spawn_local(async move {
+            loop {
+                let seen = kick.generation();
+                {
+                    let Some(store) = weak.upgrade() else { return };
+                    if store.closed.get() {
+                        return;
+                    }
+                    store.write_behind().await;
+                }
+                kick.wait_past(seen).await;
+            }
+        })
+        .detach();
+        self.maintenance.borrow_mut().push(task);
+    }
+
+    async fn maintenance_step(&self, last: &mut Deadlines) {
         let now_ms = monotonic_ms();
         let write_pos = self.bufs.borrow().write_pos();
-        if self.config.flush_mode == FlushMode::Async && write_pos > self.flush.borrow().durable {
+        let flush_due = now_ms - last.flush_ms >= self.config.flush_interval_ms as i64;
+        if self.config.flush_mode == FlushMode::Async
+            && flush_due
+            && write_pos > self.flush.borrow().durable
+        {
+            last.flush_ms = now_ms;
             // Errors poison the store and reach appenders; nothing to add here.
             let _ = self.wait_durable(write_pos).await;
         }
-        let due = now_ms - *last_checkpoint >= self.config.checkpoint_interval_ms as i64
+        let due = now_ms - last.checkpoint_ms >= self.config.checkpoint_interval_ms as i64
             || self.dispatched_since_checkpoint.get() >= self.config.checkpoint_trigger_bytes;
         if due && !self.is_poisoned() {
-            *last_checkpoint = now_ms;
+            last.checkpoint_ms = now_ms;
             if let Err(e) = self.checkpoint().await {
                 tracing::error!(error = %e, "checkpoint failed");
             }
         }
-        if now_ms - *last_retention >= self.config.retention_check_interval_ms as i64 {
-            *last_retention = now_ms;
+        if now_ms - last.retention_ms >= self.config.retention_check_interval_ms as i64 {
+            last.retention_ms = now_ms;
             if let Err(e) = self.enforce_retention().await {
                 tracing::error!(error = %e, "retention failed");
             }
@@ -130,7 +161,8 @@ impl<S: Storage> ShardStore<S> {
         RecordView::parse(&bytes).ok().map(|v| v.store_timestamp())
     }
 
-    /// Moves queue minimums past deleted log and drops expired index files.
+    /// Moves queue minimums past deleted log, deletes queue files wholly
+    /// below them and drops expired index files.
     async fn forget_deleted(&self) -> Result<()> {
         let queues: Vec<(String, u32, u64, u64)> = {
             let q = self.queues.borrow();
@@ -143,14 +175,16 @@ impl<S: Storage> ShardStore<S> {
         };
         for (topic, id, min, max) in queues {
             let new_min = self.first_live_offset(&topic, id, min, max).await?;
-            if let Some(q) = self
-                .queues
-                .borrow_mut()
-                .get_mut(topic.as_str())
-                .and_then(|t| t.get_mut(&id))
-            {
+            let persisted = {
+                let mut queues = self.queues.borrow_mut();
+                let Some(q) = queues.get_mut(topic.as_str()).and_then(|t| t.get_mut(&id)) else {
+                    continue;
+                };
                 q.min_offset = q.min_offset.max(new_min);
-            }
+                q.persisted
+            };
+            self.delete_queue_files_below(&topic, id, new_min, persisted)
+                .await?;
         }
         let dead = self.index.borrow_mut().expire_below(self.log_min.get());
         for name in dead {
@@ -163,6 +197,38 @@ impl<S: Storage> ShardStore<S> {
         Ok(())
     }
 
+    /// Deletes a queue's files that lie wholly below `min_offset` (never
+    /// its last one).
+    async fn delete_queue_files_below(
+        &self,
+        topic: &str,
+        queue_id: u32,
+        min_offset: u64,
+        persisted: u64,
+    ) -> Result<()> {
+        let upf = self.config.cq_file_units;
+        let dir = queue_dir(&self.cq_root(), topic, queue_id);
+        let files: Vec<u64> = match self.storage.list_dir(&dir).await {
+            Ok(entries) => entries
+                .iter()
+                .filter_map(|e| parse_file_name(&e.name))
+                .filter(|b| b % (upf * CQ_UNIT_BYTES as u64) == 0)
+                .map(|b| b / CQ_UNIT_BYTES as u64)
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StoreError::io("listing a consume queue", &e)),
+        };
+        for first_unit in files_below(&files, min_offset, persisted, upf) {
+            let path = file_path(&dir, first_unit);
+            self.cq_files.borrow_mut().remove(&path);
+            self.storage
+                .remove_file(&path)
+                .await
+                .map_err(|e| StoreError::io("deleting a consume-queue file", &e))?;
+        }
+        Ok(())
+    }
+
     /// Flushes, checkpoints and removes the abort marker. Appends fail
     /// afterwards. A poisoned store keeps its marker, so the next open
     /// validates the log.
@@ -171,8 +237,9 @@ impl<S: Storage> ShardStore<S> {
             return Ok(());
         }
         self.kick.notify_all();
-        let task = self.maintenance.borrow_mut().take();
-        if let Some(task) = task {
+        self.writer_kick.notify_all();
+        let tasks = std::mem::take(&mut *self.maintenance.borrow_mut());
+        for task in tasks {
             task.await;
         }
         if let Some(e) = self.flush.borrow().failed.clone() {
@@ -192,6 +259,14 @@ impl<S: Storage> ShardStore<S> {
         self.cq_files.borrow_mut().clear();
         Ok(())
     }
+}
+
+/// When the maintenance task last did each job (monotonic ms).
+#[derive(Debug, Default)]
+struct Deadlines {
+    flush_ms: i64,
+    checkpoint_ms: i64,
+    retention_ms: i64,
 }
 
 fn monotonic_ms() -> i64 {

@@ -1,11 +1,13 @@
 //! [`ShardStore`]: one shard's storage engine, owned by one glommio
 //! executor and shared as `Rc` by that shard's tasks.
 //!
-//! Append path: validate → (async mode: wait if too much is unflushed) →
-//! reserve bytes in the write buffer and encode the record straight into it
-//! → dispatch (consume-queue unit, key-index entries, listener) → sync mode:
-//! wait for the group commit covering the record. No `RefCell` borrow is
-//! ever held across an `.await`.
+//! Append path: validate → (async mode: wait while more than two write
+//! buffers are unwritten or too much is not durable) → reserve bytes in the
+//! write buffer and encode the record straight into it → dispatch
+//! (consume-queue unit, key-index entries, listener) → sync mode: wait for
+//! the group commit covering the record; async mode: wake the writer task
+//! once a buffer filled up (see `flush.rs`). No `RefCell` borrow is ever
+//! held across an `.await`.
 
 mod flush;
 mod maintenance;
@@ -75,6 +77,10 @@ pub struct ShardStore<S: Storage> {
     segments: RefCell<BTreeMap<u64, Option<Rc<S::File>>>>,
     flush: RefCell<FlushState>,
     flushed: Notify,
+    /// Segments written since their last fdatasync.
+    unsynced: RefCell<Vec<Rc<S::File>>>,
+    /// Wakes the async-mode writer task (a chunk filled up).
+    writer_kick: Rc<Notify>,
     queues: RefCell<Queues>,
     cq_files: RefCell<AHashMap<PathBuf, Rc<S::File>>>,
     index: RefCell<KeyIndex>,
@@ -85,7 +91,7 @@ pub struct ShardStore<S: Storage> {
     checkpointing: Cell<bool>,
     closed: Cell<bool>,
     kick: Rc<Notify>,
-    maintenance: RefCell<Option<glommio::task::JoinHandle<()>>>,
+    maintenance: RefCell<Vec<glommio::task::JoinHandle<()>>>,
     clock: RefCell<Rc<dyn Fn() -> i64>>,
 }
 
@@ -165,23 +171,47 @@ impl<S: Storage> ShardStore<S> {
     pub async fn append_batch(&self, msgs: &[NewMessage]) -> Result<Vec<AppendResult>> {
         self.check_appendable()?;
         self.validate_batch(msgs)?;
-        let backlog_limit = self.config.max_unflushed_bytes;
-        let write_pos = self.bufs.borrow().write_pos();
-        if write_pos - self.flush.borrow().durable > backlog_limit {
-            self.wait_durable(write_pos - backlog_limit / 2).await?;
-            self.check_appendable()?;
+        if self.config.flush_mode == FlushMode::Async {
+            self.apply_backpressure().await?;
         }
         let results = self.append_in_memory(msgs)?;
-        let end = self.bufs.borrow().write_pos();
         match self.config.flush_mode {
-            FlushMode::Sync => self.wait_durable(end).await?,
+            FlushMode::Sync => {
+                let end = self.bufs.borrow().write_pos();
+                self.wait_durable(end).await?;
+            }
             FlushMode::Async => {
-                if end - self.flush.borrow().durable >= self.config.flush_trigger_bytes {
-                    self.kick.notify_all();
+                if self.bufs.borrow().has_sealed() {
+                    self.writer_kick.notify_all();
                 }
             }
         }
         Ok(results)
+    }
+
+    /// Async mode: waits while more than two write buffers are unwritten
+    /// or more than `max_unflushed_bytes` are not durable.
+    async fn apply_backpressure(&self) -> Result<()> {
+        let (write_pos, active_start) = {
+            let bufs = self.bufs.borrow();
+            (bufs.write_pos(), bufs.active_start())
+        };
+        let (written, durable) = {
+            let st = self.flush.borrow();
+            (st.written, st.durable)
+        };
+        let unwritten_limit = 2 * self.config.write_buffer_bytes as u64;
+        if write_pos - written > unwritten_limit {
+            let target = (write_pos - unwritten_limit).min(active_start);
+            self.wait_written(target).await?;
+            self.check_appendable()?;
+        }
+        let backlog_limit = self.config.max_unflushed_bytes;
+        if write_pos - durable > backlog_limit {
+            self.wait_durable(write_pos - backlog_limit / 2).await?;
+            self.check_appendable()?;
+        }
+        Ok(())
     }
 
     fn check_appendable(&self) -> Result<()> {
@@ -279,8 +309,11 @@ impl<S: Storage> ShardStore<S> {
             }
         }
         let bytes: u64 = results.iter().map(|r| r.size_bytes as u64).sum();
-        self.dispatched_since_checkpoint
-            .set(self.dispatched_since_checkpoint.get() + bytes);
+        let dispatched = self.dispatched_since_checkpoint.get() + bytes;
+        self.dispatched_since_checkpoint.set(dispatched);
+        if dispatched >= self.config.checkpoint_trigger_bytes {
+            self.kick.notify_all();
+        }
         self.notify_listener(&msgs[0].topic, msgs[0].queue_id, &events);
         Ok(results)
     }

@@ -122,6 +122,8 @@ impl<S: Storage> ShardStore<S> {
             segments: RefCell::new(BTreeMap::new()),
             flush: RefCell::new(FlushState::default()),
             flushed: Notify::default(),
+            unsynced: RefCell::new(Vec::new()),
+            writer_kick: Rc::new(Notify::default()),
             queues: RefCell::new(AHashMap::new()),
             cq_files: RefCell::new(AHashMap::new()),
             index: RefCell::new(KeyIndex::new(layout)),
@@ -132,7 +134,7 @@ impl<S: Storage> ShardStore<S> {
             checkpointing: Cell::new(false),
             closed: Cell::new(false),
             kick: Rc::new(Notify::default()),
-            maintenance: RefCell::new(None),
+            maintenance: RefCell::new(Vec::new()),
             clock: RefCell::new(Rc::new(super::system_clock_ms)),
             storage,
             config,
@@ -365,7 +367,11 @@ impl<S: Storage> ShardStore<S> {
             end,
             &tail,
         );
-        self.flush.borrow_mut().durable = end;
+        {
+            let mut st = self.flush.borrow_mut();
+            st.written = end;
+            st.durable = end;
+        }
         if self.segments.borrow().is_empty() {
             self.log_min.set(end);
         }

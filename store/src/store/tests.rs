@@ -34,6 +34,20 @@ fn get<'a>(topic: &'a str, q: u32, offset: u64, tags: Option<&'a [i64]>) -> GetR
     }
 }
 
+/// Status of an unfiltered pull at `offset`.
+async fn status_at<S: Storage>(
+    store: &ShardStore<S>,
+    topic: &str,
+    queue_id: u32,
+    offset: u64,
+) -> GetStatus {
+    store
+        .get_messages(&get(topic, queue_id, offset, None))
+        .await
+        .unwrap()
+        .status
+}
+
 #[test]
 fn append_pull_lookup_and_clean_reopen() {
     run(|| async {
@@ -70,27 +84,15 @@ fn append_pull_lookup_and_clean_reopen() {
             (GetStatus::NoMatchedMessage, 100)
         );
         assert_eq!(
-            store
-                .get_messages(&get("TopicA", 0, 100, None))
-                .await
-                .unwrap()
-                .status,
+            status_at(&store, "TopicA", 0, 100).await,
             GetStatus::OffsetOverflowOne
         );
         assert_eq!(
-            store
-                .get_messages(&get("TopicA", 0, 101, None))
-                .await
-                .unwrap()
-                .status,
+            status_at(&store, "TopicA", 0, 101).await,
             GetStatus::OffsetOverflowBadly
         );
         assert_eq!(
-            store
-                .get_messages(&get("Nope", 0, 0, None))
-                .await
-                .unwrap()
-                .status,
+            status_at(&store, "Nope", 0, 0).await,
             GetStatus::NoMatchedLogicQueue
         );
         let found = store
@@ -255,6 +257,46 @@ fn flush_errors_reach_appenders_and_poison_the_store() {
 }
 
 #[test]
+fn records_of_a_failed_fresh_segment_stay_readable_from_memory() {
+    run(|| async {
+        let mem = MemStorage::new(1 << 30);
+        let cfg = StoreConfig::for_tests();
+        let (store, _) = open_mem(&mem, cfg.clone()).await;
+        let mut results = Vec::new();
+        for i in 0..40u32 {
+            let m = msg("F", i % 2, &[i as u8; 900], Some("t"), None);
+            results.push(store.append(m).await.unwrap());
+        }
+        store.wait_durable(store.write_offset().0).await.unwrap();
+        mem.set_faults(|f| f.fail_writes = true);
+        // Roll into a fresh segment whose first write fails.
+        let mut i = 40u32;
+        while store.write_offset().0 < cfg.segment_size_bytes + (8 << 10) {
+            let m = msg("F", i % 2, &[i as u8; 900], Some("t"), None);
+            match store.append(m).await {
+                Ok(r) => results.push(r),
+                Err(_) => break,
+            }
+            i += 1;
+        }
+        let err = store.wait_durable(store.write_offset().0).await;
+        assert!(err.is_err() && store.is_poisoned());
+        assert!(results.last().unwrap().physical_offset.0 >= cfg.segment_size_bytes);
+        let fresh = Path::new("/data/shard-3/commitlog")
+            .join(crate::layout::file_name(cfg.segment_size_bytes));
+        assert!(
+            mem.file_bytes(&fresh).unwrap_or_default().is_empty(),
+            "nothing reached the fresh segment: reads below come from memory"
+        );
+        check_store(&store, &results).await;
+        assert!(matches!(
+            store.append(msg("F", 0, b"x", None, None)).await,
+            Err(StoreError::Unavailable(_))
+        ));
+    });
+}
+
+#[test]
 fn hard_watermark_refuses_appends_with_disk_full() {
     run(|| async {
         let mem = MemStorage::new(4 << 20);
@@ -294,14 +336,72 @@ fn hard_watermark_refuses_appends_with_disk_full() {
             (r.status, r.next_begin_offset),
             (GetStatus::OffsetTooSmall, min)
         );
-        assert_eq!(
+        assert_eq!(status_at(&store, "T", 0, min).await, GetStatus::Found);
+    });
+}
+
+/// Names of a queue's files on the in-memory disk.
+async fn cq_files(mem: &MemStorage, topic: &str, queue_id: u32) -> Vec<u64> {
+    let dir = Path::new("/data/shard-3/consumequeue")
+        .join(topic)
+        .join(queue_id.to_string());
+    mem.list_dir(&dir)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|e| crate::layout::parse_file_name(&e.name))
+        .collect()
+}
+
+#[test]
+fn retention_deletes_queue_files_below_the_minimum() {
+    run(|| async {
+        let mem = MemStorage::new(1 << 30);
+        // Only explicit checkpoints (a concurrent one returns at once).
+        let cfg = StoreConfig {
+            retention_hours: 1,
+            checkpoint_interval_ms: 3_600_000,
+            checkpoint_trigger_bytes: 1 << 40,
+            ..StoreConfig::for_tests()
+        };
+        let (store, _) = open_mem(&mem, cfg.clone()).await;
+        let now = Rc::new(std::cell::Cell::new(1_000i64));
+        let clock = now.clone();
+        store.set_clock(Rc::new(move || clock.get()));
+        for i in 0..600u32 {
             store
-                .get_messages(&get("T", 0, min, None))
+                .append(msg("R", 0, &[i as u8; 900], None, None))
                 .await
-                .unwrap()
-                .status,
-            GetStatus::Found
+                .unwrap();
+        }
+        store.checkpoint().await.unwrap();
+        let unit_bytes = bolide_proto::consume_queue::CQ_UNIT_BYTES as u64;
+        let file_bytes = cfg.cq_file_units * unit_bytes;
+        assert_eq!(cq_files(&mem, "R", 0).await.len(), 10);
+        now.set(1_000 + 2 * 3_600_000);
+        assert!(!store.enforce_retention().await.unwrap().is_empty());
+        let min = store.min_offset("R", 0);
+        assert!(min > 2 * cfg.cq_file_units, "min {min}");
+        let files = cq_files(&mem, "R", 0).await;
+        assert!(files.len() < 10);
+        assert!(
+            files
+                .iter()
+                .all(|f| f / unit_bytes + cfg.cq_file_units > min),
+            "{files:?} with min {min}"
         );
+        assert_eq!(files[0] / file_bytes, min / cfg.cq_file_units);
+        assert_eq!(status_at(&store, "R", 0, min).await, GetStatus::Found);
+        assert_eq!(
+            status_at(&store, "R", 0, 0).await,
+            GetStatus::OffsetTooSmall
+        );
+        store.close().await.unwrap();
+        let (again, report) = open_mem(&mem, cfg).await;
+        assert!(report.clean);
+        assert_eq!(again.queue_bounds("R", 0), Some((min, 600)));
+        let more = again.append(msg("R", 0, b"x", None, None)).await.unwrap();
+        assert_eq!(more.queue_offset.0, 600);
     });
 }
 
