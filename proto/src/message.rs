@@ -604,6 +604,20 @@ impl PropertiesBuilder {
     }
 }
 
+/// Appends `name`=`value` to an encoded properties string without
+/// re-encoding it (the caller knows `name` is absent). A missing trailing
+/// separator after the last pair (some writers omit it) is added first.
+pub fn push_property(props: &mut String, name: &str, value: &str) {
+    if !props.is_empty() && !props.ends_with(property::PROPERTY_SEPARATOR) {
+        props.push(property::PROPERTY_SEPARATOR);
+    }
+    props.reserve(name.len() + value.len() + 2);
+    props.push_str(name);
+    props.push(property::NAME_VALUE_SEPARATOR);
+    props.push_str(value);
+    props.push(property::PROPERTY_SEPARATOR);
+}
+
 /// One message of a batch send body (§5.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchItem<'a> {

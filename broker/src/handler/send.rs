@@ -22,7 +22,7 @@ use bolide_proto::header::send::{
 };
 use bolide_proto::ids::GlobalOffset;
 use bolide_proto::message::{
-    decode_batch, property, NewMessage, Properties, PropertiesBuilder, RecordView,
+    decode_batch, property, push_property, NewMessage, Properties, PropertiesBuilder, RecordView,
     MAX_PROPERTIES_BYTES,
 };
 use bolide_proto::msgid::OffsetMsgId;
@@ -233,7 +233,8 @@ fn choose_queue(shard: &Shard, requested: i32, queue_nums: u32) -> Result<u32, R
     Ok(queue)
 }
 
-/// Builds the stored message: adds UNIQ_KEY (if missing) and CLUSTER.
+/// Builds the stored message: adds UNIQ_KEY and CLUSTER when missing,
+/// appending to the producer's properties instead of re-encoding them.
 fn complete(
     shard: &Shard,
     conn: &Connection,
@@ -242,14 +243,24 @@ fn complete(
     queue: u32,
     item: Item,
 ) -> NewMessage {
-    let mut props = PropertiesBuilder::from_properties(Properties(&item.properties));
-    if Properties(&item.properties)
-        .get(property::UNIQ_KEY)
-        .is_none()
-    {
-        let _ = props.set(property::UNIQ_KEY, &shard.unique_key());
+    let mut properties = item.properties;
+    let (has_key, has_cluster) = {
+        let props = Properties(&properties);
+        (
+            props.get(property::UNIQ_KEY).is_some(),
+            props.get(property::CLUSTER).is_some(),
+        )
+    };
+    if !has_key {
+        push_property(&mut properties, property::UNIQ_KEY, &shard.unique_key());
     }
-    let _ = props.set(property::CLUSTER, &shard.shared.config.broker.cluster_name);
+    if !has_cluster {
+        push_property(
+            &mut properties,
+            property::CLUSTER,
+            &shard.shared.config.broker.cluster_name,
+        );
+    }
     NewMessage {
         topic: topic.to_owned(),
         queue_id: queue,
@@ -261,7 +272,7 @@ fn complete(
         reconsume_times: h.reconsume_times.unwrap_or(0),
         prepared_transaction_offset: 0,
         body: item.body,
-        properties: props.build(),
+        properties,
     }
 }
 

@@ -244,3 +244,13 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn push_property_appends_and_repairs_the_last_separator() {
+    let mut p = String::from("A\u{1}1");
+    push_property(&mut p, "B", "2");
+    assert_eq!(p, "A\u{1}1\u{2}B\u{1}2\u{2}");
+    let mut empty = String::new();
+    push_property(&mut empty, "C", "3");
+    assert_eq!(Properties(&empty).get("C"), Some("3"));
+}
