@@ -95,10 +95,15 @@ pub async fn queue_connections(
     for mq in publish_info(topic, route).queues {
         let addr = master_addr(route, &mq.broker_name).ok_or("queue without a master")?;
         let addr = parse_addr(addr).map_err(|e| e.to_string())?;
-        if !by_addr.contains_key(&addr) {
-            by_addr.insert(addr, connect(addr).await?);
-        }
-        out.push((mq, by_addr[&addr].clone()));
+        let conn = match by_addr.get(&addr) {
+            Some(conn) => conn.clone(),
+            None => {
+                let conn = connect(addr).await?;
+                by_addr.insert(addr, conn.clone());
+                conn
+            }
+        };
+        out.push((mq, conn));
     }
     if out.is_empty() {
         return Err(format!("topic {topic} has no writable queue"));

@@ -68,7 +68,7 @@ fn decode_ext_block(block: &[u8]) -> Result<ExtFields> {
         let key = r.text(key_len)?;
         let value_len = r.len_i32("ext value length")?;
         let value = r.text(value_len)?;
-        ext.push_decoded(key, value);
+        ext.push_decoded(key.into(), value.into());
     }
     Ok(ext)
 }

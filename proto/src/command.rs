@@ -129,7 +129,7 @@ impl RemotingCommand {
     }
 
     /// Adds one `extFields` entry.
-    pub fn with_ext(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with_ext(mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> Self {
         self.ext_fields.insert(key, value);
         self
     }

@@ -8,13 +8,17 @@
 //! [`ExtFields`] keeps insertion order (a small `Vec`: headers have a dozen
 //! fields at most, so a linear scan beats hashing) and replaces on re-insert.
 //! [`FieldValue`] parses one field, naming the field in every error.
+//! Keys and values are small strings stored inline (no heap allocation up
+//! to 23 bytes), which is almost every field of every request.
+
+use smol_str::{SmolStr, ToSmolStr};
 
 use crate::error::{ProtoError, Result};
 
 /// Ordered `extFields` map (insertion order, unique keys).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExtFields {
-    entries: Vec<(String, String)>,
+    entries: Vec<(SmolStr, SmolStr)>,
 }
 
 impl ExtFields {
@@ -54,9 +58,11 @@ impl ExtFields {
     }
 
     /// Sets `key` to `value`, replacing an earlier value in place.
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        let key = key.into();
-        let value = value.into();
+    pub fn insert(&mut self, key: impl AsRef<str>, value: impl AsRef<str>) {
+        self.insert_small(SmolStr::new(key), SmolStr::new(value));
+    }
+
+    fn insert_small(&mut self, key: SmolStr, value: SmolStr) {
         match self.entries.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
             None => self.entries.push((key, value)),
@@ -66,7 +72,7 @@ impl ExtFields {
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
         let index = self.entries.iter().position(|(k, _)| k == key)?;
-        Some(self.entries.remove(index).1)
+        Some(self.entries.remove(index).1.into())
     }
 
     /// Fields in insertion order.
@@ -76,12 +82,8 @@ impl ExtFields {
 
     /// Decoder insert: a repeated key keeps the last value, like a Java
     /// `HashMap` fed by a JSON parser.
-    pub(crate) fn push_decoded(&mut self, key: String, value: String) {
-        if self.contains_key(&key) {
-            self.insert(key, value);
-        } else {
-            self.entries.push((key, value));
-        }
+    pub(crate) fn push_decoded(&mut self, key: SmolStr, value: SmolStr) {
+        self.insert_small(key, value);
     }
 
     /// Reads and parses field `name` (see [`FieldValue`]).
@@ -95,7 +97,7 @@ impl ExtFields {
     }
 }
 
-impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for ExtFields {
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for ExtFields {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut ext = ExtFields::new();
         for (k, v) in iter {
@@ -167,7 +169,7 @@ macro_rules! int_field {
                 raw.trim().parse().map_err(|_| bad(name, $kind, raw))
             }
             fn write_field(&self, ext: &mut ExtFields, name: &'static str) {
-                ext.insert(name, self.to_string());
+                ext.insert_small(SmolStr::new_static(name), self.to_smolstr());
             }
         }
     )*};

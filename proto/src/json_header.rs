@@ -26,6 +26,7 @@ use crate::command::RemotingCommand;
 use crate::error::{ProtoError, Result};
 use crate::ext::ExtFields;
 use crate::json;
+use smol_str::{SmolStr, ToSmolStr};
 
 /// Appends the JSON header of `cmd` (without the body).
 pub fn encode_json_header<B: BufMut>(cmd: &RemotingCommand, out: &mut B) {
@@ -98,7 +99,9 @@ impl<'de> Visitor<'de> for HeaderVisitor {
                 HeaderKey::Opaque => cmd.opaque = map.next_value::<LenientI32>()?.0,
                 HeaderKey::Version => cmd.version = map.next_value::<LenientI32>()?.0,
                 HeaderKey::Language => cmd.language = map.next_value::<Language>()?.0,
-                HeaderKey::Remark => cmd.remark = map.next_value::<ScalarText>()?.0,
+                HeaderKey::Remark => {
+                    cmd.remark = map.next_value::<ScalarText>()?.0.map(String::from)
+                }
                 HeaderKey::ExtFields => {
                     if let Some(ext) = map.next_value::<Option<ExtDe>>()? {
                         cmd.force_ext_fields = ext.0.is_empty();
@@ -236,7 +239,7 @@ impl Visitor<'_> for LanguageVisitor {
 
 /// A scalar as text: strings as is, numbers in decimal, booleans as
 /// `true`/`false`; `null` is `None`.
-struct ScalarText(Option<String>);
+struct ScalarText(Option<SmolStr>);
 
 impl<'de> Deserialize<'de> for ScalarText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
@@ -254,29 +257,31 @@ impl Visitor<'_> for ScalarTextVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<ScalarText, E> {
-        Ok(ScalarText(Some(v.to_owned())))
+        Ok(ScalarText(Some(SmolStr::new(v))))
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<ScalarText, E> {
-        Ok(ScalarText(Some(v)))
+        Ok(ScalarText(Some(SmolStr::from(v))))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<ScalarText, E> {
-        Ok(ScalarText(Some(v.to_string())))
+        Ok(ScalarText(Some(v.to_smolstr())))
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<ScalarText, E> {
-        Ok(ScalarText(Some(v.to_string())))
+        Ok(ScalarText(Some(v.to_smolstr())))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<ScalarText, E> {
-        Ok(ScalarText(Some(v.to_string())))
+        Ok(ScalarText(Some(v.to_smolstr())))
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<ScalarText, E> {
-        Ok(ScalarText(Some(
-            if v { "true" } else { "false" }.to_owned(),
-        )))
+        Ok(ScalarText(Some(SmolStr::new_static(if v {
+            "true"
+        } else {
+            "false"
+        }))))
     }
 
     fn visit_unit<E: de::Error>(self) -> std::result::Result<ScalarText, E> {
@@ -306,7 +311,7 @@ impl<'de> Visitor<'de> for ExtVisitor {
         /// C++ adds 3 credential keys to a header of up to 14 fields.
         const TYPICAL_FIELDS: usize = 20;
         let mut ext = ExtFields::with_capacity(map.size_hint().unwrap_or(TYPICAL_FIELDS).min(64));
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(key) = map.next_key::<ScalarText>()?.and_then(|k| k.0) {
             if let Some(value) = map.next_value::<ScalarText>()?.0 {
                 ext.push_decoded(key, value);
             }
