@@ -14,12 +14,30 @@
 //!   rebalance and by-key queue selection.
 //! * [`nameserver`] — [`nameserver::NameServerClient`]: topic routes from a
 //!   list of NameServers, with failover.
+//! * [`runtime`] — [`runtime::ClientRuntime`]: the client's own glommio
+//!   thread, so blocking code and other async runtimes can use the client;
+//!   [`runtime::Pending`] results that are awaitable and blockable.
+//! * [`message`] — user-facing [`message::Message`], [`message::SendResult`]
+//!   and received [`message::MessageExt`].
+//! * [`producer`] — [`producer::Producer`] (async, on a glommio executor)
+//!   and [`producer::BlockingProducer`] (any thread): routes, queue
+//!   selection with fault avoidance, retries, batches, oneway, heartbeats.
+//! * [`admin`] — [`admin::Admin`]: topic, cluster, offset and message
+//!   lookups for the `bolide-admin` CLI (`src/bin/admin.rs`).
+//! * [`consumer`] — push and lite pull consumers: rebalance, long-polling
+//!   pulls, process queues, offset commits, orderly locks; executor-local
+//!   cores and a facade over [`runtime::ClientRuntime`].
 
+pub mod admin;
+pub mod consumer;
 pub mod error;
 pub mod fault;
 pub mod hash;
+pub mod message;
 pub mod nameserver;
+pub mod producer;
 pub mod rebalance;
 pub mod remoting;
 pub mod route;
+pub mod runtime;
 pub mod selector;

@@ -1,0 +1,386 @@
+//! Consumers end to end over loopback: a NameServer, a 2-shard broker, raw
+//! sends, and the push / lite pull consumers through their public facade.
+//! Every wait is bounded; intervals are shortened through the config.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bolide_client::consumer::{
+    ConsumeFrom, ConsumeStatus, ConsumerConfig, LitePullConsumer, LocalOffsets, PushConsumer,
+};
+use bolide_client::message::MessageExt;
+use support::*;
+
+const WAIT: Duration = Duration::from_secs(8);
+
+/// Test timings: rebalance in 300 ms, commit every 200 ms, short long polls.
+fn fast(c: &mut ConsumerConfig) {
+    c.rebalance_interval = Duration::from_millis(300);
+    c.heartbeat_interval = Duration::from_secs(1);
+    c.persist_interval = Duration::from_millis(200);
+    c.route_refresh_interval = Duration::from_secs(1);
+    c.lock_interval = Duration::from_secs(1);
+    c.suspend_timeout = Duration::from_secs(2);
+    c.pull_timeout = Duration::from_secs(5);
+    c.pull_error_delay = Duration::from_millis(200);
+    c.orderly_retry_delay = Duration::from_millis(100);
+    c.local_offsets = LocalOffsets::Memory;
+}
+
+type Inbox = Arc<Mutex<Vec<MessageExt>>>;
+
+fn inbox() -> Inbox {
+    Arc::new(Mutex::new(Vec::new()))
+}
+
+fn count(inbox: &Inbox) -> usize {
+    inbox.lock().unwrap().len()
+}
+
+fn bodies(inbox: &Inbox) -> Vec<String> {
+    inbox
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| String::from_utf8(m.body.to_vec()).unwrap())
+        .collect()
+}
+
+/// A push consumer of `topic` that records every message and succeeds.
+fn recording_consumer(
+    cluster: &Cluster,
+    group: &str,
+    topic: &str,
+    expr: &str,
+    inbox: &Inbox,
+) -> bolide_client::consumer::PushConsumerHandle {
+    let sink = inbox.clone();
+    PushConsumer::builder(group)
+        .namesrv(&cluster.namesrv_addr().to_string())
+        .subscribe(topic, expr)
+        .consume_from(ConsumeFrom::FirstOffset)
+        .config(fast)
+        .listener(move |msgs| {
+            sink.lock().unwrap().extend(msgs.iter().cloned());
+            ConsumeStatus::Success
+        })
+        .start()
+        .expect("consumer starts")
+}
+
+fn produce(cluster: &Cluster, topic: &str, msgs: Vec<Outgoing>) {
+    send_all(cluster.broker_addr(), topic, msgs);
+    wait_for_route(cluster.namesrv_addr(), topic, 4);
+}
+
+#[test]
+fn push_consumer_receives_every_message_intact() {
+    let cluster = Cluster::start();
+    let topic = "PushAll";
+    let n = 40;
+    let msgs = (0..n)
+        .map(|i| Outgoing {
+            queue: i % 4,
+            body: format!("body-{i}").into_bytes(),
+            tags: format!("Tag{}", i % 3),
+            keys: format!("key-{i} alt-{i}"),
+            props: vec![("color".into(), format!("c{i}"))],
+        })
+        .collect();
+    produce(&cluster, topic, msgs);
+    let got = inbox();
+    let consumer = recording_consumer(&cluster, "g-all", topic, "*", &got);
+    assert!(
+        eventually(WAIT, || count(&got) >= n as usize),
+        "received {}",
+        count(&got)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    consumer.shutdown().unwrap();
+
+    let got = got.lock().unwrap();
+    assert_eq!(got.len(), n as usize, "exactly N");
+    let mut seen = BTreeSet::new();
+    for m in got.iter() {
+        let body = String::from_utf8(m.body.to_vec()).unwrap();
+        let i: u32 = body.trim_start_matches("body-").parse().unwrap();
+        assert!(seen.insert(i), "duplicate {i}");
+        assert_eq!(m.topic, topic);
+        assert_eq!(m.queue_id.0, i % 4);
+        assert_eq!(m.tags.as_deref(), Some(format!("Tag{}", i % 3).as_str()));
+        assert_eq!(m.keys, [format!("key-{i}"), format!("alt-{i}")]);
+        assert_eq!(m.property("color"), Some(format!("c{i}").as_str()));
+    }
+}
+
+#[test]
+fn tag_subscription_receives_only_matching_messages() {
+    let cluster = Cluster::start();
+    let topic = "PushTags";
+    let tags = ["TagA", "TagB", "TagC"];
+    let msgs = (0..60u32)
+        .map(|i| Outgoing::new(i % 4, format!("{i}"), tags[(i % 3) as usize]))
+        .collect();
+    produce(&cluster, topic, msgs);
+    let got = inbox();
+    let consumer = recording_consumer(&cluster, "g-tags", topic, "TagA || TagB", &got);
+    assert!(
+        eventually(WAIT, || count(&got) >= 40),
+        "received {}",
+        count(&got)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    consumer.shutdown().unwrap();
+    let got = got.lock().unwrap();
+    assert_eq!(got.len(), 40);
+    assert!(got
+        .iter()
+        .all(|m| matches!(m.tags.as_deref(), Some("TagA" | "TagB"))));
+    let distinct: BTreeSet<_> = got.iter().map(|m| m.body.clone()).collect();
+    assert_eq!(distinct.len(), 40);
+}
+
+#[test]
+fn two_consumers_split_the_queues() {
+    let cluster = Cluster::start();
+    let topic = "PushSplit";
+    produce(
+        &cluster,
+        topic,
+        (0..4).map(|q| Outgoing::new(q, "warm-up", "t")).collect(),
+    );
+    let (got_a, got_b) = (inbox(), inbox());
+    let a = recording_consumer(&cluster, "g-split", topic, "*", &got_a);
+    let b = recording_consumer(&cluster, "g-split", topic, "*", &got_b);
+    let topic_queues = |h: &bolide_client::consumer::PushConsumerHandle| -> BTreeSet<u32> {
+        h.assigned()
+            .unwrap()
+            .into_iter()
+            .filter(|q| q.topic == topic)
+            .map(|q| q.queue_id.0)
+            .collect()
+    };
+    let settled = eventually(WAIT, || {
+        let (qa, qb) = (topic_queues(&a), topic_queues(&b));
+        qa.len() == 2 && qb.len() == 2 && qa.is_disjoint(&qb)
+    });
+    assert!(settled, "a {:?} b {:?}", topic_queues(&a), topic_queues(&b));
+    // Steady state: every new message goes to exactly one of them.
+    let n = 80u32;
+    send_all(
+        cluster.broker_addr(),
+        topic,
+        (0..n)
+            .map(|i| Outgoing::new(i % 4, format!("m-{i}"), "t"))
+            .collect(),
+    );
+    let steady = |inbox: &Inbox| -> Vec<String> {
+        bodies(inbox)
+            .into_iter()
+            .filter(|b| b.starts_with("m-"))
+            .collect()
+    };
+    assert!(eventually(WAIT, || steady(&got_a).len()
+        + steady(&got_b).len()
+        >= n as usize));
+    std::thread::sleep(Duration::from_millis(300));
+    let (sa, sb) = (steady(&got_a), steady(&got_b));
+    assert!(
+        !sa.is_empty() && !sb.is_empty(),
+        "both consume: {} / {}",
+        sa.len(),
+        sb.len()
+    );
+    let all: BTreeSet<String> = sa.iter().chain(&sb).cloned().collect();
+    assert_eq!(sa.len() + sb.len(), n as usize, "no duplicates");
+    assert_eq!(all.len(), n as usize, "every message");
+    a.shutdown().unwrap();
+    b.shutdown().unwrap();
+}
+
+#[test]
+fn restart_resumes_from_the_committed_offset() {
+    let cluster = Cluster::start();
+    let topic = "PushResume";
+    produce(
+        &cluster,
+        topic,
+        (0..20u32)
+            .map(|i| Outgoing::new(i % 4, format!("old-{i}"), "t"))
+            .collect(),
+    );
+    let first = inbox();
+    let consumer = recording_consumer(&cluster, "g-resume", topic, "*", &first);
+    assert!(eventually(WAIT, || count(&first) >= 20));
+    consumer.shutdown().unwrap();
+    assert_eq!(count(&first), 20);
+
+    send_all(
+        cluster.broker_addr(),
+        topic,
+        (0..12u32)
+            .map(|i| Outgoing::new(i % 4, format!("new-{i}"), "t"))
+            .collect(),
+    );
+    let second = inbox();
+    let consumer = recording_consumer(&cluster, "g-resume", topic, "*", &second);
+    assert!(eventually(WAIT, || count(&second) >= 12));
+    std::thread::sleep(Duration::from_millis(500));
+    consumer.shutdown().unwrap();
+    let got = bodies(&second);
+    assert_eq!(got.len(), 12, "{got:?}");
+    assert!(
+        got.iter().all(|b| b.starts_with("new-")),
+        "replayed: {got:?}"
+    );
+}
+
+#[test]
+fn orderly_consumer_keeps_per_queue_order() {
+    let cluster = Cluster::start();
+    let topic = "PushOrderly";
+    let per_queue = 25u32;
+    let msgs = (0..per_queue * 4)
+        .map(|i| Outgoing::new(i % 4, format!("{}", i / 4), "t"))
+        .collect();
+    produce(&cluster, topic, msgs);
+    let seen: Arc<Mutex<BTreeMap<u32, Vec<u32>>>> = Arc::default();
+    let sink = seen.clone();
+    let consumer = PushConsumer::builder("g-orderly")
+        .namesrv(&cluster.namesrv_addr().to_string())
+        .subscribe(topic, "*")
+        .consume_from(ConsumeFrom::FirstOffset)
+        .consume_batch_size(3)
+        .config(fast)
+        .orderly_listener(move |msgs| {
+            let mut seen = sink.lock().unwrap();
+            for m in msgs {
+                let seq: u32 = std::str::from_utf8(&m.body).unwrap().parse().unwrap();
+                seen.entry(m.queue_id.0).or_default().push(seq);
+            }
+            ConsumeStatus::Success
+        })
+        .start()
+        .unwrap();
+    let total = || seen.lock().unwrap().values().map(Vec::len).sum::<usize>();
+    assert!(
+        eventually(WAIT, || total() >= (per_queue * 4) as usize),
+        "got {}",
+        total()
+    );
+    consumer.shutdown().unwrap();
+    let seen = seen.lock().unwrap();
+    for queue in 0..4 {
+        let want: Vec<u32> = (0..per_queue).collect();
+        assert_eq!(seen.get(&queue), Some(&want), "queue {queue}");
+    }
+}
+
+#[test]
+fn reconsume_later_comes_back_through_the_retry_topic() {
+    let cluster = Cluster::start();
+    let topic = "PushRetry";
+    produce(
+        &cluster,
+        topic,
+        (0..4u32)
+            .map(|i| Outgoing::new(i, format!("r-{i}"), "TagR"))
+            .collect(),
+    );
+    let got = inbox();
+    let sink = got.clone();
+    let consumer = PushConsumer::builder("g-retry")
+        .namesrv(&cluster.namesrv_addr().to_string())
+        .subscribe(topic, "*")
+        .consume_from(ConsumeFrom::FirstOffset)
+        .config(fast)
+        // Delay level 1 (1 s) instead of the broker's 10 s first retry.
+        .config(|c| c.retry_delay_level = 1)
+        .listener(move |msgs| {
+            sink.lock().unwrap().extend(msgs.iter().cloned());
+            if msgs.iter().all(|m| m.reconsume_times == 0) {
+                ConsumeStatus::ReconsumeLater
+            } else {
+                ConsumeStatus::Success
+            }
+        })
+        .start()
+        .unwrap();
+    let ok = eventually(WAIT, || count(&got) >= 8);
+    assert!(
+        ok,
+        "received {:?}",
+        got.lock()
+            .unwrap()
+            .iter()
+            .map(|m| (&m.topic, m.reconsume_times))
+            .collect::<Vec<_>>()
+    );
+    consumer.shutdown().unwrap();
+    let got = got.lock().unwrap();
+    let retried: Vec<&MessageExt> = got.iter().filter(|m| m.reconsume_times > 0).collect();
+    assert_eq!(retried.len(), 4);
+    for m in retried {
+        assert_eq!(m.topic, topic, "original topic restored");
+        assert_eq!(m.property("RETRY_TOPIC"), Some(topic));
+        assert_eq!(m.tags.as_deref(), Some("TagR"));
+        assert_eq!(m.reconsume_times, 1);
+    }
+}
+
+#[test]
+fn lite_pull_assign_poll_commit_seek() {
+    let cluster = Cluster::start();
+    let topic = "LitePull";
+    produce(
+        &cluster,
+        topic,
+        (0..20u32)
+            .map(|i| Outgoing::new(i % 4, format!("{i}"), "t"))
+            .collect(),
+    );
+    let consumer = LitePullConsumer::builder("g-lite")
+        .namesrv(&cluster.namesrv_addr().to_string())
+        .consume_from(ConsumeFrom::FirstOffset)
+        .auto_commit(false)
+        .config(fast)
+        .start()
+        .unwrap();
+    let queues = consumer.fetch_queues(topic).unwrap();
+    assert_eq!(queues.len(), 4);
+    consumer.assign(queues.clone()).unwrap();
+    let mut got = Vec::new();
+    assert!(eventually(WAIT, || {
+        got.extend(consumer.poll(Duration::from_millis(200)).unwrap());
+        got.len() >= 20
+    }));
+    assert_eq!(got.len(), 20);
+    assert!(consumer
+        .poll(Duration::from_millis(200))
+        .unwrap()
+        .is_empty());
+    // Nothing committed yet: the broker answers "not found", or 0 while
+    // the queue still starts at 0 (RocketMQ's setZeroIfNotFound default).
+    let before = consumer.committed(&queues[0]).unwrap();
+    assert!(matches!(before, None | Some(0)), "{before:?}");
+    consumer.commit().unwrap();
+    for q in &queues {
+        assert_eq!(consumer.committed(q).unwrap(), Some(5), "{q}");
+    }
+    // Seek queue 0 back to offset 2: its last three messages come again.
+    let q0 = queues.iter().find(|q| q.queue_id.0 == 0).unwrap();
+    consumer.seek(q0, 2).unwrap();
+    let mut again = Vec::new();
+    assert!(eventually(WAIT, || {
+        again.extend(consumer.poll(Duration::from_millis(200)).unwrap());
+        again.len() >= 3
+    }));
+    let offsets: Vec<u64> = again.iter().map(|m| m.queue_offset.0).collect();
+    assert_eq!(offsets, [2, 3, 4]);
+    assert!(again.iter().all(|m| m.queue_id.0 == 0));
+    consumer.commit().unwrap();
+    consumer.shutdown().unwrap();
+}

@@ -1,0 +1,204 @@
+//! Shared helpers of the client's end-to-end tests: a NameServer and a
+//! 2-shard broker on loopback with a temporary data directory, and raw
+//! SEND_MESSAGE_V2 sends over the remoting transport.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bolide_broker::config::{BrokerConfig, FlushModeName};
+use bolide_broker::runtime::BrokerHandle;
+use bolide_client::remoting::{Connection, NoInbound};
+use bolide_namesrv::config::NamesrvConfig;
+use bolide_namesrv::server::NamesrvHandle;
+use bolide_proto::body::TopicRouteData;
+use bolide_proto::codes::{request_code as req, response_code as rsp};
+use bolide_proto::header::send::SendMessageRequestHeader;
+use bolide_proto::message::PropertiesBuilder;
+use bolide_proto::RemotingCommand;
+
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A NameServer and a broker; stopped on drop.
+pub struct Cluster {
+    pub namesrv: Option<NamesrvHandle>,
+    pub broker: Option<BrokerHandle>,
+    _data: tempfile::TempDir,
+}
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        let config = NamesrvConfig {
+            listen_addr: "127.0.0.1:0".into(),
+            ..NamesrvConfig::default()
+        };
+        let namesrv = bolide_namesrv::server::spawn(config).expect("namesrv");
+        let data = tempfile::tempdir().expect("tempdir");
+        let broker = bolide_broker::runtime::start(broker_config(data.path(), namesrv.addr()))
+            .expect("broker");
+        Cluster {
+            namesrv: Some(namesrv),
+            broker: Some(broker),
+            _data: data,
+        }
+    }
+
+    pub fn namesrv_addr(&self) -> SocketAddr {
+        self.namesrv.as_ref().expect("running").addr()
+    }
+
+    pub fn broker_addr(&self) -> SocketAddr {
+        self.broker.as_ref().expect("running").addr()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(b) = self.broker.take() {
+            b.shutdown();
+        }
+        if let Some(n) = self.namesrv.take() {
+            n.shutdown();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+fn broker_config(data: &std::path::Path, namesrv: SocketAddr) -> BrokerConfig {
+    let mut c = BrokerConfig::default();
+    c.broker.listen_host = "127.0.0.1".into();
+    c.broker.listen_port = free_port();
+    c.broker.vip_port = false;
+    c.broker.namesrv_addrs = vec![namesrv.to_string()];
+    c.broker.shards = 2;
+    c.broker.register_interval_ms = 1_000;
+    c.broker.max_message_bytes = 64 * 1024;
+    c.store.data_dir = data.to_path_buf();
+    c.store.segment_size_bytes = 1 << 20;
+    c.store.flush_mode = FlushModeName::Async;
+    c.store.flush_interval_ms = 10;
+    c.store.read_cache_bytes = 1 << 20;
+    c
+}
+
+/// Runs an async body on a fresh glommio executor thread and returns its
+/// result.
+pub fn run<T, F>(make: impl FnOnce() -> F + Send + 'static) -> T
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T> + 'static,
+{
+    glommio::LocalExecutorBuilder::default()
+        .spawn(make)
+        .expect("executor")
+        .join()
+        .expect("test body panicked")
+}
+
+/// One message to send with [`send_all`].
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub queue: u32,
+    pub body: Vec<u8>,
+    pub tags: String,
+    pub keys: String,
+    pub props: Vec<(String, String)>,
+}
+
+impl Outgoing {
+    pub fn new(queue: u32, body: impl Into<Vec<u8>>, tags: &str) -> Self {
+        Outgoing {
+            queue,
+            body: body.into(),
+            tags: tags.into(),
+            keys: String::new(),
+            props: Vec::new(),
+        }
+    }
+}
+
+fn send_request(topic: &str, m: &Outgoing) -> RemotingCommand {
+    let mut props = PropertiesBuilder::new();
+    props.set("TAGS", &m.tags).expect("tags");
+    if !m.keys.is_empty() {
+        props.set("KEYS", &m.keys).expect("keys");
+    }
+    for (k, v) in &m.props {
+        props.set(k, v).expect("prop");
+    }
+    let header = SendMessageRequestHeader {
+        producer_group: "PG".into(),
+        topic: topic.into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 4,
+        queue_id: m.queue as i32,
+        born_timestamp: 1,
+        properties: Some(props.build()),
+        ..SendMessageRequestHeader::default()
+    };
+    let mut cmd = RemotingCommand::request(req::SEND_MESSAGE_V2).with_body(m.body.clone());
+    header.to_v2(&mut cmd.ext_fields);
+    cmd
+}
+
+/// Sends `msgs` to `topic` on `broker`, in order, each acknowledged.
+pub fn send_all(broker: SocketAddr, topic: &str, msgs: Vec<Outgoing>) {
+    let topic = topic.to_owned();
+    run(move || async move {
+        let conn = Connection::connect(broker, Rc::new(NoInbound), 16 << 20, TIMEOUT)
+            .await
+            .expect("connect");
+        for m in &msgs {
+            let response = conn
+                .invoke(send_request(&topic, m), TIMEOUT)
+                .await
+                .expect("send");
+            assert_eq!(response.code, rsp::SUCCESS, "{:?}", response.remark);
+        }
+        conn.close();
+    })
+}
+
+/// Waits until the NameServer routes `topic` with at least `queues` read
+/// queues.
+pub fn wait_for_route(namesrv: SocketAddr, topic: &str, queues: i32) {
+    let topic = topic.to_owned();
+    run(move || async move {
+        let conn = Connection::connect(namesrv, Rc::new(NoInbound), 16 << 20, TIMEOUT)
+            .await
+            .expect("connect");
+        let request =
+            RemotingCommand::request(req::GET_ROUTEINFO_BY_TOPIC).with_ext("topic", topic.as_str());
+        let deadline = Instant::now() + TIMEOUT;
+        while Instant::now() < deadline {
+            let response = conn.invoke(request.clone(), TIMEOUT).await.expect("route");
+            if response.code == rsp::SUCCESS {
+                let route = TopicRouteData::decode(&response.body).expect("route body");
+                let read: i32 = route.queue_datas.iter().map(|q| q.read_queue_nums).sum();
+                if read >= queues {
+                    return;
+                }
+            }
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("topic {topic} never reached the NameServer");
+    })
+}
+
+/// Polls `cond` every 20 ms until it holds or `timeout` passes.
+pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
