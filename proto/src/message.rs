@@ -320,10 +320,9 @@ pub struct RecordView<'a> {
     store_host_len: usize,
     body_pos: usize,
     body_len: usize,
-    topic_pos: usize,
-    topic_len: usize,
-    props_pos: usize,
-    props_len: usize,
+    /// Validated once at parse time.
+    topic: &'a str,
+    properties: &'a str,
 }
 
 impl<'a> RecordView<'a> {
@@ -374,9 +373,9 @@ impl<'a> RecordView<'a> {
                 "fields do not fill TOTALSIZE",
             ));
         }
-        std::str::from_utf8(&bytes[topic_pos..topic_pos + topic_len])
+        let topic = std::str::from_utf8(&bytes[topic_pos..topic_pos + topic_len])
             .map_err(|_| ProtoError::invalid("topic", "not UTF-8"))?;
-        std::str::from_utf8(&bytes[props_pos..props_pos + props_len])
+        let properties = std::str::from_utf8(&bytes[props_pos..props_pos + props_len])
             .map_err(|_| ProtoError::invalid("properties", "not UTF-8"))?;
         Ok(RecordView {
             bytes,
@@ -384,10 +383,8 @@ impl<'a> RecordView<'a> {
             store_host_len,
             body_pos,
             body_len,
-            topic_pos,
-            topic_len,
-            props_pos,
-            props_len,
+            topic,
+            properties,
         })
     }
 
@@ -458,14 +455,11 @@ impl<'a> RecordView<'a> {
         &self.bytes[self.body_pos..self.body_pos + self.body_len]
     }
     pub fn topic(&self) -> &'a str {
-        // Validated as UTF-8 in `layout`.
-        std::str::from_utf8(&self.bytes[self.topic_pos..self.topic_pos + self.topic_len])
-            .unwrap_or_default()
+        self.topic
     }
     /// The raw properties string.
     pub fn properties(&self) -> Properties<'a> {
-        let raw = &self.bytes[self.props_pos..self.props_pos + self.props_len];
-        Properties(std::str::from_utf8(raw).unwrap_or_default())
+        Properties(self.properties)
     }
 
     /// Rebuilds the owned message (used to re-put a record, e.g. for retries).

@@ -9,7 +9,7 @@
 
 use crate::codes::request_code;
 use crate::error::Result;
-use crate::ext::ExtFields;
+use crate::ext::{ExtFields, FieldValue};
 use crate::header::{command_header, CommandHeader};
 
 /// The send request, in either naming.
@@ -62,6 +62,15 @@ const V1_NAMES: FieldNames = [
 ];
 
 /// Names of the 310/320 header (`SendMessageRequestHeaderV2.java`).
+/// Index of `key` in `names`; V2's one-letter keys map directly.
+fn field_index(key: &str, names: &FieldNames) -> Option<usize> {
+    if let [b @ b'a'..=b'n'] = key.as_bytes() {
+        let i = (b - b'a') as usize;
+        return (names[i] == key).then_some(i);
+    }
+    names.iter().position(|name| *name == key)
+}
+
 const V2_NAMES: FieldNames = [
     "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n",
 ];
@@ -96,22 +105,30 @@ impl SendMessageRequestHeader {
         self.batch == Some(true)
     }
 
+    /// One pass over `ext` (sends are the hottest request: no per-field
+    /// scans); unknown keys such as the C++ credentials are skipped.
     fn read_with(ext: &ExtFields, n: &FieldNames) -> Result<Self> {
+        let mut raw: [Option<&str>; 14] = [None; 14];
+        for (key, value) in ext.iter() {
+            if let Some(i) = field_index(key, n) {
+                raw[i] = Some(value);
+            }
+        }
         Ok(SendMessageRequestHeader {
-            producer_group: ext.read(n[0])?,
-            topic: ext.read(n[1])?,
-            default_topic: ext.read(n[2])?,
-            default_topic_queue_nums: ext.read(n[3])?,
-            queue_id: ext.read(n[4])?,
-            sys_flag: ext.read(n[5])?,
-            born_timestamp: ext.read(n[6])?,
-            flag: ext.read(n[7])?,
-            properties: ext.read(n[8])?,
-            reconsume_times: ext.read(n[9])?,
-            unit_mode: ext.read(n[10])?,
-            max_reconsume_times: ext.read(n[11])?,
-            batch: ext.read(n[12])?,
-            broker_name: ext.read(n[13])?,
+            producer_group: FieldValue::read_field(raw[0], n[0])?,
+            topic: FieldValue::read_field(raw[1], n[1])?,
+            default_topic: FieldValue::read_field(raw[2], n[2])?,
+            default_topic_queue_nums: FieldValue::read_field(raw[3], n[3])?,
+            queue_id: FieldValue::read_field(raw[4], n[4])?,
+            sys_flag: FieldValue::read_field(raw[5], n[5])?,
+            born_timestamp: FieldValue::read_field(raw[6], n[6])?,
+            flag: FieldValue::read_field(raw[7], n[7])?,
+            properties: FieldValue::read_field(raw[8], n[8])?,
+            reconsume_times: FieldValue::read_field(raw[9], n[9])?,
+            unit_mode: FieldValue::read_field(raw[10], n[10])?,
+            max_reconsume_times: FieldValue::read_field(raw[11], n[11])?,
+            batch: FieldValue::read_field(raw[12], n[12])?,
+            broker_name: FieldValue::read_field(raw[13], n[13])?,
         })
     }
 
