@@ -19,7 +19,7 @@ use crate::shared::BrokerShared;
 /// Time allowed for one NameServer call.
 const NAMESRV_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often a pending topic change is looked for.
-const DIRTY_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+const DIRTY_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 
 /// The broker's address as clients reach it.
 pub fn broker_addr(shared: &BrokerShared) -> String {

@@ -58,7 +58,6 @@ pub fn parse_addr_list(list: &str) -> Result<Vec<SocketAddr>, ClientError> {
     Ok(addrs)
 }
 
-
 /// Queries a list of NameServers, failing over between them.
 #[derive(Debug)]
 pub struct NameServerClient {

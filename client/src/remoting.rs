@@ -69,7 +69,11 @@ pub trait Handler: 'static {
 pub struct NoInbound;
 
 impl Handler for NoInbound {
-    async fn handle(self: Rc<Self>, _: Connection, request: RemotingCommand) -> Option<RemotingCommand> {
+    async fn handle(
+        self: Rc<Self>,
+        _: Connection,
+        request: RemotingCommand,
+    ) -> Option<RemotingCommand> {
         tracing::debug!(code = request.code, "unexpected inbound request ignored");
         None
     }

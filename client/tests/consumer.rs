@@ -384,3 +384,120 @@ fn lite_pull_assign_poll_commit_seek() {
     consumer.commit().unwrap();
     consumer.shutdown().unwrap();
 }
+
+#[test]
+fn broadcasting_consumers_each_get_everything_and_resume_from_their_file() {
+    use bolide_client::consumer::MessageModel;
+    let cluster = Cluster::start();
+    let topic = "PushBroadcast";
+    produce(
+        &cluster,
+        topic,
+        (0..16u32)
+            .map(|i| Outgoing::new(i % 4, format!("b-{i}"), "t"))
+            .collect(),
+    );
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let start = |dir: &std::path::Path, inbox: &Inbox| {
+        let (sink, dir) = (inbox.clone(), dir.to_path_buf());
+        PushConsumer::builder("g-broadcast")
+            .namesrv(&cluster.namesrv_addr().to_string())
+            .subscribe(topic, "*")
+            .message_model(MessageModel::Broadcasting)
+            .consume_from(ConsumeFrom::FirstOffset)
+            .config(fast)
+            .config(move |c| c.local_offsets = LocalOffsets::Dir(dir))
+            .listener(move |msgs| {
+                sink.lock().unwrap().extend(msgs.iter().cloned());
+                ConsumeStatus::Success
+            })
+            .start()
+            .unwrap()
+    };
+    let (got_a, got_b) = (inbox(), inbox());
+    let a = start(dirs[0].path(), &got_a);
+    let b = start(dirs[1].path(), &got_b);
+    assert!(eventually(WAIT, || count(&got_a) >= 16 && count(&got_b) >= 16));
+    a.shutdown().unwrap();
+    b.shutdown().unwrap();
+    assert_eq!((count(&got_a), count(&got_b)), (16, 16));
+    assert!(dirs[0].path().join("g-broadcast.json").exists());
+
+    send_all(
+        cluster.broker_addr(),
+        topic,
+        (0..4u32)
+            .map(|i| Outgoing::new(i, format!("late-{i}"), "t"))
+            .collect(),
+    );
+    let again = inbox();
+    let a = start(dirs[0].path(), &again);
+    assert!(eventually(WAIT, || count(&again) >= 4));
+    std::thread::sleep(Duration::from_millis(300));
+    a.shutdown().unwrap();
+    let got = bodies(&again);
+    assert!(
+        got.len() == 4 && got.iter().all(|b| b.starts_with("late-")),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn orderly_consumers_hand_queues_over_through_locks() {
+    let cluster = Cluster::start();
+    let topic = "PushOrderlyPair";
+    produce(
+        &cluster,
+        topic,
+        (0..4u32).map(|q| Outgoing::new(q, "0", "t")).collect(),
+    );
+    let seen: Arc<Mutex<BTreeMap<u32, Vec<u32>>>> = Arc::default();
+    let start = || {
+        let sink = seen.clone();
+        PushConsumer::builder("g-orderly-pair")
+            .namesrv(&cluster.namesrv_addr().to_string())
+            .subscribe(topic, "*")
+            .consume_from(ConsumeFrom::FirstOffset)
+            .config(fast)
+            .orderly_listener(move |msgs| {
+                let mut seen = sink.lock().unwrap();
+                for m in msgs {
+                    let seq: u32 = std::str::from_utf8(&m.body).unwrap().parse().unwrap();
+                    seen.entry(m.queue_id.0).or_default().push(seq);
+                }
+                ConsumeStatus::Success
+            })
+            .start()
+            .unwrap()
+    };
+    let a = start();
+    let b = start();
+    let mine = |h: &bolide_client::consumer::PushConsumerHandle| -> BTreeSet<u32> {
+        let queues = h.assigned().unwrap();
+        queues
+            .iter()
+            .filter(|q| q.topic == topic)
+            .map(|q| q.queue_id.0)
+            .collect()
+    };
+    let settled = eventually(WAIT, || {
+        let (qa, qb) = (mine(&a), mine(&b));
+        qa.len() == 2 && qb.len() == 2 && qa.is_disjoint(&qb)
+    });
+    assert!(settled, "a {:?} b {:?}", mine(&a), mine(&b));
+    let msgs = (4..4 * 20u32)
+        .map(|i| Outgoing::new(i % 4, format!("{}", i / 4), "t"))
+        .collect();
+    send_all(cluster.broker_addr(), topic, msgs);
+    let total = || seen.lock().unwrap().values().map(Vec::len).sum::<usize>();
+    assert!(eventually(WAIT, || total() >= 80), "got {}", total());
+    a.shutdown().unwrap();
+    b.shutdown().unwrap();
+    let seen = seen.lock().unwrap();
+    for queue in 0..4 {
+        let got = &seen[&queue];
+        // In order, each once: a hand-off commits and unlocks before the
+        // next owner can lock the queue and read the committed offset.
+        assert_eq!(got, &(0..20).collect::<Vec<u32>>(), "queue {queue}");
+    }
+}

@@ -141,13 +141,35 @@ fn silent_broker_expires_while_its_connection_stays_open() {
     let ns = bolide_namesrv::server::spawn(config).unwrap();
     let addr = ns.addr();
     in_executor(move || async move {
-        let broker = Connection::connect(addr, Rc::new(NoRequests), 1 << 20, TIMEOUT).await.unwrap();
-        assert_eq!(broker.invoke(register_request("T"), TIMEOUT).await.unwrap().code, rsp::SUCCESS);
-        assert_eq!(broker.invoke(route_request("T"), TIMEOUT).await.unwrap().code, rsp::SUCCESS);
+        let broker = Connection::connect(addr, Rc::new(NoRequests), 1 << 20, TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(
+            broker
+                .invoke(register_request("T"), TIMEOUT)
+                .await
+                .unwrap()
+                .code,
+            rsp::SUCCESS
+        );
+        assert_eq!(
+            broker
+                .invoke(route_request("T"), TIMEOUT)
+                .await
+                .unwrap()
+                .code,
+            rsp::SUCCESS
+        );
         // No re-registration: after the timeout the scan drops it.
         for _ in 0..200 {
             glommio::timer::sleep(Duration::from_millis(25)).await;
-            if broker.invoke(route_request("T"), TIMEOUT).await.unwrap().code == rsp::TOPIC_NOT_EXIST {
+            if broker
+                .invoke(route_request("T"), TIMEOUT)
+                .await
+                .unwrap()
+                .code
+                == rsp::TOPIC_NOT_EXIST
+            {
                 assert!(!broker.is_closed());
                 return;
             }

@@ -239,6 +239,15 @@ impl Offsets {
         self.table.borrow_mut().remove(mq);
     }
 
+    /// Before (re)assigning `mq`: a clustering consumer forgets its stale
+    /// in-memory offset (the broker's is the truth, another member may
+    /// have moved it); a local store keeps it — it *is* the truth.
+    pub fn forget_stale(&self, mq: &MessageQueue) {
+        if self.remote {
+            self.remove(mq);
+        }
+    }
+
     /// The stored offset: asked of the broker (clustering), else the table.
     pub async fn fetch(
         &self,

@@ -326,7 +326,7 @@ impl Lite {
         mq: MessageQueue,
         sub: Subscription,
     ) -> Result<(), ConsumerError> {
-        self.offsets.remove(&mq);
+        self.offsets.forget_stale(&mq);
         let start = self.client.start_offset(&mq, &self.offsets).await?;
         if self.stopped.get() || self.queues.borrow().contains_key(&mq) {
             return Ok(());
@@ -366,7 +366,7 @@ impl Lite {
                 tracing::debug!(%mq, error = %e, "offset commit on unassign failed");
             }
         }
-        self.offsets.remove(mq);
+        self.offsets.forget_stale(mq);
     }
 
     async fn pull_loop(self: Rc<Self>, q: Rc<LiteQueue>) {

@@ -321,7 +321,7 @@ impl Push {
             }
             locked_until = Some(Instant::now() + LOCK_VALIDITY);
         }
-        self.offsets.remove(&mq);
+        self.offsets.forget_stale(&mq);
         let start = self.client.start_offset(&mq, &self.offsets).await?;
         if self.stopped.get() || self.queues.borrow().contains_key(&mq) {
             return Ok(());
@@ -359,7 +359,7 @@ impl Push {
         {
             tracing::debug!(%mq, error = %e, "offset commit on unassign failed");
         }
-        self.offsets.remove(mq);
+        self.offsets.forget_stale(mq);
         if self.listener.is_orderly() {
             self.unlock(std::slice::from_ref(mq)).await;
         }

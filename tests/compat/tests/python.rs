@@ -1,0 +1,42 @@
+//! The Apache RocketMQ C++ client (librocketmq 2.1.0 through
+//! `rocketmq-client-python` 2.0.0) against `bolide-broker --standalone`.
+//! The wrapper offers sync, oneway and orderly sends only (no async, no
+//! batch), and its send result has no queue id; those checks are not made.
+
+use bolide_compat::clients::Client;
+use bolide_compat::scenarios;
+
+#[test]
+fn send_and_receive() {
+    scenarios::send_and_receive(Client::Python);
+}
+
+#[test]
+fn tag_filter() {
+    scenarios::tag_filter(Client::Python);
+}
+
+#[test]
+fn two_consumers_split() {
+    scenarios::two_consumers_split(Client::Python);
+}
+
+#[test]
+fn restart_resumes() {
+    scenarios::restart_resumes(Client::Python);
+}
+
+#[test]
+fn orderly() {
+    scenarios::orderly(Client::Python);
+}
+
+#[test]
+fn consumer_lag() {
+    scenarios::consumer_lag(Client::Python);
+}
+
+#[test]
+fn lookup() {
+    scenarios::lookup(Client::Python);
+}

@@ -1,0 +1,41 @@
+//! `rocketmq-client-rust` 1.0.0 (crates.io) against
+//! `bolide-broker --standalone`: sync, oneway, async and batch sends, push
+//! consumers (concurrent and orderly).
+
+use bolide_compat::clients::Client;
+use bolide_compat::scenarios;
+
+#[test]
+fn send_and_receive() {
+    scenarios::send_and_receive(Client::Rust);
+}
+
+#[test]
+fn tag_filter() {
+    scenarios::tag_filter(Client::Rust);
+}
+
+#[test]
+fn two_consumers_split() {
+    scenarios::two_consumers_split(Client::Rust);
+}
+
+#[test]
+fn restart_resumes() {
+    scenarios::restart_resumes(Client::Rust);
+}
+
+#[test]
+fn orderly() {
+    scenarios::orderly(Client::Rust);
+}
+
+#[test]
+fn consumer_lag() {
+    scenarios::consumer_lag(Client::Rust);
+}
+
+#[test]
+fn lookup() {
+    scenarios::lookup(Client::Rust);
+}
