@@ -44,6 +44,9 @@ use super::{ConsumeStatus, ConsumerError};
 use crate::message::MessageExt;
 use crate::route::MessageQueue;
 
+/// Rebalance interval while a subscribed topic has no route.
+const MISSING_ROUTE_RETRY: Duration = Duration::from_secs(1);
+
 /// How long a granted broker lock is trusted without renewal (the broker
 /// keeps it 60 s; Java trusts it 30 s).
 pub const LOCK_VALIDITY: Duration = Duration::from_secs(30);
@@ -263,15 +266,24 @@ impl Push {
         self.background.borrow_mut().extend(tasks);
     }
 
-    /// Rebalances every `rebalance_interval`, or at once when woken.
+    /// Rebalances every `rebalance_interval`, or at once when woken; every
+    /// second while a subscribed topic has no route yet (a topic created a
+    /// moment ago by a producer reaches the NameServer shortly after).
     fn spawn_rebalance_loop(self: &Rc<Self>) -> JoinHandle<()> {
         let push = self.clone();
         glommio::spawn_local(async move {
             while !push.stopped.get() {
-                push.client
-                    .rebalance
-                    .wait(push.config().rebalance_interval)
-                    .await;
+                let routeless = push
+                    .subscriptions
+                    .iter()
+                    .any(|s| !push.client.has_route(&s.topic));
+                let interval = push.config().rebalance_interval;
+                let wait = if routeless {
+                    interval.min(MISSING_ROUTE_RETRY)
+                } else {
+                    interval
+                };
+                push.client.rebalance.wait(wait).await;
                 if push.stopped.get() {
                     return;
                 }
@@ -288,7 +300,11 @@ impl Push {
             }
             let topic = sub.topic.as_str();
             if !self.client.has_route(topic) {
-                let _ = self.client.refresh_route(topic).await;
+                // A newly found route means new brokers: they must know
+                // this consumer before it asks them for the group's members.
+                if let Ok(true) = self.client.refresh_route(topic).await {
+                    self.send_heartbeats().await;
+                }
             }
             let wanted = match self.client.allocate(topic).await {
                 Ok(wanted) => wanted,
