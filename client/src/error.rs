@@ -35,6 +35,12 @@ pub enum ClientError {
     /// A response body or header did not decode.
     #[error("bad response: {0}")]
     Proto(#[from] ProtoError),
+    /// The caller's input was refused before anything was sent.
+    #[error("invalid {what}: {detail}")]
+    Invalid { what: &'static str, detail: String },
+    /// The client's runtime stopped before the call completed.
+    #[error("client stopped before the call completed")]
+    Stopped,
 }
 
 #[cfg(test)]
@@ -64,6 +70,13 @@ mod tests {
             (
                 ClientError::InvalidAddr { addr: "x".into() },
                 "invalid address \"x\": expected ip:port",
+            ),
+            (
+                ClientError::Invalid {
+                    what: "message",
+                    detail: "empty body".into(),
+                },
+                "invalid message: empty body",
             ),
         ];
         for (error, want) in cases {

@@ -189,7 +189,10 @@ pub fn validate_topic(topic: &str) -> Result<(), ClientError> {
 
 /// A local validation failure, as a [`ClientError`].
 pub(crate) fn invalid(detail: impl Into<String>) -> ClientError {
-    ClientError::Proto(ProtoError::invalid("message", detail))
+    ClientError::Invalid {
+        what: "message",
+        detail: detail.into(),
+    }
 }
 
 /// How the broker stored a sent message (remoting.md §4.2). Every status

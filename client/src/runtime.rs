@@ -55,7 +55,6 @@ use std::time::{Duration, Instant};
 use futures_lite::io::AsyncReadExt;
 
 use crate::error::ClientError;
-use crate::remoting::TransportError;
 
 /// Bytes read from the wake-up socket per read (any number of owed wake-ups
 /// collapse into one drain).
@@ -67,14 +66,9 @@ const WAKE_READ_BYTES: usize = 64;
 #[error("client runtime stopped before the call completed")]
 pub struct Canceled;
 
-/// A canceled call surfaces as a closed transport with no peer address, the
-/// nearest existing [`ClientError`] ("could not ask").
 impl From<Canceled> for ClientError {
     fn from(_: Canceled) -> Self {
-        ClientError::Transport {
-            addr: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-            source: TransportError::Closed,
-        }
+        ClientError::Stopped
     }
 }
 
