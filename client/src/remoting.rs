@@ -269,6 +269,10 @@ fn next_thread_tag() -> u64 {
 async fn read_loop<H: Handler>(conn: Connection, mut reader: ReadHalf<TcpStream>, handler: Rc<H>) {
     let permits = Rc::new(Semaphore::new(MAX_INFLIGHT_REQUESTS));
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    // Reads land in a scratch buffer zeroed once, then only the bytes read
+    // are copied: growing `buf` by a zeroed chunk per read would memset
+    // 64 KiB for every small request.
+    let mut scratch = vec![0u8; READ_CHUNK_BYTES];
     'conn: while !conn.is_closed() {
         loop {
             match decode_frame_buf(&mut buf, conn.inner.max_frame_bytes) {
@@ -280,11 +284,9 @@ async fn read_loop<H: Handler>(conn: Connection, mut reader: ReadHalf<TcpStream>
                 }
             }
         }
-        let start = buf.len();
-        buf.resize(start + READ_CHUNK_BYTES, 0);
-        match reader.read(&mut buf[start..]).await {
+        match reader.read(&mut scratch).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => buf.truncate(start + n),
+            Ok(n) => buf.extend_from_slice(&scratch[..n]),
         }
     }
     conn.close();
