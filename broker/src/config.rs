@@ -39,6 +39,7 @@ pub struct BrokerSection {
     pub max_message_bytes: usize,
     pub max_frame_bytes: usize,
     pub max_long_poll_ms: u64,
+    pub spin_before_park_us: u64,
 }
 
 impl Default for BrokerSection {
@@ -60,6 +61,7 @@ impl Default for BrokerSection {
             max_message_bytes: 4 << 20,
             max_frame_bytes: 16 << 20,
             max_long_poll_ms: 30_000,
+            spin_before_park_us: 100,
         }
     }
 }

@@ -143,7 +143,11 @@ fn run_shard_thread(
     stop: Arc<AtomicBool>,
     ready: Ready,
 ) {
-    let executor = match glommio::LocalExecutorBuilder::default().make() {
+    let spin = Duration::from_micros(shared.config.broker.spin_before_park_us);
+    let executor = match glommio::LocalExecutorBuilder::default()
+        .spin_before_park(spin)
+        .make()
+    {
         Ok(ex) => ex,
         Err(e) => {
             let _ = ready.send(Err(format!("cannot start executor: {e}")));

@@ -51,6 +51,8 @@ pub struct Options {
     pub queues: u32,
     /// Consume from the earliest offset instead of the newest.
     pub from_start: bool,
+    /// Executor spin before parking, us (client threads and embedded broker).
+    pub spin_us: u64,
 }
 
 impl Default for Options {
@@ -73,6 +75,7 @@ impl Default for Options {
             embedded_shards: 1,
             queues: 8,
             from_start: false,
+            spin_us: 100,
         }
     }
 }
@@ -94,7 +97,8 @@ usage: bolide-loadgen produce|consume [options]
       --from-start        consume from the earliest offset
       --embedded          start a NameServer + broker in this process
       --flush async|sync  embedded broker flush mode (default async)
-      --shards N          embedded broker shards (default 1)";
+      --shards N          embedded broker shards (default 1)
+      --spin-us N         executor spin before sleeping, us (default 100)";
 
 fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
     value
@@ -141,6 +145,7 @@ fn apply(o: &mut Options, flag: &str, v: &str) -> Result<(), String> {
         "-c" | "--count" => o.count = number(flag, v)?,
         "-q" | "--queues" => o.queues = number(flag, v)?,
         "--shards" => o.embedded_shards = number(flag, v)?,
+        "--spin-us" => o.spin_us = number(flag, v)?,
         "--send" => {
             o.send_mode = match v {
                 "sync" => SendMode::Sync,

@@ -52,6 +52,7 @@ fn start_embedded(o: &mut Options) -> Result<Embedded, String> {
     c.broker.vip_port = false;
     c.broker.namesrv_addrs = vec![namesrv.addr().to_string()];
     c.broker.shards = o.embedded_shards;
+    c.broker.spin_before_park_us = o.spin_us;
     c.store.data_dir = data.path().to_path_buf();
     c.store.flush_mode = match o.embedded_flush {
         Flush::Async => bolide_broker::config::FlushModeName::Async,
@@ -91,6 +92,7 @@ fn run(o: Options) -> Result<String, String> {
             let producers = o.producers / o.threads + usize::from(i < o.producers % o.threads);
             glommio::LocalExecutorBuilder::default()
                 .name(&format!("loadgen-{i}"))
+                .spin_before_park(std::time::Duration::from_micros(o.spin_us))
                 .spawn(move || async move {
                     match o.mode {
                         Mode::Produce => produce::run_thread(o, producers, shared).await,

@@ -46,8 +46,10 @@ impl ExtFields {
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
+        // From the end: a key a peer repeated reads as its last value.
         self.entries
             .iter()
+            .rev()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
@@ -63,7 +65,7 @@ impl ExtFields {
     }
 
     fn insert_small(&mut self, key: SmolStr, value: SmolStr) {
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+        match self.entries.iter_mut().rev().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
             None => self.entries.push((key, value)),
         }
@@ -71,7 +73,7 @@ impl ExtFields {
 
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        let index = self.entries.iter().position(|(k, _)| k == key)?;
+        let index = self.entries.iter().rposition(|(k, _)| k == key)?;
         Some(self.entries.remove(index).1.into())
     }
 
@@ -80,10 +82,11 @@ impl ExtFields {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    /// Decoder insert: a repeated key keeps the last value, like a Java
-    /// `HashMap` fed by a JSON parser.
+    /// Decoder insert, without a duplicate check (a quadratic scan on the
+    /// hottest path): a repeated key stays twice and [`get`](Self::get)
+    /// reads the last value, like a Java `HashMap` fed by a JSON parser.
     pub(crate) fn push_decoded(&mut self, key: SmolStr, value: SmolStr) {
-        self.insert_small(key, value);
+        self.entries.push((key, value));
     }
 
     /// Reads and parses field `name` (see [`FieldValue`]).
