@@ -524,13 +524,29 @@ impl<'a> Properties<'a> {
         self.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 
+    /// The values of several names in one pass over the string (the store
+    /// and the send path each need a few per message).
+    pub fn get_many<const N: usize>(&self, names: [&str; N]) -> [Option<&'a str>; N] {
+        let mut found = [None; N];
+        for (k, v) in self.iter() {
+            if let Some(i) = names.iter().position(|n| *n == k) {
+                found[i] = Some(v);
+            }
+        }
+        found
+    }
+
     /// The message keys (`KEYS`, space-separated), without empties.
     pub fn keys(&self) -> impl Iterator<Item = &'a str> {
-        self.get(property::KEYS)
-            .unwrap_or_default()
-            .split(property::KEY_SEPARATOR)
-            .filter(|k| !k.is_empty())
+        split_keys(self.get(property::KEYS))
     }
+}
+
+/// The keys of a `KEYS` value (space-separated), without empties.
+pub fn split_keys(keys: Option<&str>) -> impl Iterator<Item = &str> {
+    keys.unwrap_or_default()
+        .split(property::KEY_SEPARATOR)
+        .filter(|k| !k.is_empty())
 }
 
 /// Builds a properties string.

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use bolide_proto::message::{property, RecordView};
+use bolide_proto::message::{property, split_keys, RecordView};
 
 use crate::index::format::{IndexFile, IndexHeader, IndexLayout};
 
@@ -38,10 +38,23 @@ impl KeyIndex {
 
     /// Indexes the keys of the record at `pos`.
     pub fn add_record(&mut self, view: &RecordView<'_>, pos: u64) {
-        let props = view.properties();
-        let uniq = props.get(property::UNIQ_KEY);
-        for key in props.keys().chain(uniq) {
-            self.put(view.topic(), key, pos, view.store_timestamp());
+        let [keys, uniq] = view
+            .properties()
+            .get_many([property::KEYS, property::UNIQ_KEY]);
+        self.add_keys(view.topic(), keys, uniq, pos, view.store_timestamp());
+    }
+
+    /// Indexes a record's `KEYS` value and unique key.
+    pub fn add_keys(
+        &mut self,
+        topic: &str,
+        keys: Option<&str>,
+        uniq: Option<&str>,
+        pos: u64,
+        ts: i64,
+    ) {
+        for key in split_keys(keys).chain(uniq) {
+            self.put(topic, key, pos, ts);
         }
     }
 

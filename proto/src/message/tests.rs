@@ -254,3 +254,13 @@ fn push_property_appends_and_repairs_the_last_separator() {
     push_property(&mut empty, "C", "3");
     assert_eq!(Properties(&empty).get("C"), Some("3"));
 }
+
+#[test]
+fn get_many_reads_several_names_in_one_pass() {
+    let p = Properties("A\u{1}1\u{2}B\u{1}2\u{2}A\u{1}3\u{2}");
+    assert_eq!(p.get_many(["A", "C", "B"]), [Some("3"), None, Some("2")]);
+    assert_eq!(
+        split_keys(Some(" k1  k2 ")).collect::<Vec<_>>(),
+        ["k1", "k2"]
+    );
+}

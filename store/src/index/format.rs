@@ -23,7 +23,6 @@
 //! hash only: results are *candidates* the caller confirms by reading the
 //! record's keys. Keys are scoped by topic (`topic#key`).
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 /// Bytes of the file header.
@@ -215,7 +214,8 @@ pub fn key_hash(topic: &str, key: &str) -> u32 {
 pub struct IndexFile {
     header: IndexHeader,
     buf: Vec<u8>,
-    dirty_pages: BTreeSet<usize>,
+    /// One bit per page of `buf` (a set lookup per entry was a hot spot).
+    dirty_pages: Vec<u64>,
 }
 
 impl IndexFile {
@@ -225,7 +225,7 @@ impl IndexFile {
         let mut file = IndexFile {
             header,
             buf: vec![0u8; layout.file_len()],
-            dirty_pages: BTreeSet::new(),
+            dirty_pages: page_bitmap(layout.file_len()),
         };
         file.write_header();
         file
@@ -237,10 +237,11 @@ impl IndexFile {
         if buf.len() < header.layout.file_len() {
             return Err(IndexFormatError::Corrupt("shorter than its layout".into()));
         }
+        let dirty_pages = page_bitmap(buf.len());
         Ok(IndexFile {
             header,
             buf,
-            dirty_pages: BTreeSet::new(),
+            dirty_pages,
         })
     }
 
@@ -316,7 +317,15 @@ impl IndexFile {
 
     /// Page numbers (of [`PAGE_BYTES`]) changed since the last call.
     pub fn take_dirty_pages(&mut self) -> Vec<usize> {
-        std::mem::take(&mut self.dirty_pages).into_iter().collect()
+        let mut pages = Vec::new();
+        for (word_index, word) in self.dirty_pages.iter_mut().enumerate() {
+            let mut bits = std::mem::take(word);
+            while bits != 0 {
+                pages.push(word_index * 64 + bits.trailing_zeros() as usize);
+                bits &= bits - 1;
+            }
+        }
+        pages
     }
 
     fn write_header(&mut self) {
@@ -324,11 +333,16 @@ impl IndexFile {
         self.write(0, &bytes);
     }
 
+    fn mark_dirty(&mut self, page: usize) {
+        if let Some(word) = self.dirty_pages.get_mut(page / 64) {
+            *word |= 1 << (page % 64);
+        }
+    }
+
     fn write(&mut self, pos: usize, bytes: &[u8]) {
         self.buf[pos..pos + bytes.len()].copy_from_slice(bytes);
-        self.dirty_pages.insert(pos / PAGE_BYTES);
-        self.dirty_pages
-            .insert((pos + bytes.len() - 1) / PAGE_BYTES);
+        self.mark_dirty(pos / PAGE_BYTES);
+        self.mark_dirty((pos + bytes.len() - 1) / PAGE_BYTES);
     }
 }
 
@@ -428,6 +442,11 @@ impl KeyLookup {
     pub fn into_results(self) -> Vec<u64> {
         self.found
     }
+}
+
+/// A cleared bitmap with one bit per page of a `len`-byte file.
+fn page_bitmap(len: usize) -> Vec<u64> {
+    vec![0; len.div_ceil(PAGE_BYTES).div_ceil(64)]
 }
 
 fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {

@@ -25,7 +25,7 @@ use std::rc::Rc;
 use ahash::AHashMap;
 use bolide_proto::consume_queue::CqUnit;
 use bolide_proto::ids::{GlobalOffset, PhysicalOffset, QueueOffset, ShardId};
-use bolide_proto::message::{property, AppendStamp, NewMessage, RecordView};
+use bolide_proto::message::{property, AppendStamp, NewMessage, Properties};
 use bolide_proto::tags::tags_code;
 
 use crate::config::{FlushMode, StoreConfig};
@@ -289,15 +289,20 @@ impl<S: Storage> ShardStore<S> {
                     bufs.unreserve(pos, len);
                     return Err(StoreError::MessageIllegal(e.to_string()));
                 }
-                let view = RecordView::parse(slot)
-                    .map_err(|e| StoreError::corrupt("encoded record", e.to_string()))?;
-                let tags = tags_code(view.properties().get(property::TAGS));
+                // Read the few properties dispatch needs from the message
+                // itself, in one pass: it was just encoded from them.
+                let [tags, keys, uniq] = Properties(&m.properties).get_many([
+                    property::TAGS,
+                    property::KEYS,
+                    property::UNIQ_KEY,
+                ]);
+                let tags = tags_code(tags);
                 queue.push(CqUnit {
                     physical_offset: PhysicalOffset(pos),
                     size: len as u32,
                     tags_code: tags,
                 });
-                index.add_record(&view, pos);
+                index.add_keys(&m.topic, keys, uniq, pos, now);
                 events.push((queue_offset.0, tags));
                 results.push(AppendResult {
                     global_offset: global,
