@@ -301,3 +301,27 @@ impl Offsets {
         }
     }
 }
+
+/// A consumer whose background tasks end once it stops.
+pub(crate) trait Stoppable {
+    fn is_stopped(&self) -> bool;
+}
+
+/// Spawns `job` every `interval` until `owner` stops.
+pub(crate) fn spawn_every<T: Stoppable + 'static>(
+    owner: &Rc<T>,
+    interval: std::time::Duration,
+    job: fn(Rc<T>) -> futures_lite::future::BoxedLocal<()>,
+) -> glommio::task::JoinHandle<()> {
+    let owner = owner.clone();
+    glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(interval).await;
+            if owner.is_stopped() {
+                return;
+            }
+            job(owner.clone()).await;
+        }
+    })
+    .detach()
+}

@@ -27,7 +27,7 @@ use glommio::task::JoinHandle;
 
 use super::broker_client::{decode_pulled, offset_to_wire, Notify, PullStatus};
 use super::config::ConsumerConfig;
-use super::instance::{ConsumerClient, Offsets};
+use super::instance::{spawn_every, ConsumerClient, Offsets, Stoppable};
 use super::process_queue::{FlowLimits, ProcessQueue};
 use super::push::wall_clock_ms;
 use super::rebalance_impl::{diff, heartbeat, HeartbeatInfo};
@@ -219,23 +219,10 @@ impl LocalLitePullConsumer {
     }
 }
 
-/// Spawns `job` every `interval` until the consumer stops.
-fn spawn_every(
-    lite: &Rc<Lite>,
-    interval: Duration,
-    job: fn(Rc<Lite>) -> futures_lite::future::BoxedLocal<()>,
-) -> JoinHandle<()> {
-    let lite = lite.clone();
-    glommio::spawn_local(async move {
-        loop {
-            glommio::timer::sleep(interval).await;
-            if lite.stopped.get() {
-                return;
-            }
-            job(lite.clone()).await;
-        }
-    })
-    .detach()
+impl Stoppable for Lite {
+    fn is_stopped(&self) -> bool {
+        self.stopped.get()
+    }
 }
 
 impl Lite {

@@ -36,7 +36,7 @@ use glommio::task::JoinHandle;
 
 use super::broker_client::{decode_pulled, offset_to_wire, Notify, PullStatus};
 use super::config::ConsumerConfig;
-use super::instance::{ConsumerClient, Offsets};
+use super::instance::{spawn_every, ConsumerClient, Offsets, Stoppable};
 use super::process_queue::{FlowLimits, ProcessQueue};
 use super::rebalance_impl::{diff, heartbeat, HeartbeatInfo};
 use super::subscription::{retry_topic, Subscription};
@@ -410,23 +410,10 @@ impl Push {
     }
 }
 
-/// Spawns `job` every `interval` until the consumer stops.
-fn spawn_every(
-    push: &Rc<Push>,
-    interval: Duration,
-    job: fn(Rc<Push>) -> futures_lite::future::BoxedLocal<()>,
-) -> JoinHandle<()> {
-    let push = push.clone();
-    glommio::spawn_local(async move {
-        loop {
-            glommio::timer::sleep(interval).await;
-            if push.stopped.get() {
-                return;
-            }
-            job(push.clone()).await;
-        }
-    })
-    .detach()
+impl Stoppable for Push {
+    fn is_stopped(&self) -> bool {
+        self.stopped.get()
+    }
 }
 
 // Pulling.
