@@ -57,146 +57,134 @@ async fn drain(
 
 #[test]
 fn produce_and_consume_exactly_n_across_shards() {
-    let ns = start_namesrv();
-    let data = tempfile::tempdir().unwrap();
-    let broker = start_broker(broker_config(data.path(), ns.addr(), FlushModeName::Async));
-    let addr = broker.addr();
-    run(move || async move {
-        let conn = connect(addr).await;
-        let mut offsets_per_queue = [0i64; 4];
-        for i in 0..200 {
-            let queue = (i % 4) as i32;
-            let tag = if i % 2 == 0 { "TagA" } else { "TagB" };
-            let rsp = conn
-                .invoke(
-                    send_request(TOPIC, queue, &body(i), tag, &format!("k{i}")),
-                    TIMEOUT,
-                )
-                .await
-                .unwrap();
-            assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
-            assert_eq!(ext_i64(&rsp, "queueId"), queue as i64);
-            assert_eq!(
-                ext_i64(&rsp, "queueOffset"),
-                offsets_per_queue[queue as usize]
-            );
-            offsets_per_queue[queue as usize] += 1;
-            let id = OffsetMsgId::decode(rsp.ext_fields.get("msgId").unwrap()).unwrap();
-            assert_eq!(id.store_host, addr);
-        }
-        let mut all = BTreeSet::new();
-        let mut tag_a = 0;
-        for queue in 0..4 {
-            for (b, _) in drain(&conn, TOPIC, queue, 0, "*").await {
-                assert!(all.insert(b), "duplicate message");
+    with_broker(
+        |_| {},
+        move |addr, _| async move {
+            let conn = connect(addr).await;
+            let mut offsets_per_queue = [0i64; 4];
+            for i in 0..200 {
+                let queue = (i % 4) as i32;
+                let tag = if i % 2 == 0 { "TagA" } else { "TagB" };
+                let rsp = conn
+                    .invoke(
+                        send_request(TOPIC, queue, &body(i), tag, &format!("k{i}")),
+                        TIMEOUT,
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
+                assert_eq!(ext_i64(&rsp, "queueId"), queue as i64);
+                assert_eq!(
+                    ext_i64(&rsp, "queueOffset"),
+                    offsets_per_queue[queue as usize]
+                );
+                offsets_per_queue[queue as usize] += 1;
+                let id = OffsetMsgId::decode(rsp.ext_fields.get("msgId").unwrap()).unwrap();
+                assert_eq!(id.store_host, addr);
             }
-            tag_a += drain(&conn, TOPIC, queue, 0, "TagA").await.len();
-        }
-        let expected: BTreeSet<Vec<u8>> = (0..200).map(body).collect();
-        assert_eq!(all, expected, "every message exactly once");
-        assert_eq!(tag_a, 100, "tag filter");
-    });
-    broker.shutdown();
-    ns.shutdown();
+            let mut all = BTreeSet::new();
+            let mut tag_a = 0;
+            for queue in 0..4 {
+                for (b, _) in drain(&conn, TOPIC, queue, 0, "*").await {
+                    assert!(all.insert(b), "duplicate message");
+                }
+                tag_a += drain(&conn, TOPIC, queue, 0, "TagA").await.len();
+            }
+            let expected: BTreeSet<Vec<u8>> = (0..200).map(body).collect();
+            assert_eq!(all, expected, "every message exactly once");
+            assert_eq!(tag_a, 100, "tag filter");
+        },
+    );
 }
 
 #[test]
 fn auto_created_topic_is_routed_by_the_namesrv() {
-    let ns = start_namesrv();
-    let data = tempfile::tempdir().unwrap();
-    let broker = start_broker(broker_config(data.path(), ns.addr(), FlushModeName::Async));
-    let (addr, ns_addr) = (broker.addr(), ns.addr());
-    run(move || async move {
-        let conn = connect(addr).await;
-        let rsp = conn
-            .invoke(send_request("RoutedTopic", 0, b"x", "t", "k"), TIMEOUT)
-            .await
-            .unwrap();
-        assert_eq!(rsp.code, rsp::SUCCESS);
-        let ns_conn = connect(ns_addr).await;
-        let route_req =
-            RemotingCommand::request(req::GET_ROUTEINFO_BY_TOPIC).with_ext("topic", "RoutedTopic");
-        for _ in 0..100 {
-            let rsp = ns_conn.invoke(route_req.clone(), TIMEOUT).await.unwrap();
-            if rsp.code == rsp::SUCCESS {
-                let route = TopicRouteData::decode(&rsp.body).unwrap();
-                assert_eq!(
-                    route.broker_datas[0].master_addr(),
-                    Some(addr.to_string().as_str())
-                );
-                assert_eq!(route.queue_datas[0].write_queue_nums, 4);
-                return;
+    with_broker(
+        |_| {},
+        move |addr, ns_addr| async move {
+            let conn = connect(addr).await;
+            let rsp = conn
+                .invoke(send_request("RoutedTopic", 0, b"x", "t", "k"), TIMEOUT)
+                .await
+                .unwrap();
+            assert_eq!(rsp.code, rsp::SUCCESS);
+            let ns_conn = connect(ns_addr).await;
+            let route_req = RemotingCommand::request(req::GET_ROUTEINFO_BY_TOPIC)
+                .with_ext("topic", "RoutedTopic");
+            for _ in 0..100 {
+                let rsp = ns_conn.invoke(route_req.clone(), TIMEOUT).await.unwrap();
+                if rsp.code == rsp::SUCCESS {
+                    let route = TopicRouteData::decode(&rsp.body).unwrap();
+                    assert_eq!(
+                        route.broker_datas[0].master_addr(),
+                        Some(addr.to_string().as_str())
+                    );
+                    assert_eq!(route.queue_datas[0].write_queue_nums, 4);
+                    return;
+                }
+                glommio::timer::sleep(Duration::from_millis(50)).await;
             }
-            glommio::timer::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("topic never reached the NameServer");
-    });
-    broker.shutdown();
-    ns.shutdown();
+            panic!("topic never reached the NameServer");
+        },
+    );
 }
 
 #[test]
 fn long_poll_returns_on_arrival() {
-    let ns = start_namesrv();
-    let data = tempfile::tempdir().unwrap();
-    let broker = start_broker(broker_config(data.path(), ns.addr(), FlushModeName::Async));
-    let addr = broker.addr();
-    run(move || async move {
-        let producer = connect(addr).await;
-        let consumer = connect(addr).await;
-        let rsp = producer
-            .invoke(send_request("LpTopic", 1, b"first", "t", "k"), TIMEOUT)
-            .await
-            .unwrap();
-        assert_eq!(rsp.code, rsp::SUCCESS);
-        // Caught up at offset 1: the broker holds the pull (up to 20 s)...
-        let pull = glommio::spawn_local(async move {
-            consumer
-                .invoke(
-                    pull_request("G", "LpTopic", 1, 1, "*", 20_000),
-                    Duration::from_secs(30),
-                )
+    with_broker(
+        |_| {},
+        move |addr, _| async move {
+            let producer = connect(addr).await;
+            let consumer = connect(addr).await;
+            let rsp = producer
+                .invoke(send_request("LpTopic", 1, b"first", "t", "k"), TIMEOUT)
                 .await
-        });
-        glommio::timer::sleep(Duration::from_millis(200)).await;
-        let rsp = producer
-            .invoke(send_request("LpTopic", 1, b"second", "t", "k"), TIMEOUT)
-            .await
-            .unwrap();
-        assert_eq!(rsp.code, rsp::SUCCESS);
-        // ...and answers with the new message instead of waiting out the hold.
-        let rsp = pull.await.unwrap();
-        assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
-        let got: Vec<_> = records(&rsp.body)
-            .map(|r| r.unwrap().body().to_vec())
-            .collect();
-        assert_eq!(got, [b"second".to_vec()]);
-    });
-    broker.shutdown();
-    ns.shutdown();
+                .unwrap();
+            assert_eq!(rsp.code, rsp::SUCCESS);
+            // Caught up at offset 1: the broker holds the pull (up to 20 s)...
+            let pull = glommio::spawn_local(async move {
+                consumer
+                    .invoke(
+                        pull_request("G", "LpTopic", 1, 1, "*", 20_000),
+                        Duration::from_secs(30),
+                    )
+                    .await
+            });
+            glommio::timer::sleep(Duration::from_millis(200)).await;
+            let rsp = producer
+                .invoke(send_request("LpTopic", 1, b"second", "t", "k"), TIMEOUT)
+                .await
+                .unwrap();
+            assert_eq!(rsp.code, rsp::SUCCESS);
+            // ...and answers with the new message instead of waiting out the hold.
+            let rsp = pull.await.unwrap();
+            assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
+            let got: Vec<_> = records(&rsp.body)
+                .map(|r| r.unwrap().body().to_vec())
+                .collect();
+            assert_eq!(got, [b"second".to_vec()]);
+        },
+    );
 }
 
 #[test]
 fn long_poll_answers_not_found_at_its_deadline() {
-    let ns = start_namesrv();
-    let data = tempfile::tempdir().unwrap();
-    let broker = start_broker(broker_config(data.path(), ns.addr(), FlushModeName::Async));
-    let addr = broker.addr();
-    run(move || async move {
-        let conn = connect(addr).await;
-        conn.invoke(send_request("IdleTopic", 0, b"x", "t", "k"), TIMEOUT)
-            .await
-            .unwrap();
-        let rsp = conn
-            .invoke(pull_request("G", "IdleTopic", 0, 1, "*", 300), TIMEOUT)
-            .await
-            .unwrap();
-        assert_eq!(rsp.code, rsp::PULL_NOT_FOUND);
-        assert_eq!(ext_i64(&rsp, "nextBeginOffset"), 1);
-        assert_eq!(ext_i64(&rsp, "maxOffset"), 1);
-    });
-    broker.shutdown();
-    ns.shutdown();
+    with_broker(
+        |_| {},
+        move |addr, _| async move {
+            let conn = connect(addr).await;
+            conn.invoke(send_request("IdleTopic", 0, b"x", "t", "k"), TIMEOUT)
+                .await
+                .unwrap();
+            let rsp = conn
+                .invoke(pull_request("G", "IdleTopic", 0, 1, "*", 300), TIMEOUT)
+                .await
+                .unwrap();
+            assert_eq!(rsp.code, rsp::PULL_NOT_FOUND);
+            assert_eq!(ext_i64(&rsp, "nextBeginOffset"), 1);
+            assert_eq!(ext_i64(&rsp, "maxOffset"), 1);
+        },
+    );
 }
 
 #[test]
@@ -362,67 +350,64 @@ fn heartbeats_build_the_group_and_notify_members() {
         }
     }
 
-    let ns = start_namesrv();
-    let data = tempfile::tempdir().unwrap();
-    let broker = start_broker(broker_config(data.path(), ns.addr(), FlushModeName::Async));
-    let addr = broker.addr();
-    run(move || async move {
-        let recorder = Rc::new(Recorder::default());
-        let first = Connection::connect(addr, recorder.clone(), 1 << 20, TIMEOUT)
-            .await
-            .unwrap();
-        let second = connect(addr).await;
-        assert_eq!(
-            first.invoke(heartbeat("c1"), TIMEOUT).await.unwrap().code,
-            rsp::SUCCESS
-        );
-        assert_eq!(
-            second.invoke(heartbeat("c2"), TIMEOUT).await.unwrap().code,
-            rsp::SUCCESS
-        );
-        let list = RemotingCommand::request(req::GET_CONSUMER_LIST_BY_GROUP)
-            .with_ext("consumerGroup", "CG");
-        let rsp = second.invoke(list.clone(), TIMEOUT).await.unwrap();
-        let ids = ConsumerListByGroupResponseBody::decode(&rsp.body)
-            .unwrap()
-            .consumer_id_list;
-        assert_eq!(ids, ["c1", "c2"]);
-        for _ in 0..100 {
-            if recorder
+    with_broker(
+        |_| {},
+        move |addr, _| async move {
+            let recorder = Rc::new(Recorder::default());
+            let first = Connection::connect(addr, recorder.clone(), 1 << 20, TIMEOUT)
+                .await
+                .unwrap();
+            let second = connect(addr).await;
+            assert_eq!(
+                first.invoke(heartbeat("c1"), TIMEOUT).await.unwrap().code,
+                rsp::SUCCESS
+            );
+            assert_eq!(
+                second.invoke(heartbeat("c2"), TIMEOUT).await.unwrap().code,
+                rsp::SUCCESS
+            );
+            let list = RemotingCommand::request(req::GET_CONSUMER_LIST_BY_GROUP)
+                .with_ext("consumerGroup", "CG");
+            let rsp = second.invoke(list.clone(), TIMEOUT).await.unwrap();
+            let ids = ConsumerListByGroupResponseBody::decode(&rsp.body)
+                .unwrap()
+                .consumer_id_list;
+            assert_eq!(ids, ["c1", "c2"]);
+            for _ in 0..100 {
+                if recorder
+                    .0
+                    .borrow()
+                    .contains(&req::NOTIFY_CONSUMER_IDS_CHANGED)
+                {
+                    break;
+                }
+                glommio::timer::sleep(Duration::from_millis(20)).await;
+            }
+            assert!(recorder
                 .0
                 .borrow()
-                .contains(&req::NOTIFY_CONSUMER_IDS_CHANGED)
-            {
-                break;
+                .contains(&req::NOTIFY_CONSUMER_IDS_CHANGED));
+            // Pulling without a request subscription uses the heartbeat's.
+            let mut pull = pull_request("CG", "%RETRY%CG", 0, 0, "*", 0);
+            pull.ext_fields.insert("sysFlag", "0");
+            assert_eq!(
+                second.invoke(pull, TIMEOUT).await.unwrap().code,
+                rsp::PULL_NOT_FOUND
+            );
+            // The second member leaves: the list shrinks.
+            second.close();
+            for _ in 0..100 {
+                let rsp = first.invoke(list.clone(), TIMEOUT).await.unwrap();
+                if ConsumerListByGroupResponseBody::decode(&rsp.body).map(|b| b.consumer_id_list)
+                    == Ok(vec!["c1".into()])
+                {
+                    return;
+                }
+                glommio::timer::sleep(Duration::from_millis(20)).await;
             }
-            glommio::timer::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(recorder
-            .0
-            .borrow()
-            .contains(&req::NOTIFY_CONSUMER_IDS_CHANGED));
-        // Pulling without a request subscription uses the heartbeat's.
-        let mut pull = pull_request("CG", "%RETRY%CG", 0, 0, "*", 0);
-        pull.ext_fields.insert("sysFlag", "0");
-        assert_eq!(
-            second.invoke(pull, TIMEOUT).await.unwrap().code,
-            rsp::PULL_NOT_FOUND
-        );
-        // The second member leaves: the list shrinks.
-        second.close();
-        for _ in 0..100 {
-            let rsp = first.invoke(list.clone(), TIMEOUT).await.unwrap();
-            if ConsumerListByGroupResponseBody::decode(&rsp.body).map(|b| b.consumer_id_list)
-                == Ok(vec!["c1".into()])
-            {
-                return;
-            }
-            glommio::timer::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("closed member stayed in the group");
-    });
-    broker.shutdown();
-    ns.shutdown();
+            panic!("closed member stayed in the group");
+        },
+    );
 }
 
 fn send_delayed(topic: &str, level: u32) -> RemotingCommand {
@@ -434,44 +419,41 @@ fn send_delayed(topic: &str, level: u32) -> RemotingCommand {
 
 #[test]
 fn delayed_messages_arrive_after_their_level() {
-    let ns = start_namesrv();
-    let data = tempfile::tempdir().unwrap();
-    let broker = start_broker(broker_config(data.path(), ns.addr(), FlushModeName::Async));
-    let addr = broker.addr();
-    run(move || async move {
-        let conn = connect(addr).await;
-        conn.invoke(send_request("DelayTopic", 0, b"now", "t", "k"), TIMEOUT)
-            .await
-            .unwrap();
-        let sent_at = std::time::Instant::now();
-        let rsp = conn
-            .invoke(send_delayed("DelayTopic", 1), TIMEOUT)
-            .await
-            .unwrap();
-        assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
-        // Not there yet: only the undelayed message.
-        let now = drain(&conn, "DelayTopic", 0, 0, "*").await;
-        assert_eq!(now.len(), 1);
-        // Level 1 = 1 s: a long poll at offset 1 gets it.
-        let rsp = conn
-            .invoke(pull_request("G", "DelayTopic", 0, 1, "*", 8_000), TIMEOUT)
-            .await
-            .unwrap();
-        assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
-        assert!(
-            sent_at.elapsed() >= Duration::from_millis(900),
-            "delivered before its delay"
-        );
-        let r = records(&rsp.body).next().unwrap().unwrap();
-        assert_eq!(
-            (r.topic(), r.queue_id(), r.body()),
-            ("DelayTopic", 0, &b"later"[..])
-        );
-        assert_eq!(r.properties().get("REAL_TOPIC"), None);
-        assert_eq!(r.properties().get("DELAY"), None);
-    });
-    broker.shutdown();
-    ns.shutdown();
+    with_broker(
+        |_| {},
+        move |addr, _| async move {
+            let conn = connect(addr).await;
+            conn.invoke(send_request("DelayTopic", 0, b"now", "t", "k"), TIMEOUT)
+                .await
+                .unwrap();
+            let sent_at = std::time::Instant::now();
+            let rsp = conn
+                .invoke(send_delayed("DelayTopic", 1), TIMEOUT)
+                .await
+                .unwrap();
+            assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
+            // Not there yet: only the undelayed message.
+            let now = drain(&conn, "DelayTopic", 0, 0, "*").await;
+            assert_eq!(now.len(), 1);
+            // Level 1 = 1 s: a long poll at offset 1 gets it.
+            let rsp = conn
+                .invoke(pull_request("G", "DelayTopic", 0, 1, "*", 8_000), TIMEOUT)
+                .await
+                .unwrap();
+            assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
+            assert!(
+                sent_at.elapsed() >= Duration::from_millis(900),
+                "delivered before its delay"
+            );
+            let r = records(&rsp.body).next().unwrap().unwrap();
+            assert_eq!(
+                (r.topic(), r.queue_id(), r.body()),
+                ("DelayTopic", 0, &b"later"[..])
+            );
+            assert_eq!(r.properties().get("REAL_TOPIC"), None);
+            assert_eq!(r.properties().get("DELAY"), None);
+        },
+    );
 }
 
 fn send_back(offset: i64, delay_level: &str) -> RemotingCommand {
@@ -489,75 +471,69 @@ fn send_back(offset: i64, delay_level: &str) -> RemotingCommand {
 
 #[test]
 fn send_back_retries_later_and_dead_letters() {
-    let ns = start_namesrv();
-    let data = tempfile::tempdir().unwrap();
-    let broker = start_broker(broker_config(data.path(), ns.addr(), FlushModeName::Async));
-    let addr = broker.addr();
-    run(move || async move {
-        let conn = connect(addr).await;
-        conn.invoke(send_request("OrigTopic", 0, b"fail me", "t", "k"), TIMEOUT)
-            .await
-            .unwrap();
-        let rsp = conn
-            .invoke(pull_request("RG", "OrigTopic", 0, 0, "*", 0), TIMEOUT)
-            .await
-            .unwrap();
-        let offset = records(&rsp.body)
-            .next()
-            .unwrap()
-            .unwrap()
-            .physical_offset()
-            .0 as i64;
-        // delayLevel 1: back in %RETRY%RG after ~1 s, original topic remembered.
-        assert_eq!(
-            conn.invoke(send_back(offset, "1"), TIMEOUT)
+    with_broker(
+        |_| {},
+        move |addr, _| async move {
+            let conn = connect(addr).await;
+            conn.invoke(send_request("OrigTopic", 0, b"fail me", "t", "k"), TIMEOUT)
                 .await
-                .unwrap()
-                .code,
-            rsp::SUCCESS
-        );
-        let rsp = conn
-            .invoke(pull_request("RG", "%RETRY%RG", 0, 0, "*", 8_000), TIMEOUT)
-            .await
-            .unwrap();
-        assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
-        let r = records(&rsp.body).next().unwrap().unwrap();
-        assert_eq!(r.body(), b"fail me");
-        assert_eq!(r.reconsume_times(), 1);
-        assert_eq!(r.properties().get("RETRY_TOPIC"), Some("OrigTopic"));
-        // delayLevel -1: straight to the dead-letter queue.
-        assert_eq!(
-            conn.invoke(send_back(offset, "-1"), TIMEOUT)
+                .unwrap();
+            let rsp = conn
+                .invoke(pull_request("RG", "OrigTopic", 0, 0, "*", 0), TIMEOUT)
                 .await
+                .unwrap();
+            let offset = records(&rsp.body)
+                .next()
                 .unwrap()
-                .code,
-            rsp::SUCCESS
-        );
-        let dlq = drain(&conn, "%DLQ%RG", 0, 0, "*").await;
-        assert_eq!(dlq.len(), 1);
-        // A bogus offset is refused.
-        assert_eq!(
-            conn.invoke(send_back(1 << 40, "0"), TIMEOUT)
+                .unwrap()
+                .physical_offset()
+                .0 as i64;
+            // delayLevel 1: back in %RETRY%RG after ~1 s, original topic remembered.
+            assert_eq!(
+                conn.invoke(send_back(offset, "1"), TIMEOUT)
+                    .await
+                    .unwrap()
+                    .code,
+                rsp::SUCCESS
+            );
+            let rsp = conn
+                .invoke(pull_request("RG", "%RETRY%RG", 0, 0, "*", 8_000), TIMEOUT)
                 .await
-                .unwrap()
-                .code,
-            rsp::SYSTEM_ERROR
-        );
-    });
-    broker.shutdown();
-    ns.shutdown();
+                .unwrap();
+            assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
+            let r = records(&rsp.body).next().unwrap().unwrap();
+            assert_eq!(r.body(), b"fail me");
+            assert_eq!(r.reconsume_times(), 1);
+            assert_eq!(r.properties().get("RETRY_TOPIC"), Some("OrigTopic"));
+            // delayLevel -1: straight to the dead-letter queue.
+            assert_eq!(
+                conn.invoke(send_back(offset, "-1"), TIMEOUT)
+                    .await
+                    .unwrap()
+                    .code,
+                rsp::SUCCESS
+            );
+            let dlq = drain(&conn, "%DLQ%RG", 0, 0, "*").await;
+            assert_eq!(dlq.len(), 1);
+            // A bogus offset is refused.
+            assert_eq!(
+                conn.invoke(send_back(1 << 40, "0"), TIMEOUT)
+                    .await
+                    .unwrap()
+                    .code,
+                rsp::SYSTEM_ERROR
+            );
+        },
+    );
 }
 
 #[test]
 fn subscription_groups_gate_consumption() {
     use bolide_proto::body::{SubscriptionGroupConfig, SubscriptionGroupWrapper};
-    let ns = start_namesrv();
-    let data = tempfile::tempdir().unwrap();
-    let mut config = broker_config(data.path(), ns.addr(), FlushModeName::Async);
-    config.broker.auto_create_subscription_group = false;
-    let broker = start_broker(config);
-    let addr = broker.addr();
-    run(move || async move {
+    let no_auto_groups = |c: &mut bolide_broker::config::BrokerConfig| {
+        c.broker.auto_create_subscription_group = false
+    };
+    with_broker(no_auto_groups, move |addr, _| async move {
         let conn = connect(addr).await;
         conn.invoke(send_request("GatedTopic", 0, b"x", "t", "k"), TIMEOUT)
             .await
@@ -609,6 +585,4 @@ fn subscription_groups_gate_consumption() {
             rsp::SUBSCRIPTION_GROUP_NOT_EXIST
         );
     });
-    broker.shutdown();
-    ns.shutdown();
 }

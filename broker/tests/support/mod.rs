@@ -136,3 +136,22 @@ pub fn ext_i64(cmd: &RemotingCommand, key: &str) -> i64 {
         .parse()
         .expect("number")
 }
+
+/// Runs `body(broker, namesrv)` against a fresh NameServer and 2-shard
+/// broker (async flush, temp data dir; `tweak` adjusts the config), then
+/// shuts both down.
+pub fn with_broker<F, Fut>(tweak: impl FnOnce(&mut BrokerConfig), body: F)
+where
+    F: FnOnce(SocketAddr, SocketAddr) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let ns = start_namesrv();
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut config = broker_config(data.path(), ns.addr(), FlushModeName::Async);
+    tweak(&mut config);
+    let broker = start_broker(config);
+    let (addr, ns_addr) = (broker.addr(), ns.addr());
+    run(move || body(addr, ns_addr));
+    broker.shutdown();
+    ns.shutdown();
+}
