@@ -14,7 +14,9 @@ fn main() {
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:10911".into());
     let count: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
     let addr = addr.parse().expect("ip:port");
+    let spin_us: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(0);
     let rtts = glommio::LocalExecutorBuilder::default()
+        .spin_before_park(Duration::from_micros(spin_us))
         .spawn(move || async move {
             let conn =
                 Connection::connect(addr, Rc::new(NoInbound), 1 << 20, Duration::from_secs(3))
