@@ -29,6 +29,13 @@ pub const IO_PAGE_BYTES: usize = 4096;
 pub struct StoreConfig {
     /// Size of one commit-log segment; a multiple of [`IO_PAGE_BYTES`].
     pub segment_size_bytes: u64,
+    /// Sync mode: how far past the last log write a background task keeps
+    /// the commit log zero-filled (the rest of the active segment, then the
+    /// next segment, created ahead of time), so group-commit writes
+    /// overwrite allocated blocks and each fdatasync flushes data only, not
+    /// file-size/extent metadata. 0 disables it. Async mode never
+    /// pre-allocates (its fdatasyncs are rare; zeroing would double traffic).
+    pub preallocate_ahead_bytes: u64,
     /// Largest encoded record accepted (RocketMQ `maxMessageSize`).
     pub max_message_bytes: usize,
     pub flush_mode: FlushMode,
@@ -71,6 +78,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             segment_size_bytes: 1 << 30,
+            preallocate_ahead_bytes: 64 << 20,
             max_message_bytes: 4 << 20,
             flush_mode: FlushMode::Async,
             flush_interval_ms: 500,
@@ -103,6 +111,7 @@ impl StoreConfig {
     pub fn for_tests() -> Self {
         StoreConfig {
             segment_size_bytes: 64 << 10,
+            preallocate_ahead_bytes: 128 << 10,
             max_message_bytes: 16 << 10,
             flush_interval_ms: 5,
             flush_trigger_bytes: 16 << 10,

@@ -9,7 +9,10 @@
 //!   checkpoint                         durable log offset, what queues/index cover (CRC)
 //!   commitlog/<20-digit base offset>   segments of `segment_size_bytes`; records
 //!                                      in the stored-record format (remoting.md §5),
-//!                                      a blank filler pads each segment's end
+//!                                      a blank filler pads each segment's end;
+//!                                      in sync mode the space past the log end
+//!                                      (and the next segment, created early)
+//!                                      is pre-allocated: zero-filled + synced
 //!   consumequeue/<topic>/<qid>/<20-digit first unit * 20>   20-byte units (§6.1)
 //!   index/<20-digit first phys>        key-index files (`index::format`)
 //! ```
@@ -26,7 +29,14 @@
 //! returns; an append reported durable (sync mode, or below
 //! `durable_offset`) survives a crash; a record appended in memory stays
 //! readable from memory until it is written (even if its write failed and
-//! poisoned the store); consume-queue unit *i* of a queue points at the
+//! poisoned the store); in sync mode a background task keeps the log
+//! zero-filled `preallocate_ahead_bytes` past the highest log write (whole
+//! aligned chunks, fdatasynced by the task), never zeroing a page a log
+//! write covered or covers (overlapping log writes wait for the zero write
+//! in flight), so group-commit fdatasyncs flush data, not file-size
+//! metadata; zeroes past the last valid record read as an invalid record
+//! head, so recovery treats them as the end of the log and truncates them
+//! (pre-created segments past the end are deleted); consume-queue unit *i* of a queue points at the
 //! record whose QUEUEOFFSET is *i*, and retention deletes queue files only
 //! wholly below the queue's minimum (never the last one); memory is
 //! bounded by configuration (write buffers — in async mode at most two

@@ -28,6 +28,14 @@
 //!   CPU slows appenders instead of growing memory, and the executor gets
 //!   to submit the I/O even when appenders never yield on their own.
 //!
+//! * **Pre-allocation** (sync mode, `prealloc.rs`): a background task keeps
+//!   the log zero-filled ahead of the writes (the rest of the active
+//!   segment, then the next segment, created ahead of time), so a round's
+//!   write overwrites allocated blocks and its fdatasync commits data only.
+//!   `write_chunk` claims its range first (waiting for an overlapping zero
+//!   write) and kicks the task afterwards. A segment the task has not
+//!   reached yet is created here on demand and appended to, as before.
+//!
 //! glommio hands queued I/O to the kernel only when it polls its rings,
 //! which it does once no task is runnable (or on preemption). So after a
 //! write completes, the writer queues the next one and lets the reactor
@@ -38,7 +46,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::error::{Result, StoreError};
-use crate::io::{Storage, StorageFile};
+use crate::io::{IoBuf, Storage, StorageFile};
 use crate::layout::{file_name, segment_base};
 use crate::log::buffer::Sealed;
 
@@ -219,10 +227,12 @@ impl<S: Storage> ShardStore<S> {
 
     async fn write_chunk(&self, chunk: &Sealed<S::Buf>) -> Result<()> {
         let base = segment_base(chunk.start, self.config.segment_size_bytes);
+        let end = chunk.start + chunk.buf.len() as u64;
+        self.claim_for_log_write(chunk.start, end).await;
         let file = self.segment_file(base, true).await?;
-        file.write_at(chunk.buf.clone(), chunk.start - base)
-            .await
-            .map_err(|e| StoreError::io(format!("writing segment {}", file_name(base)), &e))?;
+        let written = file.write_at(chunk.buf.clone(), chunk.start - base).await;
+        self.prealloc_kick.notify_all();
+        written.map_err(|e| StoreError::io(format!("writing segment {}", file_name(base)), &e))?;
         let mut unsynced = self.unsynced.borrow_mut();
         if !unsynced.iter().any(|f| Rc::ptr_eq(f, &file)) {
             unsynced.push(file);
@@ -259,7 +269,10 @@ impl<S: Storage> ShardStore<S> {
     }
 
     /// The open file of the segment at `base`; with `create`, creates it
-    /// (and makes its directory entry durable) when missing.
+    /// (and makes its directory entry durable) when missing. Segments are
+    /// created by the first log write or zero-fill (`prealloc.rs`) that
+    /// reaches them, whichever comes first; a pre-allocated one is already
+    /// `segment_size_bytes` long (zeroes past the log end).
     pub(crate) async fn segment_file(&self, base: u64, create: bool) -> Result<Rc<S::File>> {
         let known = self.segments.borrow().get(&base).cloned();
         if let Some(Some(file)) = known {

@@ -13,7 +13,7 @@ use crate::config::FlushMode;
 use crate::cq::{file_path, files_below, queue_dir};
 use crate::error::{Result, StoreError};
 use crate::io::Storage;
-use crate::layout::{file_name, parse_file_name};
+use crate::layout::{file_name, parse_file_name, segment_base};
 use crate::retention::{plan_deletions, SegmentInfo};
 
 use super::ShardStore;
@@ -137,7 +137,18 @@ impl<S: Storage> ShardStore<S> {
     }
 
     async fn segment_infos(&self) -> Result<Vec<SegmentInfo>> {
-        let bases: Vec<u64> = self.segments.borrow().keys().copied().collect();
+        // Segments past the active one are pre-allocated, never retired.
+        let active = segment_base(
+            self.bufs.borrow().write_pos(),
+            self.config.segment_size_bytes,
+        );
+        let bases: Vec<u64> = self
+            .segments
+            .borrow()
+            .keys()
+            .copied()
+            .filter(|b| *b <= active)
+            .collect();
         let mut infos = Vec::new();
         for pair in bases.windows(2) {
             // The first record of the next segment bounds this one's newest.
@@ -238,6 +249,7 @@ impl<S: Storage> ShardStore<S> {
         }
         self.kick.notify_all();
         self.writer_kick.notify_all();
+        self.prealloc_kick.notify_all();
         let tasks = std::mem::take(&mut *self.maintenance.borrow_mut());
         for task in tasks {
             task.await;

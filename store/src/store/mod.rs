@@ -13,6 +13,7 @@ mod flush;
 mod maintenance;
 mod notify;
 mod persist;
+mod prealloc;
 mod query;
 mod read;
 mod recovery;
@@ -38,6 +39,7 @@ use crate::log::buffer::WriteBuffers;
 
 use flush::FlushState;
 use notify::Notify;
+use prealloc::Prealloc;
 
 pub use read::{GetRequest, GetResult};
 pub use recovery::RecoveryReport;
@@ -81,6 +83,12 @@ pub struct ShardStore<S: Storage> {
     unsynced: RefCell<Vec<Rc<S::File>>>,
     /// Wakes the async-mode writer task (a chunk filled up).
     writer_kick: Rc<Notify>,
+    /// Sync-mode zero-fill ahead of the log writes (`prealloc.rs`).
+    prealloc: RefCell<Prealloc>,
+    /// Wakes the pre-allocation task (the log frontier moved).
+    prealloc_kick: Rc<Notify>,
+    /// A zero write finished (log writes overlapping it wait for this).
+    zeroed_notify: Notify,
     queues: RefCell<Queues>,
     cq_files: RefCell<AHashMap<PathBuf, Rc<S::File>>>,
     index: RefCell<KeyIndex>,

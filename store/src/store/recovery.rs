@@ -9,6 +9,11 @@
 //!   everything after it is truncated. Queue units at or past `dispatched`
 //!   are dropped and rebuilt from the log, so work grows with the dirty
 //!   tail, not with the data size.
+//! * Pre-allocated space (sync mode, see `prealloc.rs`) is zeroes: a zero
+//!   TOTALSIZE/magic is an invalid record head, so it ends the log like a
+//!   torn tail, gets truncated (counted in `truncated_bytes`) and segments
+//!   past the end are deleted; the zero-fill is redone after the open.
+//!   A blank filler still has to end exactly at its segment's end.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -96,8 +101,10 @@ impl<S: Storage> ShardStore<S> {
         let store = Rc::new(Self::empty(storage, config, dir, shard));
         let report = store.recover(checkpoint, unclean).await?;
         store.checkpoint().await?;
+        store.preallocate_at_open().await;
         store.refresh_disk_usage();
         store.start_maintenance();
+        store.start_preallocator();
         tracing::info!(shard = shard.0, ?report, "store opened");
         Ok((store, report))
     }
@@ -124,6 +131,9 @@ impl<S: Storage> ShardStore<S> {
             flushed: Notify::default(),
             unsynced: RefCell::new(Vec::new()),
             writer_kick: Rc::new(Notify::default()),
+            prealloc: RefCell::new(Default::default()),
+            prealloc_kick: Rc::new(Notify::default()),
+            zeroed_notify: Notify::default(),
             queues: RefCell::new(AHashMap::new()),
             cq_files: RefCell::new(AHashMap::new()),
             index: RefCell::new(KeyIndex::new(layout)),
@@ -372,6 +382,7 @@ impl<S: Storage> ShardStore<S> {
             st.written = end;
             st.durable = end;
         }
+        self.prealloc_start_at(end);
         if self.segments.borrow().is_empty() {
             self.log_min.set(end);
         }

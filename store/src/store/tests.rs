@@ -405,6 +405,62 @@ fn retention_deletes_queue_files_below_the_minimum() {
     });
 }
 
+/// Size of commit-log segment `base` on the in-memory disk, if present.
+async fn segment_len(mem: &MemStorage, base: u64) -> Option<u64> {
+    let path = Path::new("/data/shard-3/commitlog").join(crate::layout::file_name(base));
+    let file = mem.open(&path, false).await.ok()?;
+    Some(crate::io::StorageFile::size(&file).await.unwrap())
+}
+
+#[test]
+fn sync_mode_preallocates_segments_and_recovers_past_zeros() {
+    run(|| async {
+        let mem = MemStorage::new(1 << 30);
+        let cfg = StoreConfig {
+            flush_mode: FlushMode::Sync,
+            ..StoreConfig::for_tests()
+        };
+        let seg = cfg.segment_size_bytes;
+        let (store, _) = open_mem(&mem, cfg.clone()).await;
+        let mut results = Vec::new();
+        for i in 0..100u32 {
+            let r = store
+                .append(msg("P", i % 2, &[i as u8; 900], None, None))
+                .await
+                .unwrap();
+            results.push(r);
+        }
+        let end = store.write_offset().0;
+        assert!(end > seg && end < 2 * seg, "{end}");
+        // Let the zeroing task catch up: the active segment and the next
+        // one are fully allocated before appends reach them.
+        for _ in 0..50 {
+            if segment_len(&mem, 2 * seg).await == Some(seg) {
+                break;
+            }
+            glommio::timer::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        assert_eq!(segment_len(&mem, 0).await, Some(seg));
+        assert_eq!(segment_len(&mem, seg).await, Some(seg));
+        assert_eq!(segment_len(&mem, 2 * seg).await, Some(seg));
+        drop(store);
+        for seed in 0..8 {
+            let disk = mem.crash(seed);
+            let (again, report) = open_mem(&disk, cfg.clone()).await;
+            assert!(!report.clean);
+            assert_eq!(report.log_end, end, "seed {seed}");
+            assert_eq!(report.lost_durable_bytes, 0);
+            // The zeroed rest of the last segment (and the pre-created next
+            // one) ended the log and were cut off.
+            assert!(report.truncated_bytes > 0, "seed {seed}");
+            check_store(&again, &results).await;
+            let more = again.append(msg("P", 0, b"x", None, None)).await.unwrap();
+            assert_eq!(more.physical_offset.0, end);
+            again.close().await.unwrap();
+        }
+    });
+}
+
 #[test]
 fn recovery_truncates_garbage_tail_and_rebuilds_queues() {
     run(|| async {
