@@ -84,8 +84,12 @@ struct Inner {
     peer: SocketAddr,
     max_frame_bytes: usize,
     out: RefCell<BytesMut>,
-    /// Wakes the writer (capacity 1: a pending wake-up is enough).
-    wake_writer: LocalSender<()>,
+    /// The socket's write half; out of the cell while a task writes.
+    writer: RefCell<Option<WriteHalf<TcpStream>>>,
+    /// A task is draining `out` to the socket; others only append.
+    writing: Cell<bool>,
+    /// Tells the reader to stop when the connection closes (capacity 1).
+    closing: LocalSender<()>,
     /// Wakes senders waiting for the outbound buffer to drain.
     drained: RefCell<Vec<LocalSender<()>>>,
     pending: RefCell<HashMap<i32, LocalSender<RemotingCommand>>>,
@@ -122,7 +126,7 @@ impl Connection {
     ) -> std::io::Result<Connection> {
         let peer = stream.peer_addr()?;
         stream.set_nodelay(true)?;
-        let (wake_writer, writer_wakeups) = local_channel::new_bounded(1);
+        let (closing, closed_signal) = local_channel::new_bounded(1);
         let id = NEXT_CONN_ID.with(|n| {
             let id = n.get();
             n.set(id + 1);
@@ -136,7 +140,9 @@ impl Connection {
                 peer,
                 max_frame_bytes,
                 out: RefCell::new(BytesMut::with_capacity(READ_CHUNK_BYTES)),
-                wake_writer,
+                writer: RefCell::new(None),
+                writing: Cell::new(false),
+                closing,
                 drained: RefCell::new(Vec::new()),
                 pending: RefCell::new(HashMap::new()),
                 next_opaque: Cell::new(1),
@@ -144,8 +150,8 @@ impl Connection {
             }),
         };
         let (reader, writer) = futures_lite::io::split(stream);
-        glommio::spawn_local(write_loop(conn.clone(), writer, writer_wakeups)).detach();
-        glommio::spawn_local(read_loop(conn.clone(), reader, handler)).detach();
+        *conn.inner.writer.borrow_mut() = Some(writer);
+        glommio::spawn_local(read_loop(conn.clone(), reader, handler, closed_signal)).detach();
         Ok(conn)
     }
 
@@ -182,7 +188,14 @@ impl Connection {
         }
         self.inner.pending.borrow_mut().clear();
         self.inner.drained.borrow_mut().clear();
-        let _ = self.inner.wake_writer.try_send(());
+        let _ = self.inner.closing.try_send(());
+        // A writing task closes the socket when it finishes; otherwise do it now.
+        if let Some(mut writer) = self.inner.writer.borrow_mut().take() {
+            glommio::spawn_local(async move {
+                let _ = writer.close().await;
+            })
+            .detach();
+        }
     }
 
     /// Queues `cmd` for writing. Waits while the outbound buffer is over its
@@ -201,8 +214,52 @@ impl Connection {
             &mut self.inner.out.borrow_mut(),
             self.inner.max_frame_bytes,
         )?;
-        let _ = self.inner.wake_writer.try_send(());
-        Ok(())
+        if self.inner.writing.get() {
+            // The task writing now drains what was appended before it stops.
+            return Ok(());
+        }
+        self.flush().await
+    }
+
+    /// Writes `out` to the socket until it is empty, in this task (no hop
+    /// through a writer task: that hop cost a scheduling round per reply).
+    /// Frames other tasks append meanwhile go out in the same loop.
+    async fn flush(&self) -> Result<(), TransportError> {
+        let Some(mut writer) = self.inner.writer.borrow_mut().take() else {
+            return Err(TransportError::Closed);
+        };
+        let mut guard = FlushGuard {
+            conn: self,
+            finished: false,
+        };
+        self.inner.writing.set(true);
+        let mut spare = BytesMut::new();
+        let result = loop {
+            let batch = std::mem::replace(
+                &mut *self.inner.out.borrow_mut(),
+                std::mem::take(&mut spare),
+            );
+            for waiter in self.inner.drained.borrow_mut().drain(..) {
+                let _ = waiter.try_send(());
+            }
+            if batch.is_empty() {
+                break Ok(());
+            }
+            if let Err(e) = writer.write_all(&batch).await {
+                break Err(e);
+            }
+            spare = batch;
+            spare.clear();
+        };
+        guard.finished = true;
+        self.inner.writing.set(false);
+        if result.is_err() || self.is_closed() {
+            self.close();
+            let _ = writer.close().await;
+        } else {
+            *self.inner.writer.borrow_mut() = Some(writer);
+        }
+        result.map_err(TransportError::Io)
     }
 
     fn next_opaque(&self) -> i32 {
@@ -266,7 +323,12 @@ fn next_thread_tag() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xFFFF
 }
 
-async fn read_loop<H: Handler>(conn: Connection, mut reader: ReadHalf<TcpStream>, handler: Rc<H>) {
+async fn read_loop<H: Handler>(
+    conn: Connection,
+    mut reader: ReadHalf<TcpStream>,
+    handler: Rc<H>,
+    closed_signal: LocalReceiver<()>,
+) {
     let permits = Rc::new(Semaphore::new(MAX_INFLIGHT_REQUESTS));
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     // Reads land in a scratch buffer zeroed once, then only the bytes read
@@ -284,9 +346,16 @@ async fn read_loop<H: Handler>(conn: Connection, mut reader: ReadHalf<TcpStream>
                 }
             }
         }
-        match reader.read(&mut scratch).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(&scratch[..n]),
+        // Racing the read with the close signal: a closed connection stops
+        // reading even if the peer never hangs up.
+        let read =
+            futures_lite::future::or(async { Some(reader.read(&mut scratch).await) }, async {
+                closed_signal.recv().await;
+                None
+            });
+        match read.await {
+            None | Some(Ok(0)) | Some(Err(_)) => break,
+            Some(Ok(n)) => buf.extend_from_slice(&scratch[..n]),
         }
     }
     conn.close();
@@ -328,32 +397,18 @@ async fn dispatch<H: Handler>(
     .detach();
 }
 
-async fn write_loop(
-    conn: Connection,
-    mut writer: WriteHalf<TcpStream>,
-    wakeups: LocalReceiver<()>,
-) {
-    let mut spare = BytesMut::new();
-    loop {
-        let batch = std::mem::replace(
-            &mut *conn.inner.out.borrow_mut(),
-            std::mem::take(&mut spare),
-        );
-        for waiter in conn.inner.drained.borrow_mut().drain(..) {
-            let _ = waiter.try_send(());
-        }
-        if !batch.is_empty() {
-            if writer.write_all(&batch).await.is_err() {
-                break;
-            }
-            spare = batch;
-            spare.clear();
-            continue;
-        }
-        if conn.is_closed() || wakeups.recv().await.is_none() {
-            break;
+/// Closes the connection if a flush is abandoned midway (its future
+/// dropped): a partly written frame leaves the stream unusable.
+struct FlushGuard<'a> {
+    conn: &'a Connection,
+    finished: bool,
+}
+
+impl Drop for FlushGuard<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.conn.inner.writing.set(false);
+            self.conn.close();
         }
     }
-    let _ = writer.close().await;
-    conn.close();
 }
