@@ -146,6 +146,7 @@ fn run_shard_thread(
     let spin = Duration::from_micros(shared.config.broker.spin_before_park_us);
     let executor = match glommio::LocalExecutorBuilder::default()
         .spin_before_park(spin)
+        .io_memory(shared.config.store_config().io_memory_bytes())
         .make()
     {
         Ok(ex) => ex,

@@ -50,6 +50,16 @@ async fn conformance<S: Storage>(s: S, root: &Path) {
         "unaligned length is rejected"
     );
 
+    let through = s.open_write_through(&path, false).await.unwrap();
+    through.write_at(filled(&s, a, 5), 0).await.unwrap();
+    assert_eq!(
+        &f.read_at(0, 2).await.unwrap()[..],
+        &[5, 5],
+        "both handles see one file"
+    );
+    through.write_at(filled(&s, a, 7), 0).await.unwrap();
+    drop(through);
+
     f.truncate(a as u64 + 5).await.unwrap();
     assert_eq!(f.size().await.unwrap(), a as u64 + 5);
     drop(f);
@@ -135,6 +145,28 @@ fn mem_crash_keeps_synced_and_may_tear_unsynced() {
             saw_kept |= bytes.len() == 8192 && bytes[4096..].iter().all(|b| *b == 2);
         }
         assert!(saw_lost && saw_kept);
+    });
+}
+
+#[test]
+fn mem_crash_keeps_write_through_writes_whole_and_in_order() {
+    run(|| async {
+        let s = MemStorage::new(1 << 30);
+        let root = Path::new("/m");
+        s.create_dir_all(root).await.unwrap();
+        let path = root.join("f");
+        let plain = s.open(&path, true).await.unwrap();
+        let through = s.open_write_through(&path, false).await.unwrap();
+        plain.write_at(filled(&s, 8192, 9), 0).await.unwrap();
+        through.write_at(filled(&s, 4096, 1), 0).await.unwrap();
+        plain.write_at(filled(&s, 4096, 3), 8192).await.unwrap();
+        for seed in 0..64 {
+            let bytes = s.crash(seed).file_bytes(&path).unwrap();
+            assert!(
+                bytes.len() >= 4096 && bytes[..4096].iter().all(|b| *b == 1),
+                "a completed write-through write survives whole, over the older unsynced write (seed {seed})"
+            );
+        }
     });
 }
 

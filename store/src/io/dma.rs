@@ -57,6 +57,24 @@ impl DmaStorage {
         self.probed.set(true);
         Ok(())
     }
+
+    async fn open_with_flags(
+        &self,
+        path: &Path,
+        create: bool,
+        flags: i32,
+    ) -> io::Result<DmaStorageFile> {
+        self.probe_once(path).await?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .custom_flags(flags)
+            .dma_open(path)
+            .await
+            .map_err(to_io)?;
+        Ok(DmaStorageFile { file })
+    }
 }
 
 /// An open `O_DIRECT` file.
@@ -77,22 +95,20 @@ impl Storage for DmaStorage {
         IO_PAGE_BYTES
     }
 
+    /// From the executor's registered I/O memory while it lasts (recycled,
+    /// no page faults, fixed-buffer writes), then from the heap.
     fn alloc_buf(&self, len: usize) -> DmaBuffer {
-        let mut buf = glommio::allocate_dma_buffer_global(len);
+        let mut buf = glommio::allocate_dma_buffer(len);
         buf.as_bytes_mut().fill(0);
         buf
     }
 
     async fn open(&self, path: &Path, create: bool) -> io::Result<DmaStorageFile> {
-        self.probe_once(path).await?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(create)
-            .dma_open(path)
-            .await
-            .map_err(to_io)?;
-        Ok(DmaStorageFile { file })
+        self.open_with_flags(path, create, 0).await
+    }
+
+    async fn open_write_through(&self, path: &Path, create: bool) -> io::Result<DmaStorageFile> {
+        self.open_with_flags(path, create, libc::O_DSYNC).await
     }
 
     async fn remove_file(&self, path: &Path) -> io::Result<()> {

@@ -8,8 +8,11 @@
 //! landed sector may even hold garbage) — the failure modes of a real device
 //! losing power with `O_DIRECT` writes in flight.
 //!
+//! A write through a write-through handle (`open_write_through`) is
+//! recorded in order with the others but always survives a crash whole.
+//!
 //! Other faults, switched on by tests at any time: failing writes, failing
-//! syncs, and a capacity past which writes fail with `ENOSPC`.
+//! syncs (and so failing write-through writes), and a capacity past which writes fail with `ENOSPC`.
 //!
 //! Simplification: directory operations (create, rename, remove) are durable
 //! immediately, like a journaling file system after `sync_dir`.
@@ -57,7 +60,12 @@ pub struct Faults {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Write { pos: u64, data: Vec<u8> },
+    Write {
+        pos: u64,
+        data: Vec<u8>,
+        /// Written through a write-through handle: durable on completion.
+        through: bool,
+    },
     Truncate(u64),
 }
 
@@ -117,7 +125,8 @@ impl MemStorage {
         }
     }
 
-    /// File syncs performed so far (group-commit tests count them).
+    /// Device cache flushes so far: syncs plus write-through writes
+    /// (group-commit tests count them).
     pub fn sync_count(&self) -> u64 {
         self.fs.borrow().syncs
     }
@@ -182,14 +191,43 @@ impl MemStorage {
     }
 }
 
+impl MemStorage {
+    fn open_handle(&self, path: &Path, create: bool, write_through: bool) -> io::Result<MemFile> {
+        let mut fs = self.fs.borrow_mut();
+        let parent_ok = path.parent().is_none_or(|p| fs.dirs.contains(p));
+        let data = match fs.files.get(path) {
+            Some(d) => d.clone(),
+            None if create && parent_ok => {
+                let d = Rc::new(RefCell::new(FileData::default()));
+                fs.files.insert(path.to_path_buf(), d.clone());
+                d
+            }
+            None => return Err(not_found(path)),
+        };
+        Ok(MemFile {
+            fs: self.fs.clone(),
+            data,
+            write_through,
+        })
+    }
+}
+
 fn surviving_image(data: &FileData, rng: &mut SplitMix) -> Vec<u8> {
     let mut image = data.durable.clone();
     for op in &data.unsynced {
         match (op, rng.below(10)) {
+            (
+                Op::Write {
+                    pos,
+                    data,
+                    through: true,
+                },
+                _,
+            ) => apply_write(&mut image, *pos, data),
             (_, 0..=2) => {} // lost
             (Op::Truncate(len), _) => image.resize(*len as usize, 0),
-            (Op::Write { pos, data }, 3..=5) => apply_torn(&mut image, *pos, data, rng),
-            (Op::Write { pos, data }, _) => apply_write(&mut image, *pos, data),
+            (Op::Write { pos, data, .. }, 3..=5) => apply_torn(&mut image, *pos, data, rng),
+            (Op::Write { pos, data, .. }, _) => apply_write(&mut image, *pos, data),
         }
     }
     image
@@ -256,6 +294,7 @@ fn not_found(path: &Path) -> io::Error {
 pub struct MemFile {
     fs: Rc<RefCell<MemFs>>,
     data: Rc<RefCell<FileData>>,
+    write_through: bool,
 }
 
 impl Storage for MemStorage {
@@ -271,21 +310,11 @@ impl Storage for MemStorage {
     }
 
     async fn open(&self, path: &Path, create: bool) -> io::Result<MemFile> {
-        let mut fs = self.fs.borrow_mut();
-        let parent_ok = path.parent().is_none_or(|p| fs.dirs.contains(p));
-        let data = match fs.files.get(path) {
-            Some(d) => d.clone(),
-            None if create && parent_ok => {
-                let d = Rc::new(RefCell::new(FileData::default()));
-                fs.files.insert(path.to_path_buf(), d.clone());
-                d
-            }
-            None => return Err(not_found(path)),
-        };
-        Ok(MemFile {
-            fs: self.fs.clone(),
-            data,
-        })
+        self.open_handle(path, create, false)
+    }
+
+    async fn open_write_through(&self, path: &Path, create: bool) -> io::Result<MemFile> {
+        self.open_handle(path, create, true)
     }
 
     async fn remove_file(&self, path: &Path) -> io::Result<()> {
@@ -377,13 +406,28 @@ impl StorageFile for MemFile {
         check_aligned_write(buf.len(), pos, IO_PAGE_BYTES)?;
         let end = pos + buf.len() as u64;
         let growth = end.saturating_sub(self.data.borrow().current.len() as u64);
-        self.fs.borrow_mut().check_write(growth)?;
+        // A write-through write is a write plus a cache flush: the flush
+        // counts as a sync, and when it fails the data may or may not land.
+        let flush_failed = {
+            let mut fs = self.fs.borrow_mut();
+            fs.check_write(growth)?;
+            if self.write_through && !fs.faults.fail_syncs {
+                fs.syncs += 1;
+            }
+            self.write_through && fs.faults.fail_syncs
+        };
         let mut data = self.data.borrow_mut();
         apply_write(&mut data.current, pos, buf.as_bytes());
         data.unsynced.push(Op::Write {
             pos,
             data: buf.as_bytes().to_vec(),
+            through: self.write_through && !flush_failed,
         });
+        if flush_failed {
+            return Err(io::Error::other(
+                "injected flush failure on a write-through write",
+            ));
+        }
         Ok(())
     }
 

@@ -10,7 +10,9 @@
 //!   at a multiple of [`Storage::alignment`] and be a multiple of it long.
 //!   Records are encoded straight into such buffers: no copy on the append path.
 //! * Reads may be unaligned and return fewer bytes at end of file.
-//! * Only [`StorageFile::sync`] makes file contents durable. Directory
+//! * Only [`StorageFile::sync`] makes file contents durable, except for
+//!   handles opened with [`Storage::open_write_through`]: a write through
+//!   one is durable once it completes (`O_DSYNC`). Directory
 //!   operations (create, rename, remove) are durable once
 //!   [`Storage::sync_dir`] returns.
 //! * Errors are plain `io::Error`s; the store adds context.
@@ -79,6 +81,11 @@ pub trait Storage: Clone + 'static {
     /// Opens a file for reading and writing; `NotFound` when missing and
     /// `create` is false.
     async fn open(&self, path: &Path, create: bool) -> io::Result<Self::File>;
+    /// Like [`open`](Storage::open), but each write through the returned
+    /// handle is durable when it completes (`O_DSYNC`: the device does the
+    /// write and its cache flush in one request, cheaper than a write plus
+    /// an fdatasync). Other handles on the file are unaffected.
+    async fn open_write_through(&self, path: &Path, create: bool) -> io::Result<Self::File>;
     async fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// Removes a directory and everything below it.
     async fn remove_dir_all(&self, path: &Path) -> io::Result<()>;

@@ -45,6 +45,7 @@
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::config::FlushMode;
 use crate::error::{Result, StoreError};
 use crate::io::{IoBuf, Storage, StorageFile};
 use crate::layout::{file_name, segment_base};
@@ -216,6 +217,9 @@ impl<S: Storage> ShardStore<S> {
             let unsynced = {
                 let mut st = self.flush.borrow_mut();
                 st.written = st.written.max(end);
+                if self.log_writes_through() {
+                    st.durable = st.durable.max(st.written);
+                }
                 st.written - st.durable
             };
             progressed = true;
@@ -233,6 +237,9 @@ impl<S: Storage> ShardStore<S> {
         let written = file.write_at(chunk.buf.clone(), chunk.start - base).await;
         self.prealloc_kick.notify_all();
         written.map_err(|e| StoreError::io(format!("writing segment {}", file_name(base)), &e))?;
+        if self.log_writes_through() {
+            return Ok(());
+        }
         let mut unsynced = self.unsynced.borrow_mut();
         if !unsynced.iter().any(|f| Rc::ptr_eq(f, &file)) {
             unsynced.push(file);
@@ -285,11 +292,13 @@ impl<S: Storage> ShardStore<S> {
             ));
         }
         let path = self.log_dir().join(file_name(base));
-        let file = self
-            .storage
-            .open(&path, known.is_none())
-            .await
-            .map_err(|e| StoreError::io(format!("opening {}", path.display()), &e))?;
+        let create = known.is_none();
+        let opened = if self.log_writes_through() {
+            self.storage.open_write_through(&path, create).await
+        } else {
+            self.storage.open(&path, create).await
+        };
+        let file = opened.map_err(|e| StoreError::io(format!("opening {}", path.display()), &e))?;
         if known.is_none() {
             self.storage
                 .sync_dir(&self.log_dir())
@@ -299,6 +308,13 @@ impl<S: Storage> ShardStore<S> {
         let file = Rc::new(file);
         self.segments.borrow_mut().insert(base, Some(file.clone()));
         Ok(file)
+    }
+
+    /// Sync mode writes the log through `O_DSYNC` handles: a completed
+    /// write is durable, so a round is one device request (write plus cache
+    /// flush) instead of a write, a reactor turn and an fdatasync.
+    pub(crate) fn log_writes_through(&self) -> bool {
+        self.config.flush_mode == FlushMode::Sync
     }
 
     /// Re-reads disk usage from the I/O layer.

@@ -5,14 +5,20 @@
 //! fdatasync also commit file size / extents to the file-system journal,
 //! about doubling its latency on ext4).
 //!
-//! * The task zeroes, in aligned chunks of at most 1 MiB (and
+//! * The task zeroes, in aligned chunks of at most 256 KiB (and
 //!   `write_buffer_bytes`), from the highest page any log write covered
 //!   (`frontier`) up to `preallocate_ahead_bytes` past it: the rest of the
 //!   active segment, then the next segment, which it creates (like
 //!   RocketMQ's pre-allocated mapped files). It runs in batches: once less
 //!   than half the window is left it refills the whole window, then
 //!   fdatasyncs each file it extended, so the metadata commit happens off
-//!   the append path, once per batch.
+//!   the append path, once per batch. A refill is paced at one chunk per
+//!   log write while more than a quarter of the window is left (a burst
+//!   of zero writes would sit in front of every round's write-through
+//!   write on the device), and runs flat out below that.
+//! * Log writes go through write-through (`O_DSYNC`) handles; the task
+//!   zeroes through a plain handle of its own, so a zero write is one
+//!   ordinary write and its batch is made durable by one fdatasync.
 //! * `open` fills the first window before returning (so the first appends
 //!   already overwrite); 64 MiB by default, about 0.1 s.
 //! * It never zeroes a page a log write covered or may be covering: it
@@ -39,7 +45,7 @@ use super::ShardStore;
 
 /// Largest single zero write: short enough that a round queued behind it
 /// on the device is not held up long.
-const ZERO_CHUNK_BYTES: u64 = 1 << 20;
+const ZERO_CHUNK_BYTES: u64 = 256 << 10;
 
 /// Zero-fill bookkeeping shared by the log writer and the zeroing task.
 #[derive(Debug, Default)]
@@ -52,6 +58,24 @@ pub(crate) struct Prealloc {
     pub zeroing: Option<(u64, u64)>,
     /// Zeroing failed once; it stays off until reopen.
     pub disabled: bool,
+    /// A refill is under way (it continues at the next kick).
+    pub refilling: bool,
+}
+
+/// What the zeroing task keeps between chunks: one zero buffer and a
+/// plain handle on the segment it is filling.
+struct ZeroFill<S: Storage> {
+    zeros: Option<Rc<S::Buf>>,
+    file: Option<(u64, Rc<S::File>)>,
+}
+
+impl<S: Storage> Default for ZeroFill<S> {
+    fn default() -> Self {
+        Self {
+            zeros: None,
+            file: None,
+        }
+    }
 }
 
 impl<S: Storage> ShardStore<S> {
@@ -90,12 +114,12 @@ impl<S: Storage> ShardStore<S> {
         let weak = Rc::downgrade(self);
         let kick = self.prealloc_kick.clone();
         let task = glommio::spawn_local(async move {
-            let mut zeros: Option<Rc<S::Buf>> = None;
+            let mut fill = ZeroFill::default();
             loop {
                 let seen = kick.generation();
                 {
                     let Some(store) = weak.upgrade() else { return };
-                    if let Err(e) = store.zero_ahead(&mut zeros, false).await {
+                    if let Err(e) = store.zero_ahead(&mut fill, false).await {
                         tracing::warn!(shard = store.shard.0, error = %e,
                             "segment pre-allocation failed; appends extend segments instead");
                         store.prealloc.borrow_mut().disabled = true;
@@ -117,8 +141,8 @@ impl<S: Storage> ShardStore<S> {
         if self.config.flush_mode != FlushMode::Sync || self.config.preallocate_ahead_bytes == 0 {
             return;
         }
-        let mut zeros = None;
-        if let Err(e) = self.zero_ahead(&mut zeros, true).await {
+        let mut fill = ZeroFill::default();
+        if let Err(e) = self.zero_ahead(&mut fill, true).await {
             tracing::warn!(shard = self.shard.0, error = %e,
                 "segment pre-allocation failed; appends extend segments instead");
             self.prealloc.borrow_mut().disabled = true;
@@ -126,18 +150,22 @@ impl<S: Storage> ShardStore<S> {
     }
 
     /// Zeroes chunks until the log is zero-filled `preallocate_ahead_bytes`
-    /// past the frontier. Unless `force`, starts only once less than half
-    /// of that is left, so zeroing runs in batches rather than interleaving
-    /// with every round. fdatasyncs each file once its batch part is done.
-    async fn zero_ahead(&self, zeros: &mut Option<Rc<S::Buf>>, force: bool) -> Result<()> {
+    /// past the frontier. Unless `force`, a refill starts only once less
+    /// than half of that is left, and is paced: one chunk per call (the
+    /// task is kicked after every log write) while more than a quarter is
+    /// left, so a round never queues behind a long burst of zero writes.
+    /// fdatasyncs a file when its segment is full or the refill is done.
+    async fn zero_ahead(&self, fill: &mut ZeroFill<S>, force: bool) -> Result<()> {
         let seg = self.config.segment_size_bytes;
         let ahead = self.config.preallocate_ahead_bytes;
         let chunk = (self.config.write_buffer_bytes as u64).min(ZERO_CHUNK_BYTES);
         {
-            let p = self.prealloc.borrow();
-            if !force && p.zeroed.max(p.frontier) >= p.frontier + ahead / 2 {
+            let mut p = self.prealloc.borrow_mut();
+            let left = p.zeroed.max(p.frontier) - p.frontier;
+            if !force && !p.refilling && left >= ahead / 2 {
                 return Ok(());
             }
+            p.refilling = true;
         }
         loop {
             let (start, end) = {
@@ -147,25 +175,34 @@ impl<S: Storage> ShardStore<S> {
                     return Ok(());
                 }
                 if start >= p.frontier + ahead {
+                    p.refilling = false;
                     return Ok(());
                 }
                 let end = (start + chunk).min(segment_base(start, seg) + seg);
                 p.zeroing = Some((start, end));
                 (start, end)
             };
-            let outcome = self.zero_range(start, end, zeros).await;
+            let outcome = self.zero_range(start, end, fill).await;
             self.prealloc.borrow_mut().zeroing = None;
             self.zeroed_notify.notify_all();
             let file = outcome?;
-            let done = {
+            let (done, paced) = {
                 let mut p = self.prealloc.borrow_mut();
                 p.zeroed = p.zeroed.max(end);
-                p.zeroed >= p.frontier + ahead
+                let left = p.zeroed.saturating_sub(p.frontier);
+                (left >= ahead, !force && left > ahead / 4)
             };
             if done || end % seg == 0 {
                 file.sync()
                     .await
                     .map_err(|e| StoreError::io("fdatasync of a pre-allocated segment", &e))?;
+            }
+            if done {
+                self.prealloc.borrow_mut().refilling = false;
+                return Ok(());
+            }
+            if paced {
+                return Ok(());
             }
         }
     }
@@ -174,17 +211,33 @@ impl<S: Storage> ShardStore<S> {
         &self,
         start: u64,
         end: u64,
-        zeros: &mut Option<Rc<S::Buf>>,
+        fill: &mut ZeroFill<S>,
     ) -> Result<Rc<S::File>> {
         let base = segment_base(start, self.config.segment_size_bytes);
-        let file = self.segment_file(base, true).await?;
+        let file = match &fill.file {
+            Some((b, f)) if *b == base => f.clone(),
+            _ => {
+                // Creates (durably) and registers the segment for the log.
+                self.segment_file(base, true).await?;
+                let path = self.log_dir().join(file_name(base));
+                let plain = self
+                    .storage
+                    .open(&path, false)
+                    .await
+                    .map_err(|e| StoreError::io(format!("opening {}", path.display()), &e))?;
+                let plain = Rc::new(plain);
+                fill.file = Some((base, plain.clone()));
+                plain
+            }
+        };
         let len = (end - start) as usize;
-        let buf = match zeros {
+        let full_chunk = (self.config.write_buffer_bytes as u64).min(ZERO_CHUNK_BYTES);
+        let buf = match &fill.zeros {
             Some(b) if b.len() == len => b.clone(),
             _ => {
                 let b = Rc::new(self.storage.alloc_buf(len));
-                if len as u64 == (self.config.write_buffer_bytes as u64).min(ZERO_CHUNK_BYTES) {
-                    *zeros = Some(b.clone());
+                if len as u64 == full_chunk {
+                    fill.zeros = Some(b.clone());
                 }
                 b
             }
