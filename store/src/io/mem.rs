@@ -82,6 +82,9 @@ struct MemFs {
     dirs: BTreeSet<PathBuf>,
     faults: Faults,
     syncs: u64,
+    /// `read_at` calls per path, kept when the file goes (tests bound the
+    /// work of recovery with it).
+    reads: BTreeMap<PathBuf, u64>,
 }
 
 /// The in-memory disk; clones share it.
@@ -121,6 +124,7 @@ impl MemStorage {
                 dirs: BTreeSet::new(),
                 faults,
                 syncs: 0,
+                reads: BTreeMap::new(),
             })),
         }
     }
@@ -165,8 +169,19 @@ impl MemStorage {
                     ..Faults::default()
                 },
                 syncs: 0,
+                reads: BTreeMap::new(),
             })),
         }
+    }
+
+    /// Test helper: reads of the files below `dir` so far.
+    pub fn reads_below(&self, dir: &Path) -> u64 {
+        let fs = self.fs.borrow();
+        fs.reads
+            .iter()
+            .filter(|(p, _)| p.starts_with(dir))
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// Test helper: the current bytes of a file.
@@ -206,6 +221,7 @@ impl MemStorage {
         };
         Ok(MemFile {
             fs: self.fs.clone(),
+            path: path.to_path_buf(),
             data,
             write_through,
         })
@@ -293,6 +309,7 @@ fn not_found(path: &Path) -> io::Error {
 #[derive(Debug)]
 pub struct MemFile {
     fs: Rc<RefCell<MemFs>>,
+    path: PathBuf,
     data: Rc<RefCell<FileData>>,
     write_through: bool,
 }
@@ -432,6 +449,12 @@ impl StorageFile for MemFile {
     }
 
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+        *self
+            .fs
+            .borrow_mut()
+            .reads
+            .entry(self.path.clone())
+            .or_default() += 1;
         let data = self.data.borrow();
         let start = (pos as usize).min(data.current.len());
         let end = (start + len).min(data.current.len());

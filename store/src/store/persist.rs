@@ -40,7 +40,7 @@ impl<S: Storage> ShardStore<S> {
         self.write_checkpoint(&cp).await
     }
 
-    async fn persist_queues(&self) -> Result<()> {
+    pub(super) async fn persist_queues(&self) -> Result<()> {
         let dirty: Vec<(Rc<str>, u32)> = {
             let queues = self.queues.borrow();
             queues

@@ -643,3 +643,53 @@ fn dma_store_round_trip() {
         again.close().await.unwrap();
     });
 }
+
+/// An unclean restart finds the consume-queue units written after the
+/// last checkpoint by binary search, not unit by unit: its reads of the
+/// queue files stay logarithmic however long that tail is.
+#[test]
+fn unclean_recovery_cuts_queue_tails_in_few_reads() {
+    run(|| async {
+        let mem = MemStorage::new(1 << 30);
+        let cfg = StoreConfig {
+            checkpoint_interval_ms: 3_600_000,
+            checkpoint_trigger_bytes: 1 << 30,
+            segment_size_bytes: 4 << 20,
+            ..StoreConfig::for_tests()
+        };
+        let (store, _) = open_mem(&mem, cfg.clone()).await;
+        let mut results = Vec::new();
+        for i in 0..3000u32 {
+            results.push(
+                store
+                    .append(msg("Q", 0, &i.to_be_bytes(), None, None))
+                    .await
+                    .unwrap(),
+            );
+        }
+        store.checkpoint().await.unwrap();
+        for i in 0..1000u32 {
+            results.push(
+                store
+                    .append(msg("Q", 0, &i.to_le_bytes(), None, None))
+                    .await
+                    .unwrap(),
+            );
+        }
+        // Queue files reach disk past the checkpoint (a checkpoint that
+        // died before replacing the checkpoint file).
+        store.wait_durable(store.write_offset().0).await.unwrap();
+        store.persist_queues().await.unwrap();
+        drop(store);
+        let disk = mem.crash(7);
+        let cq_dir = Path::new("/data/shard-3/consumequeue");
+        let before = disk.reads_below(cq_dir);
+        let (again, report) = open_mem(&disk, cfg).await;
+        let reads = disk.reads_below(cq_dir) - before;
+        assert!(!report.clean);
+        assert_eq!(report.cq_units_dropped, 1000);
+        assert!(reads < 64, "recovery read the queue {reads} times");
+        assert_eq!(again.max_offset("Q", 0), 4000);
+        check_store(&again, &results).await;
+    });
+}
