@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use bolide_proto::delay::{DelayLevels, DEFAULT_DELAY_LEVELS};
 use bolide_store::config::{FlushMode, StoreConfig};
 use serde::Deserialize;
 
@@ -40,6 +41,7 @@ pub struct BrokerSection {
     pub max_frame_bytes: usize,
     pub max_long_poll_ms: u64,
     pub spin_before_park_us: u64,
+    pub message_delay_level: String,
 }
 
 impl Default for BrokerSection {
@@ -62,6 +64,7 @@ impl Default for BrokerSection {
             max_frame_bytes: 16 << 20,
             max_long_poll_ms: 30_000,
             spin_before_park_us: 100,
+            message_delay_level: DEFAULT_DELAY_LEVELS.into(),
         }
     }
 }
@@ -182,10 +185,18 @@ impl BrokerConfig {
                 "must be > 0 and below max_frame_bytes",
             ));
         }
+        DelayLevels::parse(&b.message_delay_level)
+            .map_err(|e| bad("broker.message_delay_level", e))?;
         if b.register_interval_ms < 1_000 {
             return Err(bad("broker.register_interval_ms", "must be >= 1000"));
         }
         self.store_config().validate().map_err(|e| bad("store", e))
+    }
+
+    /// The delay-level table (the default one if the key does not parse;
+    /// `validate` refuses that).
+    pub fn delay_levels(&self) -> DelayLevels {
+        DelayLevels::parse(&self.broker.message_delay_level).unwrap_or_default()
     }
 
     /// The store configuration each shard opens with.
@@ -203,6 +214,7 @@ impl BrokerConfig {
             retention_hours: s.retention_hours,
             disk_soft_watermark_permille: s.disk_soft_watermark_permille,
             disk_hard_watermark_permille: s.disk_hard_watermark_permille,
+            delay_levels: self.delay_levels(),
             ..StoreConfig::default()
         }
     }
@@ -258,6 +270,10 @@ mod tests {
                 "default_topic_queue_nums",
             ),
             ("[store]\nflush_mode = \"sometimes\"\n", "flush_mode"),
+            (
+                "[broker]\nmessage_delay_level = \"1s 5x\"\n",
+                "message_delay_level",
+            ),
             ("[store]\nsegment_size_bytes = 1000\n", "segment_size_bytes"),
         ];
         for (text, key) in cases {

@@ -1,52 +1,40 @@
 //! Delay levels (remoting.md §6.3): a message with `DELAY` = L > 0 is stored
 //! in `SCHEDULE_TOPIC_XXXX` queue L−1 with its real topic and queue kept in
-//! properties, and re-stored into them once `store time + delay(L)` has
-//! passed (see [`crate::schedule`]). Pure: level table, the two message
-//! transformations, and the retry level rule.
+//! properties, and re-stored into them once its delivery time (store time +
+//! delay(L), the tag code of its consume-queue unit) has passed (see
+//! [`crate::schedule`]). Pure: the two message transformations and the
+//! level rules, over the configured table ([`DelayLevels`]).
 
+use bolide_proto::delay::{DelayLevels, SCHEDULE_TOPIC};
 use bolide_proto::message::{property, NewMessage, Properties, PropertiesBuilder};
 
-/// Topic holding delayed messages, one queue per level.
-pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
-
-/// RocketMQ's default `messageDelayLevel`, in milliseconds.
-pub const LEVEL_DELAYS_MS: [u64; 18] = [
-    1_000, 5_000, 10_000, 30_000, 60_000, 120_000, 180_000, 240_000, 300_000, 360_000, 420_000,
-    480_000, 540_000, 600_000, 1_200_000, 1_800_000, 3_600_000, 7_200_000,
-];
-
-/// Number of delay levels.
-pub const MAX_LEVEL: u32 = LEVEL_DELAYS_MS.len() as u32;
-
-/// The delay of `level` (1-based, clamped to the table).
-pub fn delay_ms(level: u32) -> u64 {
-    LEVEL_DELAYS_MS[(level.clamp(1, MAX_LEVEL) - 1) as usize]
-}
-
-/// The requested delay level of a message's properties, if any (> 0).
-pub fn requested_level(props: Properties<'_>) -> Option<u32> {
+/// The requested delay level of a message's properties, if any (> 0),
+/// clamped to the table.
+pub fn requested_level(props: Properties<'_>, levels: &DelayLevels) -> Option<u32> {
     props
         .get(property::DELAY)
         .and_then(|v| v.trim().parse::<i64>().ok())
         .filter(|l| *l > 0)
-        .map(|l| (l as u32).min(MAX_LEVEL))
+        .map(|l| levels.clamp(l.min(u32::MAX as i64) as u32))
 }
 
 /// Level of the n-th retry when the consumer let the broker decide
-/// (`delayLevel` 0): `3 + reconsumeTimes` (10 s, 30 s, 1 min, …).
-pub fn retry_level(reconsume_times: i32) -> u32 {
-    (3 + reconsume_times.max(0) as u32).min(MAX_LEVEL)
+/// (`delayLevel` 0): `3 + reconsumeTimes` (10 s, 30 s, 1 min, … with
+/// RocketMQ's table).
+pub fn retry_level(reconsume_times: i32, levels: &DelayLevels) -> u32 {
+    levels.clamp(3u32.saturating_add(reconsume_times.max(0) as u32))
 }
 
 /// Redirects `msg` into the schedule topic for `level`.
-pub fn to_schedule(mut msg: NewMessage, level: u32) -> NewMessage {
+pub fn to_schedule(mut msg: NewMessage, level: u32, levels: &DelayLevels) -> NewMessage {
+    let level = levels.clamp(level);
     let mut props = PropertiesBuilder::from_properties(Properties(&msg.properties));
     let _ = props.set(property::REAL_TOPIC, &msg.topic);
     let _ = props.set(property::REAL_QID, &msg.queue_id.to_string());
     let _ = props.set(property::DELAY, &level.to_string());
     msg.properties = props.build();
     msg.topic = SCHEDULE_TOPIC.to_owned();
-    msg.queue_id = level.clamp(1, MAX_LEVEL) - 1;
+    msg.queue_id = level - 1;
     msg
 }
 
@@ -89,28 +77,30 @@ mod tests {
     }
 
     #[test]
-    fn level_table_matches_rocketmq() {
-        assert_eq!(delay_ms(1), 1_000);
-        assert_eq!(delay_ms(3), 10_000);
-        assert_eq!(delay_ms(18), 7_200_000);
-        assert_eq!(delay_ms(99), 7_200_000);
-        assert_eq!(retry_level(0), 3);
-        assert_eq!(retry_level(1), 4);
-        assert_eq!(retry_level(40), 18);
+    fn retry_levels_follow_the_table() {
+        let d = DelayLevels::default();
+        assert_eq!(retry_level(0, &d), 3);
+        assert_eq!(retry_level(1, &d), 4);
+        assert_eq!(retry_level(40, &d), 18);
+        let short = DelayLevels::parse("1s 2s").unwrap();
+        assert_eq!(retry_level(0, &short), 2, "clamped to a short table");
     }
 
     #[test]
     fn requested_levels_are_parsed_and_clamped() {
-        assert_eq!(requested_level(Properties("DELAY\u{1}2\u{2}")), Some(2));
-        assert_eq!(requested_level(Properties("DELAY\u{1}30\u{2}")), Some(18));
-        assert_eq!(requested_level(Properties("DELAY\u{1}0\u{2}")), None);
-        assert_eq!(requested_level(Properties("DELAY\u{1}x\u{2}")), None);
-        assert_eq!(requested_level(Properties("")), None);
+        let d = DelayLevels::default();
+        let level = |p: &str| requested_level(Properties(p), &d);
+        assert_eq!(level("DELAY\u{1}2\u{2}"), Some(2));
+        assert_eq!(level("DELAY\u{1}30\u{2}"), Some(18));
+        assert_eq!(level("DELAY\u{1}0\u{2}"), None);
+        assert_eq!(level("DELAY\u{1}x\u{2}"), None);
+        assert_eq!(level(""), None);
     }
 
     #[test]
     fn schedule_round_trip_restores_destination() {
-        let delayed = to_schedule(msg("TAGS\u{1}a\u{2}DELAY\u{1}2\u{2}"), 2);
+        let d = DelayLevels::default();
+        let delayed = to_schedule(msg("TAGS\u{1}a\u{2}DELAY\u{1}2\u{2}"), 2, &d);
         assert_eq!(
             (delayed.topic.as_str(), delayed.queue_id),
             (SCHEDULE_TOPIC, 1)

@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
+use bolide_proto::delay::DelayLevels;
+
 use crate::config::BrokerConfig;
 use crate::groups::Groups;
 use crate::locks::QueueLocks;
@@ -30,6 +32,8 @@ const GROUPS_FILE: &str = "subscription_groups.json";
 #[derive(Debug)]
 pub struct BrokerShared {
     pub config: BrokerConfig,
+    /// Parsed `message_delay_level`.
+    pub delay_levels: DelayLevels,
     topics: Mutex<TopicTable>,
     groups: Mutex<Groups>,
     offsets: Mutex<OffsetTable>,
@@ -68,6 +72,7 @@ impl BrokerShared {
             &b.broker_name,
             b.auto_create_topic,
             b.default_topic_queue_nums as i32,
+            config.delay_levels().count() as i32,
         );
         if let Some(bytes) = read_optional(&config_dir.join(TOPICS_FILE))? {
             topics
@@ -91,6 +96,7 @@ impl BrokerShared {
             None => BTreeMap::new(),
         };
         Ok(BrokerShared {
+            delay_levels: config.delay_levels(),
             config,
             topics: Mutex::new(topics),
             groups: Mutex::new(Groups::default()),

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use bolide_proto::body::{DataVersion, JsonBody, TopicConfig, TopicConfigSerializeWrapper};
 use bolide_proto::codes::perm;
+use bolide_proto::delay::SCHEDULE_TOPIC;
 
 /// Template topic for auto-creation (`TopicValidator.AUTO_CREATE_TOPIC_KEY_TOPIC`).
 pub const AUTO_CREATE_TEMPLATE_TOPIC: &str = "TBW102";
@@ -91,6 +92,7 @@ impl TopicTable {
         broker_name: &str,
         auto_create: bool,
         default_queue_nums: i32,
+        delay_levels: i32,
     ) -> Self {
         let template_perm = if auto_create {
             perm::INHERIT | perm::READ_WRITE
@@ -108,11 +110,7 @@ impl TopicTable {
             config(cluster, 16, perm::READ_WRITE),
             config(broker_name, 1, perm::READ_WRITE),
             config("SELF_TEST_TOPIC", 1, perm::READ_WRITE),
-            config(
-                crate::delay::SCHEDULE_TOPIC,
-                crate::delay::MAX_LEVEL as i32,
-                perm::READ_WRITE,
-            ),
+            config(SCHEDULE_TOPIC, delay_levels, perm::READ_WRITE),
         ] {
             topics.insert(c.topic_name.clone(), c);
         }
@@ -221,7 +219,8 @@ impl TopicTable {
     pub fn load_json(&mut self, bytes: &[u8]) -> Result<(), String> {
         let wrapper = TopicConfigSerializeWrapper::decode(bytes).map_err(|e| e.to_string())?;
         for (name, config) in wrapper.topic_config_table {
-            if name != AUTO_CREATE_TEMPLATE_TOPIC {
+            // The template and the schedule topic follow this config.
+            if name != AUTO_CREATE_TEMPLATE_TOPIC && name != SCHEDULE_TOPIC {
                 self.topics.insert(name, config);
             }
         }
@@ -235,7 +234,7 @@ mod tests {
     use super::*;
 
     fn table(auto: bool) -> TopicTable {
-        TopicTable::new("DefaultCluster", "broker-a", auto, 8)
+        TopicTable::new("DefaultCluster", "broker-a", auto, 8, 18)
     }
 
     #[test]

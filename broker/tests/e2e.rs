@@ -456,6 +456,33 @@ fn delayed_messages_arrive_after_their_level() {
     );
 }
 
+/// `message_delay_level` sets the table: with "3s 1s", level 2 is due
+/// before level 1 even when sent after it.
+#[test]
+fn delay_levels_follow_the_configured_table() {
+    with_broker(
+        |c| c.broker.message_delay_level = "3s 1s".into(),
+        move |addr, _| async move {
+            let conn = connect(addr).await;
+            let sent_at = std::time::Instant::now();
+            for level in [1, 2] {
+                let mut cmd = send_delayed("TableTopic", level);
+                cmd.body = format!("level {level}").into_bytes().into();
+                let rsp = conn.invoke(cmd, TIMEOUT).await.unwrap();
+                assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
+            }
+            let rsp = conn
+                .invoke(pull_request("G", "TableTopic", 0, 0, "*", 8_000), TIMEOUT)
+                .await
+                .unwrap();
+            assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
+            assert!(sent_at.elapsed() >= Duration::from_millis(900));
+            let first = records(&rsp.body).next().unwrap().unwrap();
+            assert_eq!(first.body(), b"level 2", "the 1 s level arrives first");
+        },
+    );
+}
+
 fn send_back(offset: i64, delay_level: &str) -> RemotingCommand {
     let mut cmd = RemotingCommand::request(req::CONSUMER_SEND_MSG_BACK);
     for (k, v) in [

@@ -37,11 +37,13 @@
 //! | [`body`] | JSON bodies: heartbeat, route, register, lock, lists |
 //! | [`json`] | JSON escaping and the unquoted-key fixup for fastjson output |
 //! | [`message`], [`msgid`], [`tags`], [`consume_queue`], [`ids`] | stored message record, ids, tag hash, consume queue entry |
+//! | [`delay`] | delay-level table, schedule topic, delivery time of scheduled units |
 //!
 //! Decoders never panic on arbitrary input (property-tested); every
 //! limit is a named constant.
 
 pub mod consume_queue;
+pub mod delay;
 pub mod error;
 pub mod ids;
 pub mod message;

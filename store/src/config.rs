@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use bolide_proto::delay::DelayLevels;
+
 use crate::error::{Result, StoreError};
 
 /// When an append is answered relative to durability.
@@ -16,7 +18,8 @@ pub enum FlushMode {
     /// rest is written and synced every `flush_interval_ms`.
     Async,
     /// Answer once the record's bytes are durable. Concurrent appends share
-    /// one write + fdatasync (group commit).
+    /// one write (group commit) through an `O_DSYNC` handle, so the write
+    /// is durable when it completes.
     Sync,
 }
 
@@ -72,6 +75,9 @@ pub struct StoreConfig {
     pub index_slot_count: u32,
     /// Entries of one key-index file.
     pub index_max_entries: u32,
+    /// Delay levels: units of the schedule topic carry store time + the
+    /// delay of their level as tag code (their delivery time).
+    pub delay_levels: DelayLevels,
 }
 
 impl Default for StoreConfig {
@@ -95,6 +101,7 @@ impl Default for StoreConfig {
             disk_hard_watermark_permille: 900,
             index_slot_count: 1 << 18,
             index_max_entries: 1 << 20,
+            delay_levels: DelayLevels::default(),
         }
     }
 }

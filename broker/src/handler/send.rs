@@ -71,8 +71,9 @@ pub async fn send(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
             .map(str::to_owned)
     });
     if let [single] = msgs.as_mut_slice() {
-        if let Some(level) = delay::requested_level(Properties(&single.properties)) {
-            *single = delay::to_schedule(single.clone(), level);
+        let levels = &shard.shared.delay_levels;
+        if let Some(level) = delay::requested_level(Properties(&single.properties), levels) {
+            *single = delay::to_schedule(single.clone(), level, levels);
         }
     }
     let owner = shard.owner(&msgs[0].topic, msgs[0].queue_id);
@@ -334,11 +335,12 @@ pub async fn send_back(
         conn,
     );
     if !to_dlq {
+        let levels = &shard.shared.delay_levels;
         let level = match u32::try_from(h.delay_level) {
             Ok(level) if level > 0 => level,
-            _ => delay::retry_level(original.reconsume_times()),
+            _ => delay::retry_level(original.reconsume_times(), levels),
         };
-        msg = delay::to_schedule(msg, level);
+        msg = delay::to_schedule(msg, level, levels);
     }
     let owner = shard.owner(&msg.topic, msg.queue_id);
     match shard.append(owner, vec![msg]).await {

@@ -25,6 +25,7 @@ use std::rc::Rc;
 
 use ahash::AHashMap;
 use bolide_proto::consume_queue::CqUnit;
+use bolide_proto::delay::SCHEDULE_TOPIC;
 use bolide_proto::ids::{GlobalOffset, PhysicalOffset, QueueOffset, ShardId};
 use bolide_proto::message::{property, AppendStamp, NewMessage, Properties};
 use bolide_proto::tags::tags_code;
@@ -269,6 +270,19 @@ impl<S: Storage> ShardStore<S> {
         Ok(())
     }
 
+    /// The tag code of a new unit: the tag hash, or for the schedule topic
+    /// the delivery time (see `bolide_proto::delay`).
+    fn unit_tags_code(&self, m: &NewMessage, tags: Option<&str>, store_ms: i64) -> i64 {
+        match m.topic == SCHEDULE_TOPIC {
+            true => self.config.delay_levels.deliver_at_ms(
+                Properties(&m.properties),
+                m.queue_id,
+                store_ms,
+            ),
+            false => tags_code(tags),
+        }
+    }
+
     /// Encodes and dispatches; no await, so the batch is contiguous in the
     /// log and in its queue.
     fn append_in_memory(&self, msgs: &[NewMessage]) -> Result<Vec<AppendResult>> {
@@ -304,7 +318,7 @@ impl<S: Storage> ShardStore<S> {
                     property::KEYS,
                     property::UNIQ_KEY,
                 ]);
-                let tags = tags_code(tags);
+                let tags = self.unit_tags_code(m, tags, now);
                 queue.push(CqUnit {
                     physical_offset: PhysicalOffset(pos),
                     size: len as u32,

@@ -55,6 +55,24 @@ impl<S: Storage> ShardStore<S> {
     pub fn max_offset(&self, topic: &str, queue_id: u32) -> u64 {
         self.queue_bounds(topic, queue_id).map_or(0, |b| b.1)
     }
+    /// Up to `max` consume-queue units from `from`: fewer at the queue's
+    /// end, none below its minimum (the caller moves up to it).
+    pub async fn queue_units(
+        &self,
+        topic: &str,
+        queue_id: u32,
+        from: u64,
+        max: u64,
+    ) -> Result<Vec<CqUnit>> {
+        match self.queue_bounds(topic, queue_id) {
+            Some((min, end)) if from >= min && from < end => {
+                self.read_units(topic, queue_id, from, max.min(end - from))
+                    .await
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
     /// Every (topic, queue id) with a consume queue.
     pub fn queues(&self) -> Vec<(String, u32)> {
         let queues = self.queues.borrow();

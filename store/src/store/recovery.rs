@@ -22,6 +22,7 @@ use std::rc::Rc;
 
 use ahash::AHashMap;
 use bolide_proto::consume_queue::CqUnit;
+use bolide_proto::delay::SCHEDULE_TOPIC;
 use bolide_proto::ids::{GlobalOffset, PhysicalOffset, ShardId};
 use bolide_proto::message::{peek_head, property, RecordHead, RecordView};
 use bolide_proto::tags::tags_code;
@@ -302,7 +303,14 @@ impl<S: Storage> ShardStore<S> {
                 detail,
             ));
         }
-        let tags = tags_code(view.properties().get(property::TAGS));
+        let tags = match view.topic() == SCHEDULE_TOPIC {
+            true => self.config.delay_levels.deliver_at_ms(
+                view.properties(),
+                view.queue_id(),
+                view.store_timestamp(),
+            ),
+            false => tags_code(view.properties().get(property::TAGS)),
+        };
         q.push(CqUnit {
             physical_offset: PhysicalOffset(pos),
             size: view.total_size() as u32,

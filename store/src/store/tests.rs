@@ -693,3 +693,44 @@ fn unclean_recovery_cuts_queue_tails_in_few_reads() {
         check_store(&again, &results).await;
     });
 }
+
+/// Schedule-topic units carry the delivery time (store time + the delay
+/// of the level) as tag code, also when recovery rebuilds them.
+#[test]
+fn schedule_units_carry_delivery_time_across_recovery() {
+    run(|| async {
+        let mem = MemStorage::new(1 << 30);
+        let cfg = StoreConfig {
+            delay_levels: bolide_proto::delay::DelayLevels::parse("1s 2s 7s").unwrap(),
+            ..StoreConfig::for_tests()
+        };
+        let (store, _) = open_mem(&mem, cfg.clone()).await;
+        let topic = bolide_proto::delay::SCHEDULE_TOPIC;
+        let mut delayed = msg(topic, 2, b"later", Some("TagA"), None);
+        let mut props = bolide_proto::message::PropertiesBuilder::from_properties(
+            bolide_proto::message::Properties(&delayed.properties),
+        );
+        props.set("DELAY", "3").unwrap();
+        delayed.properties = props.build();
+        let r = store.append(delayed).await.unwrap();
+        let plain = store
+            .append(msg("Plain", 0, b"now", Some("TagA"), None))
+            .await
+            .unwrap();
+        let due = r.store_timestamp_ms + 7_000;
+        let units = store.queue_units(topic, 2, 0, 10).await.unwrap();
+        assert_eq!(units.len(), 1);
+        assert_eq!(units[0].tags_code, due);
+        let plain_units = store.queue_units("Plain", 0, 0, 10).await.unwrap();
+        assert_eq!(plain_units[0].tags_code, tags_code(Some("TagA")));
+        assert_eq!(plain_units[0].physical_offset, plain.physical_offset);
+        assert!(store.queue_units(topic, 2, 1, 10).await.unwrap().is_empty());
+        store.wait_durable(store.write_offset().0).await.unwrap();
+        drop(store);
+        let (again, report) = open_mem(&mem.crash(3), cfg).await;
+        assert!(!report.clean);
+        assert!(report.records_redispatched >= 1);
+        let units = again.queue_units(topic, 2, 0, 10).await.unwrap();
+        assert_eq!(units[0].tags_code, due, "rebuilt from the record");
+    });
+}
