@@ -59,6 +59,10 @@ async fn conformance<S: Storage>(s: S, root: &Path) {
     );
     through.write_at(filled(&s, a, 7), 0).await.unwrap();
     drop(through);
+    let mut recycled = s.alloc_buf_unzeroed(a);
+    assert_eq!(recycled.len(), a);
+    recycled.as_bytes_mut().fill(7);
+    f.write_at(Rc::new(recycled), 0).await.unwrap();
 
     f.truncate(a as u64 + 5).await.unwrap();
     assert_eq!(f.size().await.unwrap(), a as u64 + 5);

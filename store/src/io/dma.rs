@@ -103,6 +103,10 @@ impl Storage for DmaStorage {
         buf
     }
 
+    fn alloc_buf_unzeroed(&self, len: usize) -> DmaBuffer {
+        glommio::allocate_dma_buffer(len)
+    }
+
     async fn open(&self, path: &Path, create: bool) -> io::Result<DmaStorageFile> {
         self.open_with_flags(path, create, 0).await
     }

@@ -29,6 +29,9 @@ use crate::config::IO_PAGE_BYTES;
 /// Sector size of the simulated device: the unit a torn write tears at.
 pub const SECTOR_BYTES: usize = 512;
 
+/// What [`Storage::alloc_buf_unzeroed`] buffers hold here.
+pub const UNZEROED_MARKER: u8 = 0xA5;
+
 /// A heap buffer standing in for DMA memory.
 #[derive(Debug, Clone)]
 pub struct MemBuf(Vec<u8>);
@@ -324,6 +327,12 @@ impl Storage for MemStorage {
 
     fn alloc_buf(&self, len: usize) -> MemBuf {
         MemBuf(vec![0; len])
+    }
+
+    /// Filled with a marker byte, so a byte the store forgot to define
+    /// shows up in crash and recovery tests.
+    fn alloc_buf_unzeroed(&self, len: usize) -> MemBuf {
+        MemBuf(vec![UNZEROED_MARKER; len])
     }
 
     async fn open(&self, path: &Path, create: bool) -> io::Result<MemFile> {

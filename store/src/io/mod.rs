@@ -78,6 +78,10 @@ pub trait Storage: Clone + 'static {
     fn alignment(&self) -> usize;
     /// A zero-filled buffer of `len` bytes (`len` a multiple of the alignment).
     fn alloc_buf(&self, len: usize) -> Self::Buf;
+    /// A buffer of `len` bytes whose contents are unspecified (recycled
+    /// memory), for callers that define every byte they write: the commit
+    /// log's write buffers, which are filled for every 4 KiB of appends.
+    fn alloc_buf_unzeroed(&self, len: usize) -> Self::Buf;
     /// Opens a file for reading and writing; `NotFound` when missing and
     /// `create` is false.
     async fn open(&self, path: &Path, create: bool) -> io::Result<Self::File>;

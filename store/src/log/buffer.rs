@@ -12,6 +12,9 @@
 //! * a record lies wholly in the chunk it was encoded into;
 //! * sealing copies the partial last page into the next chunk, so the
 //!   next write rewrites that page as it grows (O_DIRECT writes whole pages);
+//! * buffers are not zeroed when allocated (recycled I/O memory): records
+//!   define every byte they reserve, and sealing zeroes the rest of the
+//!   last page, so every byte written is defined;
 //! * every record leaves room for an 8-byte filler before its segment's
 //!   end; a record that does not fit is preceded by a filler and goes to
 //!   the next segment.
@@ -99,7 +102,7 @@ impl<S: Storage> WriteBuffers<S> {
         let align = storage.alignment();
         let start = align_down(write_pos, align);
         debug_assert_eq!((write_pos - start) as usize, tail.len());
-        let mut buf = storage.alloc_buf(buffer_bytes.max(MIN_CHUNK_BYTES));
+        let mut buf = storage.alloc_buf_unzeroed(buffer_bytes.max(MIN_CHUNK_BYTES));
         buf.as_bytes_mut()[..tail.len()].copy_from_slice(tail);
         WriteBuffers {
             storage,
@@ -173,7 +176,7 @@ impl<S: Storage> WriteBuffers<S> {
             if self.active.filled + len > self.active.buf.len() {
                 let carried = self.active.filled;
                 let cap = align_up((carried + len) as u64, self.storage.alignment()) as usize;
-                let mut buf = self.storage.alloc_buf(cap.max(self.buffer_bytes));
+                let mut buf = self.storage.alloc_buf_unzeroed(cap.max(self.buffer_bytes));
                 buf.as_bytes_mut()[..carried]
                     .copy_from_slice(&self.active.buf.as_bytes()[..carried]);
                 self.active.buf = buf;
@@ -199,7 +202,7 @@ impl<S: Storage> WriteBuffers<S> {
             return;
         }
         let align = self.storage.alignment();
-        let mut buf = self.storage.alloc_buf(self.next_capacity());
+        let mut buf = self.storage.alloc_buf_unzeroed(self.next_capacity());
         let (start, carried) = if carry {
             let end = self.active.start + self.active.filled as u64;
             let tail_start = align_down(end, align);
@@ -222,7 +225,10 @@ impl<S: Storage> WriteBuffers<S> {
         );
         let mut old_buf = old.buf;
         let capacity = old_buf.len();
-        old_buf.trim_to(align_up(old.filled as u64, align) as usize);
+        let write_len = align_up(old.filled as u64, align) as usize;
+        // The write covers the partial last page: define its tail.
+        old_buf.as_bytes_mut()[old.filled..write_len].fill(0);
+        old_buf.trim_to(write_len);
         self.last_sealed_bytes = old.filled - old.carried;
         self.sealed.push_back(Rc::new(Sealed {
             buf: Rc::new(old_buf),
@@ -357,6 +363,10 @@ mod tests {
         assert_eq!(chunks[0].start, 4096, "the tail page is rewritten");
         assert_eq!(&chunks[0].buf.as_bytes()[..904], &[1; 904][..]);
         assert_eq!(&chunks[0].buf.as_bytes()[904..1004], &[2; 100][..]);
+        assert!(
+            chunks[0].buf.as_bytes()[1004..].iter().all(|x| *x == 0),
+            "the rest of the last page is zeroed, not left as recycled memory"
+        );
         let (none, _) = b.take_for_flush();
         assert!(none.is_empty(), "nothing new, nothing to write");
     }
