@@ -2,7 +2,10 @@
 //!
 //! Two offsets track the disk: `written` (log bytes below it were written,
 //! maybe not yet durable) and `durable` (written *and* covered by a
-//! completed fdatasync). `durable` only ever advances after a sync.
+//! completed fdatasync). `durable` only ever advances after a sync, or in
+//! sync mode, where segments are opened write-through (`O_DSYNC`), as soon
+//! as the write itself completes: a round is then one device request and
+//! its fdatasync step has nothing left to do.
 //!
 //! At most one task writes at a time (`flushing`); chunks are written in
 //! log order, one write in flight (consecutive chunks share their boundary
