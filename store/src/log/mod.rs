@@ -1,2 +1,3 @@
 //! The commit log.
 pub(crate) mod buffer;
+pub(crate) mod windows;

@@ -118,6 +118,7 @@ impl<S: Storage> ShardStore<S> {
         let new_min = newest_deleted + self.config.segment_size_bytes;
         self.log_min.set(new_min);
         self.bufs.borrow_mut().forget_below(new_min);
+        self.read_windows.borrow_mut().forget_below(new_min);
         for base in &plan {
             self.segments.borrow_mut().remove(base);
             let path = self.log_dir().join(file_name(*base));

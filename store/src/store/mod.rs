@@ -37,6 +37,7 @@ use crate::io::Storage;
 use crate::keyindex::KeyIndex;
 use crate::layout::topic_is_valid;
 use crate::log::buffer::WriteBuffers;
+use crate::log::windows::ReadWindows;
 
 use flush::FlushState;
 use notify::Notify;
@@ -77,6 +78,8 @@ pub struct ShardStore<S: Storage> {
     dir: PathBuf,
     storage: S,
     bufs: RefCell<WriteBuffers<S>>,
+    /// Recently read stretches of written log (`log::windows`).
+    read_windows: RefCell<ReadWindows>,
     segments: RefCell<BTreeMap<u64, Option<Rc<S::File>>>>,
     flush: RefCell<FlushState>,
     flushed: Notify,

@@ -12,6 +12,7 @@ use crate::cq::{decode_units, file_path, queue_dir};
 use crate::error::{Result, StoreError};
 use crate::io::{Storage, StorageFile};
 use crate::layout::segment_base;
+use crate::log::windows::window_for;
 use crate::pull::{classify, scan_units, GetStatus};
 
 use super::ShardStore;
@@ -82,9 +83,13 @@ impl<S: Storage> ShardStore<S> {
             .collect()
     }
 
-    /// `len` log bytes at `pos`, from memory or disk.
+    /// `len` log bytes at `pos`: from the write buffers, a read-ahead
+    /// window, or a direct read of the window around them.
     pub(crate) async fn read_log(&self, pos: u64, len: usize) -> Result<Vec<u8>> {
         if let Some(bytes) = self.bufs.borrow().read(pos, len) {
+            return Ok(bytes.to_vec());
+        }
+        if let Some(bytes) = self.read_windows.borrow_mut().get(pos, len) {
             return Ok(bytes.to_vec());
         }
         if pos < self.log_min.get() || pos + len as u64 > self.bufs.borrow().write_pos() {
@@ -94,18 +99,35 @@ impl<S: Storage> ShardStore<S> {
             ));
         }
         let base = segment_base(pos, self.config.segment_size_bytes);
+        // Bytes not in the write buffers are written; the window stops at
+        // the written offset (the page beyond is still growing) and the
+        // segment's end.
+        let limit = self
+            .flush
+            .borrow()
+            .written
+            .min(base + self.config.segment_size_bytes);
+        let (start, span) = match pos + len as u64 <= limit {
+            true => window_for(pos, len, base.max(self.log_min.get()), limit),
+            false => (pos, len),
+        };
         let file = self.segment_file(base, false).await?;
         let bytes = file
-            .read_at(pos - base, len)
+            .read_at(start - base, span)
             .await
             .map_err(|e| StoreError::io("reading a segment", &e))?;
-        if bytes.len() != len {
+        if bytes.len() != span {
             return Err(StoreError::corrupt(
                 "segment",
-                format!("short read at {pos}"),
+                format!("short read at {start}"),
             ));
         }
-        Ok(bytes.to_vec())
+        let from = (pos - start) as usize;
+        let record = bytes[from..from + len].to_vec();
+        if span > len {
+            self.read_windows.borrow_mut().insert(start, bytes.to_vec());
+        }
+        Ok(record)
     }
 
     /// The record at `offset`, validated (layout and CRC).

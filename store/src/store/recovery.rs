@@ -127,6 +127,7 @@ impl<S: Storage> ShardStore<S> {
             shard,
             dir,
             bufs: RefCell::new(bufs),
+            read_windows: RefCell::default(),
             segments: RefCell::new(BTreeMap::new()),
             flush: RefCell::new(FlushState::default()),
             flushed: Notify::default(),

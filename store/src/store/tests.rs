@@ -734,3 +734,46 @@ fn schedule_units_carry_delivery_time_across_recovery() {
         assert_eq!(units[0].tags_code, due, "rebuilt from the record");
     });
 }
+
+/// Records evicted from memory are read back a window at a time: a pull
+/// of 32 scattered records costs a couple of disk reads, not 32.
+#[test]
+fn pulls_of_evicted_records_read_whole_windows() {
+    run(|| async {
+        let mem = MemStorage::new(1 << 30);
+        let cfg = StoreConfig {
+            segment_size_bytes: 4 << 20,
+            read_cache_bytes: 64 << 10,
+            ..StoreConfig::for_tests()
+        };
+        let (store, _) = open_mem(&mem, cfg).await;
+        let mut results = Vec::new();
+        for i in 0..2000u32 {
+            results.push(
+                store
+                    .append(msg("W", i % 8, &[i as u8; 100], None, None))
+                    .await
+                    .unwrap(),
+            );
+        }
+        store.wait_durable(store.write_offset().0).await.unwrap();
+        let log_dir = Path::new("/data/shard-3/commitlog");
+        let before = mem.reads_below(log_dir);
+        let got = store
+            .get_messages(&GetRequest {
+                max_count: 32,
+                ..get("W", 3, 0, None)
+            })
+            .await
+            .unwrap();
+        assert_eq!(got.status, GetStatus::Found);
+        assert_eq!(got.message_count, 32);
+        let reads = mem.reads_below(log_dir) - before;
+        assert!(reads <= 2, "32 records took {reads} disk reads");
+        for (n, r) in records(&got.messages).enumerate() {
+            let r = r.unwrap();
+            assert_eq!((r.queue_id(), r.queue_offset().0), (3, n as u64));
+        }
+        check_store(&store, &results).await;
+    });
+}
