@@ -165,6 +165,17 @@ fn admin_commands_against_a_live_cluster() {
     assert!(by_id.contains("Keys              order-0"), "{by_id}");
     assert!(by_id.contains("Tags              TagA"), "{by_id}");
 
+    let by_uniq = admin_ok(
+        ns,
+        &["queryMsgByUniqueKey", "-t", topic, "-i", &sent[2].msg_id],
+    );
+    assert!(
+        by_uniq.contains(&format!("OffsetID          {}", sent[2].offset_msg_id)),
+        "{by_uniq}"
+    );
+    assert!(by_uniq.contains("Message Body      body-2"), "{by_uniq}");
+    assert_eq!(by_uniq.matches("MsgID ").count(), 1, "{by_uniq}");
+
     let by_key = admin_ok(ns, &["queryMsgByKey", "-t", topic, "-k", "order-1"]);
     let ids: Vec<&str> = by_key
         .lines()
@@ -188,11 +199,16 @@ fn admin_commands_against_a_live_cluster() {
 fn admin_errors_exit_non_zero_with_a_message() {
     let cluster = Cluster::start();
     let ns = cluster.namesrv_addr();
-    let cases: [(&[&str], i32, &str); 5] = [
+    let cases: [(&[&str], i32, &str); 6] = [
         (&["topicRoute", "-t", "NoSuchTopic"], 1, "TOPIC_NOT_EXIST"),
         (&["topicRoute"], 2, "needs -t"),
         (&["frobnicate"], 2, "unknown command"),
         (&["queryMsgById", "-i", "XYZ"], 1, "message id"),
+        (
+            &["queryMsgByUniqueKey", "-t", "TBW102", "-i", "00AA"],
+            1,
+            "no message with id 00AA",
+        ),
         (&["updateTopic", "-t", "T"], 2, "needs -c CLUSTER or -b"),
     ];
     for (args, code, needle) in cases {

@@ -12,6 +12,7 @@
 //!   consumerProgress  -g GROUP -t TOPIC
 //!   queryMsgById      -i OFFSET_MSG_ID
 //!   queryMsgByKey     -t TOPIC -k KEY
+//!   queryMsgByUniqueKey -t TOPIC -i MSG_ID
 //! ```
 //!
 //! `-n` defaults to `$NAMESRV_ADDR`. Output is aligned text; errors go to
@@ -41,6 +42,7 @@ commands:
   consumerProgress  -g GROUP -t TOPIC
   queryMsgById      -i OFFSET_MSG_ID
   queryMsgByKey     -t TOPIC -k KEY
+  queryMsgByUniqueKey -t TOPIC -i MSG_ID   (the id the producer got)
 
 -n defaults to $NAMESRV_ADDR.";
 
@@ -190,6 +192,23 @@ async fn dispatch(admin: &Admin, inv: &Invocation) -> Result<String, Failure> {
         "queryMsgByKey" => {
             let topic = inv.required('t', "TOPIC")?;
             query_by_key(admin, &topic, &inv.required('k', "KEY")?).await
+        }
+        "queryMsgByUniqueKey" => {
+            let topic = inv.required('t', "TOPIC")?;
+            let id = inv.required('i', "MSG_ID")?;
+            let found = admin.query_by_key(&topic, &id).await?;
+            let found: Vec<String> = found
+                .iter()
+                .filter(|m| m.msg_id == id)
+                .map(describe_message)
+                .collect();
+            match found.is_empty() {
+                true => Err(Failure::Client(ClientError::Invalid {
+                    what: "message id",
+                    detail: format!("no message with id {id} in topic {topic}"),
+                })),
+                false => Ok(found.join("\n")),
+            }
         }
         other => Err(Failure::Usage(format!("unknown command {other:?}"))),
     }
