@@ -18,6 +18,17 @@ const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 pub fn write_str<B: BufMut>(out: &mut B, s: &str, ascii_only: bool) {
     out.put_u8(b'"');
     let bytes = s.as_bytes();
+    // Almost every value needs no escape: check all bytes without an early
+    // exit (the compiler vectorises that) and copy them whole.
+    let limit = if ascii_only { 0x80 } else { 0x100 };
+    let needs_escape = bytes.iter().fold(false, |any, &b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\') | (u16::from(b) >= limit)
+    });
+    if !needs_escape {
+        out.put_slice(bytes);
+        out.put_u8(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let inside_escaped_char = i < start;
