@@ -298,43 +298,44 @@ impl<'a> Parser<'a> {
     fn string(&mut self) -> Result<std::borrow::Cow<'a, str>> {
         self.i += 1;
         let start = self.i;
-        let b = self.s.as_bytes();
+        self.plain_run();
+        if self.string_stop()? == b'"' {
+            return Ok(std::borrow::Cow::Borrowed(&self.s[start..self.i - 1]));
+        }
+        let mut out = String::from(&self.s[start..self.i - 1]);
         loop {
-            match b.get(self.i) {
-                None => return Err(self.error("unterminated string")),
-                Some(b'"') => {
-                    self.i += 1;
-                    return Ok(std::borrow::Cow::Borrowed(&self.s[start..self.i - 1]));
-                }
-                Some(b'\\') => break,
-                Some(c) if *c < 0x20 => return Err(self.error("control character in string")),
-                Some(_) => self.i += 1,
+            self.escape(&mut out)?;
+            let run = self.i;
+            self.plain_run();
+            out.push_str(&self.s[run..self.i]);
+            if self.string_stop()? == b'"' {
+                return Ok(std::borrow::Cow::Owned(out));
             }
         }
-        let mut out = String::from(&self.s[start..self.i]);
-        loop {
-            match b.get(self.i) {
-                None => return Err(self.error("unterminated string")),
-                Some(b'"') => {
-                    self.i += 1;
-                    return Ok(std::borrow::Cow::Owned(out));
-                }
-                Some(b'\\') => {
-                    self.i += 1;
-                    self.escape(&mut out)?;
-                }
-                Some(c) if *c < 0x20 => return Err(self.error("control character in string")),
-                Some(_) => {
-                    let run = self.i;
-                    while b
-                        .get(self.i)
-                        .is_some_and(|c| *c >= 0x20 && *c != b'"' && *c != b'\\')
-                    {
-                        self.i += 1;
-                    }
-                    out.push_str(&self.s[run..self.i]);
-                }
+    }
+
+    /// Moves past the bytes a string holds as they are (anything but a
+    /// quote, a backslash or a control character).
+    fn plain_run(&mut self) {
+        let b = self.s.as_bytes();
+        while b
+            .get(self.i)
+            .is_some_and(|c| *c >= 0x20 && *c != b'"' && *c != b'\\')
+        {
+            self.i += 1;
+        }
+    }
+
+    /// After a plain run: consumes and returns the closing quote or the
+    /// backslash of an escape.
+    fn string_stop(&mut self) -> Result<u8> {
+        match self.peek() {
+            Some(c @ (b'"' | b'\\')) => {
+                self.i += 1;
+                Ok(c)
             }
+            Some(_) => Err(self.error("control character in string")),
+            None => Err(self.error("unterminated string")),
         }
     }
 
@@ -422,34 +423,28 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Skips a string, checking escapes for syntax only.
     fn skip_string(&mut self) -> Result<()> {
         self.i += 1;
-        let b = self.s.as_bytes();
         loop {
-            match b.get(self.i) {
-                None => return Err(self.error("unterminated string")),
-                Some(b'"') => {
+            self.plain_run();
+            if self.string_stop()? == b'"' {
+                return Ok(());
+            }
+            match self.peek() {
+                Some(b'u') => {
                     self.i += 1;
-                    return Ok(());
+                    self.hex4()?;
                 }
-                Some(b'\\') => {
-                    self.i += 1;
-                    match self.peek() {
-                        Some(b'u') => {
-                            self.i += 1;
-                            self.hex4()?;
-                        }
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 1,
-                        _ => return Err(self.error("bad escape")),
-                    }
-                }
-                Some(c) if *c < 0x20 => return Err(self.error("control character in string")),
-                Some(_) => self.i += 1,
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 1,
+                _ => return Err(self.error("bad escape")),
             }
         }
     }
 }
 
+/// Integers as JSON parsers type them: no fraction or exponent, and not
+/// `-0` (a float, so that its sign survives).
 fn is_integer(number: &str) -> bool {
     !number.contains(['.', 'e', 'E']) && number != "-0"
 }
