@@ -171,14 +171,24 @@ fn statvfs_usage(path: &Path) -> io::Result<DiskUsage> {
     }
     // SAFETY: statvfs returned 0, so it initialised the struct.
     let st = unsafe { st.assume_init() };
-    let frsize = st.f_frsize;
-    let capacity_bytes = st.f_blocks * frsize;
-    // Space unavailable to us (used by anyone, or reserved for root) counts as used.
-    let used_bytes = capacity_bytes.saturating_sub(st.f_bavail * frsize);
-    Ok(DiskUsage {
-        capacity_bytes,
+    Ok(usage_from_statvfs(
+        st.f_blocks,
+        st.f_bfree,
+        st.f_bavail,
+        st.f_frsize,
+    ))
+}
+
+/// Disk usage as `df` reports it: used = blocks in use; capacity = used +
+/// what we may still allocate. Blocks reserved for root that we cannot use
+/// count for neither side (a disk whose reserve is large would otherwise
+/// look full and retention would delete data early).
+fn usage_from_statvfs(blocks: u64, free: u64, available: u64, block_bytes: u64) -> DiskUsage {
+    let used_bytes = blocks.saturating_sub(free) * block_bytes;
+    DiskUsage {
+        capacity_bytes: used_bytes + available * block_bytes,
         used_bytes,
-    })
+    }
 }
 
 impl StorageFile for DmaStorageFile {
@@ -226,5 +236,28 @@ impl StorageFile for DmaStorageFile {
 
     async fn truncate(&self, len: u64) -> io::Result<()> {
         self.file.truncate(len).await.map_err(to_io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::usage_from_statvfs;
+
+    #[test]
+    fn usage_is_what_df_shows() {
+        // 1000 blocks, 200 in use, 800 free of which 100 usable by us.
+        let u = usage_from_statvfs(1000, 800, 100, 4096);
+        assert_eq!(u.used_bytes, 200 * 4096);
+        assert_eq!(u.capacity_bytes, 300 * 4096);
+        assert_eq!(
+            u.used_permille(),
+            666,
+            "the reserve counts for neither side"
+        );
+        assert_eq!(usage_from_statvfs(1000, 800, 0, 4096).used_permille(), 1000);
+        assert_eq!(
+            usage_from_statvfs(1000, 1000, 1000, 4096).used_permille(),
+            0
+        );
     }
 }
