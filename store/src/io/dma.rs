@@ -64,6 +64,7 @@ impl DmaStorage {
         create: bool,
         flags: i32,
     ) -> io::Result<DmaStorageFile> {
+        let path = &std::path::absolute(path)?;
         self.probe_once(path).await?;
         let file = OpenOptions::new()
             .read(true)
@@ -149,7 +150,10 @@ impl Storage for DmaStorage {
     }
 
     async fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        let dir = glommio::io::Directory::open(path).await.map_err(to_io)?;
+        // glommio opens directories with `openat(-1, ...)`, which fails
+        // with EBADF for a relative path (such as the default `./data`).
+        let path = std::path::absolute(path)?;
+        let dir = glommio::io::Directory::open(&path).await.map_err(to_io)?;
         dir.sync().await.map_err(to_io)?;
         dir.close().await.map_err(to_io)
     }
