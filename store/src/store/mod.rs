@@ -273,15 +273,22 @@ impl<S: Storage> ShardStore<S> {
         Ok(())
     }
 
-    /// The tag code of a new unit: the tag hash, or for the schedule topic
-    /// the delivery time (see `bolide_proto::delay`).
-    fn unit_tags_code(&self, m: &NewMessage, tags: Option<&str>, store_ms: i64) -> i64 {
-        match m.topic == SCHEDULE_TOPIC {
-            true => self.config.delay_levels.deliver_at_ms(
-                Properties(&m.properties),
-                m.queue_id,
-                store_ms,
-            ),
+    /// The tag code of a unit (on append and on recovery's re-dispatch):
+    /// the hash of `tags`, or for the schedule topic the delivery time
+    /// (see `bolide_proto::delay`).
+    pub(crate) fn unit_tags_code(
+        &self,
+        topic: &str,
+        queue_id: u32,
+        props: Properties<'_>,
+        tags: Option<&str>,
+        store_ms: i64,
+    ) -> i64 {
+        match topic == SCHEDULE_TOPIC {
+            true => self
+                .config
+                .delay_levels
+                .deliver_at_ms(props, queue_id, store_ms),
             false => tags_code(tags),
         }
     }
@@ -321,7 +328,8 @@ impl<S: Storage> ShardStore<S> {
                     property::KEYS,
                     property::UNIQ_KEY,
                 ]);
-                let tags = self.unit_tags_code(m, tags, now);
+                let props = Properties(&m.properties);
+                let tags = self.unit_tags_code(&m.topic, m.queue_id, props, tags, now);
                 queue.push(CqUnit {
                     physical_offset: PhysicalOffset(pos),
                     size: len as u32,

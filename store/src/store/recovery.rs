@@ -22,10 +22,8 @@ use std::rc::Rc;
 
 use ahash::AHashMap;
 use bolide_proto::consume_queue::CqUnit;
-use bolide_proto::delay::SCHEDULE_TOPIC;
 use bolide_proto::ids::{GlobalOffset, PhysicalOffset, ShardId};
 use bolide_proto::message::{peek_head, property, RecordHead, RecordView};
-use bolide_proto::tags::tags_code;
 
 use crate::checkpoint::Checkpoint;
 use crate::config::StoreConfig;
@@ -304,14 +302,14 @@ impl<S: Storage> ShardStore<S> {
                 detail,
             ));
         }
-        let tags = match view.topic() == SCHEDULE_TOPIC {
-            true => self.config.delay_levels.deliver_at_ms(
-                view.properties(),
-                view.queue_id(),
-                view.store_timestamp(),
-            ),
-            false => tags_code(view.properties().get(property::TAGS)),
-        };
+        let props = view.properties();
+        let tags = self.unit_tags_code(
+            view.topic(),
+            view.queue_id(),
+            props,
+            props.get(property::TAGS),
+            view.store_timestamp(),
+        );
         q.push(CqUnit {
             physical_offset: PhysicalOffset(pos),
             size: view.total_size() as u32,
