@@ -75,6 +75,7 @@ impl Default for BrokerSection {
 pub enum FlushModeName {
     Async,
     Sync,
+    Memory,
 }
 
 /// `[store]`: where and how data is kept.
@@ -208,6 +209,7 @@ impl BrokerConfig {
             flush_mode: match s.flush_mode {
                 FlushModeName::Async => FlushMode::Async,
                 FlushModeName::Sync => FlushMode::Sync,
+                FlushModeName::Memory => FlushMode::Memory,
             },
             flush_interval_ms: s.flush_interval_ms,
             read_cache_bytes: s.read_cache_bytes,
@@ -283,7 +285,22 @@ mod tests {
     }
 
     #[test]
-    fn sync_flush_maps_to_the_store() {
+    fn flush_modes_map_to_the_store() {
+        let mode = |text: &str| {
+            BrokerConfig::from_toml(text)
+                .unwrap()
+                .store_config()
+                .flush_mode
+        };
+        assert_eq!(
+            mode(""),
+            FlushMode::Async,
+            "the crash-safe mode is the default"
+        );
+        assert_eq!(
+            mode("[store]\nflush_mode = \"memory\"\n"),
+            FlushMode::Memory
+        );
         let c = BrokerConfig::from_toml("[store]\nflush_mode = \"sync\"\n").unwrap();
         assert_eq!(c.store_config().flush_mode, FlushMode::Sync);
     }

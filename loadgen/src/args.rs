@@ -26,6 +26,7 @@ pub enum SendMode {
 pub enum Flush {
     Async,
     Sync,
+    Memory,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -96,7 +97,7 @@ usage: bolide-loadgen produce|consume [options]
   -q, --queues N          queues of the topic (default 8)
       --from-start        consume from the earliest offset
       --embedded          start a NameServer + broker in this process
-      --flush async|sync  embedded broker flush mode (default async)
+      --flush async|sync|memory  embedded broker flush mode (default async)
       --shards N          embedded broker shards (default 1)
       --spin-us N         executor spin before sleeping, us (default 100)";
 
@@ -158,7 +159,8 @@ fn apply(o: &mut Options, flag: &str, v: &str) -> Result<(), String> {
             o.embedded_flush = match v {
                 "async" => Flush::Async,
                 "sync" => Flush::Sync,
-                _ => return Err(format!("--flush: {v:?} is not async or sync")),
+                "memory" => Flush::Memory,
+                _ => return Err(format!("--flush: {v:?} is not async, sync or memory")),
             }
         }
         _ => return Err(format!("unknown option {flag}\n{USAGE}")),

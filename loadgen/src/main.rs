@@ -57,6 +57,7 @@ fn start_embedded(o: &mut Options) -> Result<Embedded, String> {
     c.store.flush_mode = match o.embedded_flush {
         Flush::Async => bolide_broker::config::FlushModeName::Async,
         Flush::Sync => bolide_broker::config::FlushModeName::Sync,
+        Flush::Memory => bolide_broker::config::FlushModeName::Memory,
     };
     let broker = bolide_broker::runtime::start(c)?;
     o.namesrv = namesrv.addr().to_string();

@@ -9,18 +9,42 @@ use bolide_proto::delay::DelayLevels;
 
 use crate::error::{Result, StoreError};
 
-/// When an append is answered relative to durability.
+/// When an append is answered relative to durability, and so what an
+/// acknowledged record survives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushMode {
-    /// Answer once the record is in memory. A writer task writes each
-    /// write buffer as it fills (whole buffers, no fdatasync per write) and
-    /// fdatasyncs once `flush_trigger_bytes` are written but unsynced; the
-    /// rest is written and synced every `flush_interval_ms`.
+    /// Answer once the record is in memory *and* copied to the shard's
+    /// tail ring (`log::tail`: a shared file mapping that outlives the
+    /// process), then write behind as in [`FlushMode::Memory`]. Survives a
+    /// process crash (`kill -9`, OOM kill, panic): reopening takes the
+    /// unwritten records back from the ring. A power loss or OS crash may
+    /// lose what was not yet fdatasynced (at most `flush_interval_ms` or
+    /// `flush_trigger_bytes` worth), as RocketMQ's async flush.
     Async,
     /// Answer once the record's bytes are durable. Concurrent appends share
     /// one write (group commit) through an `O_DSYNC` handle, so the write
-    /// is durable when it completes.
+    /// is durable when it completes. Survives process crash and power loss.
     Sync,
+    /// Answer once the record is in memory (opt-in). A writer task writes
+    /// each write buffer as it fills (whole buffers, no fdatasync per
+    /// write) and fdatasyncs once `flush_trigger_bytes` are written but
+    /// unsynced; the rest is written and synced every `flush_interval_ms`.
+    /// A process crash loses what was not yet written (up to
+    /// `max_unflushed_bytes`).
+    Memory,
+}
+
+impl FlushMode {
+    /// Appends are answered before they are written (a writer task writes
+    /// behind them).
+    pub fn writes_behind(self) -> bool {
+        matches!(self, FlushMode::Async | FlushMode::Memory)
+    }
+
+    /// Appends are copied to the tail ring before they are answered.
+    pub fn keeps_tail(self) -> bool {
+        self == FlushMode::Async
+    }
 }
 
 /// I/O page size the store aligns every write to. 4 KiB covers every
@@ -114,6 +138,13 @@ fn bad(field: &'static str, reason: impl Into<String>) -> StoreError {
 }
 
 impl StoreConfig {
+    /// Size of the async-mode tail ring: room for everything appended but
+    /// not yet written, which backpressure keeps below two write buffers
+    /// past the active one, plus one largest batch of records.
+    pub fn tail_ring_bytes(&self) -> usize {
+        4 * self.write_buffer_bytes + 2 * self.max_message_bytes
+    }
+
     /// Memory the shard's executor should set aside for I/O buffers
     /// (glommio's `io_memory`): the read cache, four write buffers (the
     /// active one, two waiting and one being written), one largest record

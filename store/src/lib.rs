@@ -6,6 +6,8 @@
 //! ```text
 //! <data>/shard-<k>/
 //!   abort                              exists while open; left by a crash
+//!   tail                               async mode: the unwritten log tail,
+//!                                      mapped shared (`log::tail`)
 //!   checkpoint                         durable log offset, what queues/index cover (CRC)
 //!   commitlog/<20-digit base offset>   segments of `segment_size_bytes`; records
 //!                                      in the stored-record format (remoting.md §5),
@@ -18,7 +20,7 @@
 //! ```
 //!
 //! Layers: [`io`] is the I/O seam (`O_DIRECT` files via io_uring, or an
-//! in-memory disk that injects faults); `log::buffer`, `cq`, [`pull`],
+//! in-memory disk that injects faults); `log::buffer`, `log::tail`, `cq`, [`pull`],
 //! [`checkpoint`], [`retention`], [`layout`] and `index::format` are pure
 //! logic tested without disks; [`store`] runs them against the I/O.
 //!
@@ -28,7 +30,9 @@
 //! advances when an fdatasync issued after the covered writes completed
 //! returns, or (sync mode, segments opened `O_DSYNC`) when the covering
 //! write itself completes; an append reported durable (sync mode, or below
-//! `durable_offset`) survives a crash; a record appended in memory stays
+//! `durable_offset`) survives a crash; in async mode every appended byte
+//! not yet written is also in the tail ring before the append returns, so
+//! an answered append survives a process crash; a record appended in memory stays
 //! readable from memory until it is written (even if its write failed and
 //! poisoned the store); in sync mode a background task keeps the log
 //! zero-filled `preallocate_ahead_bytes` past the highest log write (whole

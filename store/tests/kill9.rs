@@ -1,8 +1,9 @@
-//! A real crash: a child process appends in sync-flush mode on real files
-//! (O_DIRECT through io_uring) and prints each acknowledged append; the test
-//! kills it with SIGKILL mid-stream, reopens the store and checks that every
+//! A real crash: a child process appends on real files (O_DIRECT through
+//! io_uring) and prints each acknowledged append; the test kills it with
+//! SIGKILL mid-stream, reopens the store and checks that every
 //! acknowledged message is present, byte-identical, and that the consume
-//! queues agree with the log.
+//! queues agree with the log. In sync mode and in the default async mode
+//! (whose unwritten tail outlives the process in a mapped ring).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -18,16 +19,29 @@ use bolide_store::{FlushMode, StoreConfig};
 use bytes::Bytes;
 
 const DIR_ENV: &str = "BOLIDE_KILL9_DIR";
+const MODE_ENV: &str = "BOLIDE_KILL9_MODE";
 const TOPIC: &str = "K9";
 const QUEUES: u32 = 4;
 const APPENDERS: u32 = 8;
 /// Acknowledgements to see before the kill.
 const ACKS_BEFORE_KILL: usize = 400;
 
-fn config() -> StoreConfig {
+fn config(mode: FlushMode) -> StoreConfig {
     StoreConfig {
-        flush_mode: FlushMode::Sync,
+        flush_mode: mode,
+        // Async mode: keep a long unwritten, unsynced tail at the kill.
+        flush_interval_ms: 60_000,
+        flush_trigger_bytes: 1 << 30,
+        write_buffer_bytes: 256 << 10,
+        max_unflushed_bytes: 64 << 20,
         ..StoreConfig::for_tests()
+    }
+}
+
+fn mode_from_env() -> FlushMode {
+    match std::env::var(MODE_ENV).as_deref() {
+        Ok("async") => FlushMode::Async,
+        _ => FlushMode::Sync,
     }
 }
 
@@ -65,16 +79,20 @@ fn run<F: std::future::Future<Output = ()> + 'static>(make: impl FnOnce() -> F +
 
 /// The child: appends until killed, printing `ACK task seq physical queue_offset`.
 #[test]
-#[ignore = "child process of kill9_sync_acknowledged_appends_survive"]
+#[ignore = "child process of the kill9_* tests"]
 fn kill9_child() {
     let Ok(dir) = std::env::var(DIR_ENV) else {
         return;
     };
     run(move || async move {
-        let (store, _) =
-            ShardStore::open(DmaStorage::new(), config(), &PathBuf::from(dir), ShardId(0))
-                .await
-                .expect("open");
+        let (store, _) = ShardStore::open(
+            DmaStorage::new(),
+            config(mode_from_env()),
+            &PathBuf::from(dir),
+            ShardId(0),
+        )
+        .await
+        .expect("open");
         let tasks: Vec<_> = (0..APPENDERS)
             .map(|task| {
                 let store = store.clone();
@@ -115,7 +133,7 @@ fn parse_ack(line: &str) -> Option<Ack> {
     })
 }
 
-fn acks_until_killed(dir: &std::path::Path) -> Vec<Ack> {
+fn acks_until_killed(dir: &std::path::Path, mode: &str) -> Vec<Ack> {
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "kill9_child",
@@ -125,6 +143,7 @@ fn acks_until_killed(dir: &std::path::Path) -> Vec<Ack> {
             "--test-threads=1",
         ])
         .env(DIR_ENV, dir)
+        .env(MODE_ENV, mode)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -148,16 +167,25 @@ fn acks_until_killed(dir: &std::path::Path) -> Vec<Ack> {
 
 #[test]
 fn kill9_sync_acknowledged_appends_survive() {
+    kill9_acknowledged_appends_survive("sync", FlushMode::Sync);
+}
+
+#[test]
+fn kill9_async_acknowledged_appends_survive() {
+    kill9_acknowledged_appends_survive("async", FlushMode::Async);
+}
+
+fn kill9_acknowledged_appends_survive(name: &str, mode: FlushMode) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().to_path_buf();
-    let acks = acks_until_killed(&dir);
+    let acks = acks_until_killed(&dir, name);
     assert!(
         acks.len() >= 50,
         "child acknowledged only {} appends",
         acks.len()
     );
     run(move || async move {
-        let (store, report) = ShardStore::open(DmaStorage::new(), config(), &dir, ShardId(0))
+        let (store, report) = ShardStore::open(DmaStorage::new(), config(mode), &dir, ShardId(0))
             .await
             .expect("reopen after kill -9");
         assert!(

@@ -111,6 +111,33 @@ async fn conformance<S: Storage>(s: S, root: &Path) {
     assert!(!s.exists(&dir).await.unwrap());
     let usage = s.disk_usage(root).unwrap();
     assert!(usage.capacity_bytes > 0 && usage.used_bytes <= usage.capacity_bytes);
+    tail_conformance(&s, root).await;
+}
+
+/// A mapped tail is zero-filled when new, and a second mapping (the next
+/// process) sees what the first wrote, at the first one's length.
+async fn tail_conformance<S: Storage>(s: &S, root: &Path) {
+    use super::TailMemory;
+    let path = root.join("tail");
+    let mut tail = s.map_tail(&path, 8192).await.unwrap();
+    assert_eq!(tail.len(), 8192);
+    let mut seen = [1u8; 16];
+    tail.read(8176, &mut seen);
+    assert_eq!(seen, [0u8; 16]);
+    tail.write(4000, b"outlives the process");
+    drop(tail);
+    let again = s.map_tail(&path, 4096).await.unwrap();
+    assert_eq!(again.len(), 8192, "an existing tail keeps its length");
+    let mut got = [0u8; 20];
+    again.read(4000, &mut got);
+    assert_eq!(&got, b"outlives the process");
+    drop(again);
+    s.remove_file(&path).await.unwrap();
+    assert_eq!(s.map_tail(&path, 4096).await.unwrap().len(), 4096);
+    assert!(s
+        .map_tail(&root.join("no/such/dir/tail"), 4096)
+        .await
+        .is_err());
 }
 
 #[test]

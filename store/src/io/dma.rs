@@ -1,7 +1,8 @@
 //! Real files: glommio `DmaFile` (`O_DIRECT`, io_uring). Buffers are glommio
 //! DMA buffers, so a record encoded into one goes to the device without a
 //! copy. Directory operations are rare (segment roll, checkpoint, retention)
-//! and use `std::fs`; disk usage comes from `statvfs(2)`.
+//! and use `std::fs`; disk usage comes from `statvfs(2)`. The async-mode
+//! tail ([`MappedTail`]) is a `MAP_SHARED` mapping of a small file.
 
 use std::cell::Cell;
 use std::ffi::CString;
@@ -12,7 +13,7 @@ use std::rc::Rc;
 
 use glommio::io::{DmaBuffer, DmaFile, OpenOptions, ReadResult};
 
-use super::{check_aligned_write, DirEntry, DiskUsage, IoBuf, Storage, StorageFile};
+use super::{check_aligned_write, DirEntry, DiskUsage, IoBuf, Storage, StorageFile, TailMemory};
 use crate::config::IO_PAGE_BYTES;
 
 impl IoBuf for DmaBuffer {
@@ -91,6 +92,7 @@ fn to_io<T>(e: glommio::GlommioError<T>) -> io::Error {
 impl Storage for DmaStorage {
     type Buf = DmaBuffer;
     type File = DmaStorageFile;
+    type Tail = MappedTail;
 
     fn alignment(&self) -> usize {
         IO_PAGE_BYTES
@@ -160,6 +162,87 @@ impl Storage for DmaStorage {
 
     fn disk_usage(&self, path: &Path) -> io::Result<DiskUsage> {
         statvfs_usage(path)
+    }
+
+    async fn map_tail(&self, path: &Path, len: usize) -> io::Result<MappedTail> {
+        MappedTail::open(path, len)
+    }
+}
+
+/// A file mapped `MAP_SHARED`: stores into it land in the page cache at
+/// once, so they outlive the process; the kernel writes them back lazily
+/// (a few MiB every few seconds at most), which nobody waits for.
+#[derive(Debug)]
+pub struct MappedTail {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+impl MappedTail {
+    /// Opened once per shard at start-up: the blocking calls are fine here.
+    fn open(path: &Path, len: usize) -> io::Result<MappedTail> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        let mut size = file.metadata()?.len() as usize;
+        if size == 0 {
+            file.set_len(len as u64)?;
+            size = len;
+        }
+        // SAFETY: a fresh shared mapping of an open file descriptor; the
+        // kernel picks the address. The mapping stays valid after `file`
+        // is closed, until `Drop` unmaps it.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = std::ptr::NonNull::new(ptr.cast::<u8>())
+            .ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(MappedTail { ptr, len: size })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` maps `len` readable bytes for the life of `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl TailMemory for MappedTail {
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn write(&mut self, pos: usize, bytes: &[u8]) {
+        assert!(pos + bytes.len() <= self.len, "tail write out of range");
+        // SAFETY: in range (checked above); `&mut self` makes this the only
+        // access through this mapping, and no other process maps the file
+        // (the data directory is locked).
+        let to = unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(pos), bytes.len()) };
+        to.copy_from_slice(bytes);
+    }
+    fn read(&self, pos: usize, out: &mut [u8]) {
+        out.copy_from_slice(&self.bytes()[pos..pos + out.len()]);
+    }
+}
+
+impl Drop for MappedTail {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping created in `open`.
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
     }
 }
 

@@ -8,6 +8,10 @@
 //! landed sector may even hold garbage) — the failure modes of a real device
 //! losing power with `O_DIRECT` writes in flight.
 //!
+//! [`MemStorage::kill`] models a process crash instead: everything written
+//! survives (it was in the page cache), and so do the shared-memory tails
+//! ([`Storage::map_tail`]), which a power loss drops.
+//!
 //! A write through a write-through handle (`open_write_through`) is
 //! recorded in order with the others but always survives a crash whole.
 //!
@@ -23,7 +27,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::{check_aligned_write, DirEntry, DiskUsage, IoBuf, Storage, StorageFile};
+use super::{check_aligned_write, DirEntry, DiskUsage, IoBuf, Storage, StorageFile, TailMemory};
 use crate::config::IO_PAGE_BYTES;
 
 /// Sector size of the simulated device: the unit a torn write tears at.
@@ -72,7 +76,7 @@ enum Op {
     Truncate(u64),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct FileData {
     current: Vec<u8>,
     durable: Vec<u8>,
@@ -88,6 +92,9 @@ struct MemFs {
     /// `read_at` calls per path, kept when the file goes (tests bound the
     /// work of recovery with it).
     reads: BTreeMap<PathBuf, u64>,
+    /// Shared-memory tails ([`Storage::map_tail`]): kept by
+    /// [`MemStorage::kill`], lost by [`MemStorage::crash`].
+    tails: BTreeMap<PathBuf, Rc<RefCell<Vec<u8>>>>,
 }
 
 /// The in-memory disk; clones share it.
@@ -128,6 +135,7 @@ impl MemStorage {
                 faults,
                 syncs: 0,
                 reads: BTreeMap::new(),
+                tails: BTreeMap::new(),
             })),
         }
     }
@@ -173,6 +181,35 @@ impl MemStorage {
                 },
                 syncs: 0,
                 reads: BTreeMap::new(),
+                tails: BTreeMap::new(),
+            })),
+        }
+    }
+
+    /// Simulates a process crash (`kill -9`): a new disk holding everything
+    /// written so far, synced or not (the page cache outlives the process),
+    /// and every shared-memory tail. Like after [`crash`](Self::crash), the
+    /// old disk and its handles should be dropped.
+    pub fn kill(&self) -> MemStorage {
+        let fs = self.fs.borrow();
+        let deep = |d: &Rc<RefCell<FileData>>| Rc::new(RefCell::new(d.borrow().clone()));
+        let files = fs.files.iter().map(|(p, d)| (p.clone(), deep(d))).collect();
+        let tails = fs
+            .tails
+            .iter()
+            .map(|(p, t)| (p.clone(), Rc::new(RefCell::new(t.borrow().clone()))))
+            .collect();
+        MemStorage {
+            fs: Rc::new(RefCell::new(MemFs {
+                files,
+                dirs: fs.dirs.clone(),
+                faults: Faults {
+                    capacity_bytes: fs.faults.capacity_bytes,
+                    ..Faults::default()
+                },
+                syncs: 0,
+                reads: BTreeMap::new(),
+                tails,
             })),
         }
     }
@@ -317,9 +354,38 @@ pub struct MemFile {
     write_through: bool,
 }
 
+/// An in-memory shared tail; see [`MemStorage::kill`].
+#[derive(Debug)]
+pub struct MemTail(Rc<RefCell<Vec<u8>>>);
+
+impl TailMemory for MemTail {
+    fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+    fn write(&mut self, pos: usize, bytes: &[u8]) {
+        self.0.borrow_mut()[pos..pos + bytes.len()].copy_from_slice(bytes);
+    }
+    fn read(&self, pos: usize, out: &mut [u8]) {
+        out.copy_from_slice(&self.0.borrow()[pos..pos + out.len()]);
+    }
+}
+
 impl Storage for MemStorage {
     type Buf = MemBuf;
     type File = MemFile;
+    type Tail = MemTail;
+
+    async fn map_tail(&self, path: &Path, len: usize) -> io::Result<MemTail> {
+        let mut fs = self.fs.borrow_mut();
+        if !path.parent().is_none_or(|p| fs.dirs.contains(p)) {
+            return Err(not_found(path));
+        }
+        let tail = fs
+            .tails
+            .entry(path.to_path_buf())
+            .or_insert_with(|| Rc::new(RefCell::new(vec![0; len])));
+        Ok(MemTail(tail.clone()))
+    }
 
     fn alignment(&self) -> usize {
         IO_PAGE_BYTES
@@ -345,9 +411,8 @@ impl Storage for MemStorage {
 
     async fn remove_file(&self, path: &Path) -> io::Result<()> {
         let mut fs = self.fs.borrow_mut();
-        fs.files
-            .remove(path)
-            .map(|_| ())
+        let file = fs.files.remove(path).map(|_| ());
+        file.or_else(|| fs.tails.remove(path).map(|_| ()))
             .ok_or_else(|| not_found(path))
     }
 

@@ -15,6 +15,10 @@
 //!   one is durable once it completes (`O_DSYNC`). Directory
 //!   operations (create, rename, remove) are durable once
 //!   [`Storage::sync_dir`] returns.
+//! * [`Storage::map_tail`] gives memory backed by a shared file mapping:
+//!   bytes copied there outlive the process (they sit in the kernel's page
+//!   cache) but not a power loss or an OS crash. The async flush mode keeps
+//!   the log's unwritten tail there (`log::tail`).
 //! * Errors are plain `io::Error`s; the store adds context.
 //!
 //! The executor is single-threaded: nothing here is `Send`.
@@ -68,11 +72,24 @@ pub struct DirEntry {
     pub is_dir: bool,
 }
 
+/// Memory that outlives the process that wrote it (see [`Storage::map_tail`]).
+pub trait TailMemory: 'static {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Copies `bytes` in at `pos` (`pos + bytes.len() <= len()`).
+    fn write(&mut self, pos: usize, bytes: &[u8]);
+    /// Copies `out.len()` bytes out from `pos` (`pos + out.len() <= len()`).
+    fn read(&self, pos: usize, out: &mut [u8]);
+}
+
 /// A directory tree of files with aligned writes.
 #[allow(async_fn_in_trait)] // single-threaded executor: futures need not be Send
 pub trait Storage: Clone + 'static {
     type Buf: IoBuf;
     type File: StorageFile<Buf = Self::Buf>;
+    type Tail: TailMemory;
 
     /// Write position and length granularity.
     fn alignment(&self) -> usize;
@@ -103,6 +120,11 @@ pub trait Storage: Clone + 'static {
     async fn sync_dir(&self, path: &Path) -> io::Result<()>;
     /// Capacity and use of the device holding `path`.
     fn disk_usage(&self, path: &Path) -> io::Result<DiskUsage>;
+    /// Maps the file at `path` as shared memory: writes to it survive the
+    /// process, not the machine. A missing file is created zero-filled
+    /// with `len` bytes; an existing one keeps its length (it may hold
+    /// what a crashed process left).
+    async fn map_tail(&self, path: &Path, len: usize) -> io::Result<Self::Tail>;
 }
 
 /// An open file.

@@ -1,3 +1,4 @@
 //! The commit log.
 pub(crate) mod buffer;
+pub(crate) mod tail;
 pub(crate) mod windows;

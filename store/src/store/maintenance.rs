@@ -9,7 +9,6 @@ use bolide_proto::message::RecordView;
 
 use bolide_proto::consume_queue::CQ_UNIT_BYTES;
 
-use crate::config::FlushMode;
 use crate::cq::{file_path, files_below, queue_dir};
 use crate::error::{Result, StoreError};
 use crate::io::Storage;
@@ -24,7 +23,7 @@ impl<S: Storage> ShardStore<S> {
         let kick = self.kick.clone();
         let c = &self.config;
         let mut tick_ms = c.checkpoint_interval_ms.min(c.retention_check_interval_ms);
-        if c.flush_mode == FlushMode::Async {
+        if c.flush_mode.writes_behind() {
             tick_ms = tick_ms.min(c.flush_interval_ms);
         }
         let task = glommio::spawn_local(async move {
@@ -42,7 +41,7 @@ impl<S: Storage> ShardStore<S> {
         })
         .detach();
         self.maintenance.borrow_mut().push(task);
-        if c.flush_mode == FlushMode::Async {
+        if c.flush_mode.writes_behind() {
             self.start_writer();
         }
     }
@@ -72,7 +71,7 @@ impl<S: Storage> ShardStore<S> {
         let now_ms = monotonic_ms();
         let write_pos = self.bufs.borrow().write_pos();
         let flush_due = now_ms - last.flush_ms >= self.config.flush_interval_ms as i64;
-        if self.config.flush_mode == FlushMode::Async
+        if self.config.flush_mode.writes_behind()
             && flush_due
             && write_pos > self.flush.borrow().durable
         {

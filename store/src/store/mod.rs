@@ -3,11 +3,12 @@
 //!
 //! Append path: validate → (async mode: wait while more than two write
 //! buffers are unwritten or too much is not durable) → reserve bytes in the
-//! write buffer and encode the record straight into it → dispatch
-//! (consume-queue unit, key-index entries, listener) → sync mode: wait for
-//! the group commit covering the record; async mode: wake the writer task
-//! once a buffer filled up (see `flush.rs`). No `RefCell` borrow is ever
-//! held across an `.await`.
+//! write buffer and encode the record straight into it → async mode: copy
+//! it to the tail ring (`log::tail`) → dispatch (consume-queue unit,
+//! key-index entries, listener) → sync mode: wait for the group commit
+//! covering the record; async and memory modes: wake the writer task once
+//! a buffer filled up (see `flush.rs`). No `RefCell` borrow is ever held
+//! across an `.await`.
 
 mod flush;
 mod maintenance;
@@ -17,6 +18,7 @@ mod prealloc;
 mod query;
 mod read;
 mod recovery;
+mod tail;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -27,7 +29,7 @@ use ahash::AHashMap;
 use bolide_proto::consume_queue::CqUnit;
 use bolide_proto::delay::SCHEDULE_TOPIC;
 use bolide_proto::ids::{GlobalOffset, PhysicalOffset, QueueOffset, ShardId};
-use bolide_proto::message::{property, AppendStamp, NewMessage, Properties};
+use bolide_proto::message::{property, AppendStamp, NewMessage, Properties, BLANK_HEADER_BYTES};
 use bolide_proto::tags::tags_code;
 
 use crate::config::{FlushMode, StoreConfig};
@@ -37,6 +39,7 @@ use crate::io::Storage;
 use crate::keyindex::KeyIndex;
 use crate::layout::topic_is_valid;
 use crate::log::buffer::WriteBuffers;
+use crate::log::tail::TailRing;
 use crate::log::windows::ReadWindows;
 
 use flush::FlushState;
@@ -78,6 +81,8 @@ pub struct ShardStore<S: Storage> {
     dir: PathBuf,
     storage: S,
     bufs: RefCell<WriteBuffers<S>>,
+    /// Async mode: a copy of the unwritten log that outlives the process.
+    tail: RefCell<Option<TailRing<S::Tail>>>,
     /// Recently read stretches of written log (`log::windows`).
     read_windows: RefCell<ReadWindows>,
     segments: RefCell<BTreeMap<u64, Option<Rc<S::File>>>>,
@@ -182,9 +187,9 @@ impl<S: Storage> ShardStore<S> {
     /// offsets, as one unit: all are encoded before any wait.
     pub async fn append_batch(&self, msgs: &[NewMessage]) -> Result<Vec<AppendResult>> {
         self.check_appendable()?;
-        self.validate_batch(msgs)?;
-        if self.config.flush_mode == FlushMode::Async {
-            self.apply_backpressure().await?;
+        let batch_bytes = self.validate_batch(msgs)?;
+        if self.config.flush_mode.writes_behind() {
+            self.apply_backpressure(batch_bytes).await?;
         }
         let results = self.append_in_memory(msgs)?;
         match self.config.flush_mode {
@@ -192,7 +197,7 @@ impl<S: Storage> ShardStore<S> {
                 let end = self.bufs.borrow().write_pos();
                 self.wait_durable(end).await?;
             }
-            FlushMode::Async => {
+            FlushMode::Async | FlushMode::Memory => {
                 if self.bufs.borrow().has_sealed() {
                     self.writer_kick.notify_all();
                 }
@@ -201,9 +206,11 @@ impl<S: Storage> ShardStore<S> {
         Ok(results)
     }
 
-    /// Async mode: waits while more than two write buffers are unwritten
-    /// or more than `max_unflushed_bytes` are not durable.
-    async fn apply_backpressure(&self) -> Result<()> {
+    /// Async and memory modes: waits while more than two write buffers
+    /// are unwritten or more than `max_unflushed_bytes` are not durable;
+    /// async mode also until the tail ring has room for `batch_bytes`
+    /// more unwritten bytes.
+    async fn apply_backpressure(&self, batch_bytes: u64) -> Result<()> {
         let (write_pos, active_start) = {
             let bufs = self.bufs.borrow();
             (bufs.write_pos(), bufs.active_start())
@@ -223,7 +230,29 @@ impl<S: Storage> ShardStore<S> {
             self.wait_durable(write_pos - backlog_limit / 2).await?;
             self.check_appendable()?;
         }
-        Ok(())
+        self.make_tail_room(batch_bytes).await
+    }
+
+    /// Async mode: writes the log out (a round) until the tail ring can
+    /// take `batch_bytes` more without overwriting unwritten bytes. Rare:
+    /// the ring holds four write buffers.
+    async fn make_tail_room(&self, batch_bytes: u64) -> Result<()> {
+        let Some(capacity) = self.tail.borrow().as_ref().map(|t| t.capacity()) else {
+            return Ok(());
+        };
+        if batch_bytes > capacity {
+            return Err(StoreError::MessageIllegal(format!(
+                "batch of {batch_bytes} bytes exceeds the tail ring ({capacity})"
+            )));
+        }
+        loop {
+            let write_pos = self.bufs.borrow().write_pos();
+            if write_pos + batch_bytes - self.flush.borrow().written <= capacity {
+                return Ok(());
+            }
+            self.wait_durable(write_pos).await?;
+            self.check_appendable()?;
+        }
     }
 
     fn check_appendable(&self) -> Result<()> {
@@ -245,7 +274,8 @@ impl<S: Storage> ShardStore<S> {
         Ok(())
     }
 
-    fn validate_batch(&self, msgs: &[NewMessage]) -> Result<()> {
+    /// Checks every message; returns the batch's encoded size.
+    fn validate_batch(&self, msgs: &[NewMessage]) -> Result<u64> {
         let first = msgs
             .first()
             .ok_or_else(|| StoreError::MessageIllegal("empty batch".into()))?;
@@ -270,7 +300,9 @@ impl<S: Storage> ShardStore<S> {
                 )));
             }
         }
-        Ok(())
+        // A filler per record at most (a batch may roll segments).
+        let bytes = msgs.iter().map(|m| m.encoded_len() + BLANK_HEADER_BYTES);
+        Ok(bytes.sum::<usize>() as u64)
     }
 
     /// The tag code of a unit (on append and on recovery's re-dispatch):
@@ -303,10 +335,12 @@ impl<S: Storage> ShardStore<S> {
             let mut bufs = self.bufs.borrow_mut();
             let mut queues = self.queues.borrow_mut();
             let mut index = self.index.borrow_mut();
+            let mut tail = self.tail.borrow_mut();
             let queue = queue_entry(&mut queues, &msgs[0].topic, msgs[0].queue_id);
             for m in msgs {
                 let len = m.encoded_len();
                 let queue_offset = QueueOffset(queue.max_offset());
+                let before = bufs.write_pos();
                 let (pos, slot) = bufs.reserve(len);
                 let global =
                     GlobalOffset::new(self.shard, PhysicalOffset(pos)).ok_or_else(|| {
@@ -320,6 +354,12 @@ impl<S: Storage> ShardStore<S> {
                 if let Err(e) = m.encode_into(stamp, slot) {
                     bufs.unreserve(pos, len);
                     return Err(StoreError::MessageIllegal(e.to_string()));
+                }
+                if let Some(tail) = tail.as_mut() {
+                    if pos != before {
+                        tail.put_filler(before, pos - before);
+                    }
+                    tail.put(pos, slot);
                 }
                 // Read the few properties dispatch needs from the message
                 // itself, in one pass: it was just encoded from them.

@@ -59,6 +59,9 @@ pub struct RecoveryReport {
     pub lost_durable_bytes: u64,
     pub records_redispatched: u64,
     pub cq_units_dropped: u64,
+    /// Async mode: records appended back from the tail ring (acknowledged
+    /// or not, they were in memory when the process died).
+    pub records_from_tail: u64,
 }
 
 fn io_err(what: &'static str) -> impl Fn(std::io::Error) -> StoreError {
@@ -98,7 +101,8 @@ impl<S: Storage> ShardStore<S> {
             .await
             .map_err(io_err("syncing the shard directory"))?;
         let store = Rc::new(Self::empty(storage, config, dir, shard));
-        let report = store.recover(checkpoint, unclean).await?;
+        let mut report = store.recover(checkpoint, unclean).await?;
+        report.records_from_tail = store.open_tail(unclean).await?;
         store.checkpoint().await?;
         store.preallocate_at_open().await;
         store.refresh_disk_usage();
@@ -125,6 +129,7 @@ impl<S: Storage> ShardStore<S> {
             shard,
             dir,
             bufs: RefCell::new(bufs),
+            tail: RefCell::new(None),
             read_windows: RefCell::default(),
             segments: RefCell::new(BTreeMap::new()),
             flush: RefCell::new(FlushState::default()),
@@ -268,7 +273,7 @@ impl<S: Storage> ShardStore<S> {
         }
     }
 
-    fn valid_record<'a>(&self, bytes: &'a [u8], pos: u64) -> Option<RecordView<'a>> {
+    pub(super) fn valid_record<'a>(&self, bytes: &'a [u8], pos: u64) -> Option<RecordView<'a>> {
         let view = RecordView::parse(bytes).ok()?;
         let expected = GlobalOffset::new(self.shard, PhysicalOffset(pos))?;
         (view.crc_ok() && view.physical_offset() == expected).then_some(view)
@@ -284,7 +289,12 @@ impl<S: Storage> ShardStore<S> {
         Ok(bytes.to_vec())
     }
 
-    fn dispatch_recovered(&self, view: &RecordView<'_>, pos: u64, to_queue: bool) -> Result<()> {
+    pub(super) fn dispatch_recovered(
+        &self,
+        view: &RecordView<'_>,
+        pos: u64,
+        to_queue: bool,
+    ) -> Result<()> {
         self.index.borrow_mut().add_record(view, pos);
         if !to_queue {
             return Ok(());

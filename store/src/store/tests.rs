@@ -511,13 +511,31 @@ fn seeded_crashes_lose_nothing_acknowledged() {
 
 type Acked = Rc<RefCell<Vec<(AppendResult, Vec<u8>)>>>;
 
+/// What a seed crashes: the mode, and a process crash (`kill`) or power
+/// loss (`crash`).
+fn crash_plan(seed: u64) -> (FlushMode, bool) {
+    let mode = [FlushMode::Sync, FlushMode::Async, FlushMode::Memory][(seed % 3) as usize];
+    (mode, (seed / 3) % 2 == 0)
+}
+
+/// Whether an acknowledged append must survive the crash `crash_plan`
+/// chose, given the durable offset when it happened.
+fn must_survive(mode: FlushMode, process_crash: bool, r: &AppendResult, durable: u64) -> bool {
+    let durable_then = r.physical_offset.0 + r.size_bytes as u64 <= durable;
+    match mode {
+        FlushMode::Sync => true,
+        FlushMode::Async => process_crash || durable_then,
+        FlushMode::Memory => durable_then,
+    }
+}
+
 async fn crash_once(seed: u64) {
     let mut rng = SplitMix(seed);
     let mem = MemStorage::new(1 << 30);
-    let mode = if seed % 2 == 0 {
-        FlushMode::Sync
-    } else {
-        FlushMode::Async
+    let (mode, process_crash) = crash_plan(seed);
+    let crash = move |mem: &MemStorage| match process_crash {
+        true => mem.kill(),
+        false => mem.crash(seed),
     };
     let cfg = StoreConfig {
         flush_mode: mode,
@@ -550,7 +568,7 @@ async fn crash_once(seed: u64) {
                     let bytes = s.read_record(r.physical_offset).await.unwrap();
                     acked.borrow_mut().push((r, bytes));
                     if acked.borrow().len() as u64 >= crash_after {
-                        *crashed.borrow_mut() = Some((mem.crash(seed), s.durable_offset().0));
+                        *crashed.borrow_mut() = Some((crash(&mem), s.durable_offset().0));
                     }
                 }
             })
@@ -562,17 +580,15 @@ async fn crash_once(seed: u64) {
     let (disk, durable) = crashed
         .borrow_mut()
         .take()
-        .unwrap_or_else(|| (mem.crash(seed), store.durable_offset().0));
-    // Sync mode: everything acknowledged; async mode: what was reported durable.
+        .unwrap_or_else(|| (crash(&mem), store.durable_offset().0));
     let must_survive: Vec<_> = acked
         .borrow()
         .iter()
-        .filter(|(r, _)| {
-            mode == FlushMode::Sync || r.physical_offset.0 + (r.size_bytes as u64) <= durable
-        })
+        .filter(|(r, _)| must_survive(mode, process_crash, r, durable))
         .cloned()
         .collect();
-    assert!(mode == FlushMode::Async || must_survive.len() as u64 >= crash_after);
+    let all_acked = mode == FlushMode::Sync || (mode == FlushMode::Async && process_crash);
+    assert!(!all_acked || must_survive.len() as u64 >= crash_after);
     drop(store);
     let (again, report) = open_mem(&disk, cfg).await;
     for (r, bytes) in &must_survive {

@@ -1,0 +1,183 @@
+//! The async mode's crash-safe tail: a copy of every appended byte of the
+//! commit log that may not be written yet, kept in memory that outlives
+//! the process ([`TailMemory`], a shared file mapping).
+//!
+//! ```text
+//!  log:   ...written......|....appended, not yet written....|  write_pos
+//!  ring:  log offset o lives at o % capacity
+//! ```
+//!
+//! Appends copy each record (and each segment-end filler header) here
+//! before they are answered, so a `kill -9` cannot undo an acknowledged
+//! send: reopening finds the log's valid end on disk and takes the records
+//! from there on out of the ring ([`TailRing::record_at`]).
+//!
+//! Invariants: the store never lets `write_pos - written` exceed the
+//! capacity (its backpressure), so every unwritten byte is still in the
+//! ring; a record read back is only trusted once it parses, its CRC holds
+//! and its stored physical offset is the one asked for (stale bytes from an
+//! earlier lap of the ring fail that check); a filler is only skipped when
+//! it ends its segment and the record after it could not have fit before it.
+
+use bolide_proto::message::{encode_blank, peek_head, RecordHead, BLANK_HEADER_BYTES};
+
+use crate::io::TailMemory;
+use crate::layout::segment_base;
+
+/// A ring over [`TailMemory`] addressed by log offset.
+#[derive(Debug)]
+pub(crate) struct TailRing<T: TailMemory> {
+    mem: T,
+}
+
+impl<T: TailMemory> TailRing<T> {
+    pub fn new(mem: T) -> Self {
+        assert!(!mem.is_empty(), "an empty tail ring");
+        TailRing { mem }
+    }
+
+    pub fn capacity(&self) -> u64 {
+        self.mem.len() as u64
+    }
+
+    /// Copies `bytes`, the log's bytes at `pos`, in (wrapping around).
+    pub fn put(&mut self, pos: u64, bytes: &[u8]) {
+        let mut done = 0;
+        while done < bytes.len() {
+            let at = ((pos + done as u64) % self.capacity()) as usize;
+            let n = (bytes.len() - done).min(self.mem.len() - at);
+            self.mem.write(at, &bytes[done..done + n]);
+            done += n;
+        }
+    }
+
+    /// Records a segment-end filler of `len` bytes at `pos`.
+    pub fn put_filler(&mut self, pos: u64, len: u64) {
+        let mut head = [0u8; BLANK_HEADER_BYTES];
+        encode_blank(len as usize, &mut head);
+        self.put(pos, &head);
+    }
+
+    /// The `len` bytes held for log offset `pos` (wrapping around).
+    pub fn get(&self, pos: u64, len: usize) -> Vec<u8> {
+        let mut out = vec![0u8; len];
+        let mut done = 0;
+        while done < len {
+            let at = ((pos + done as u64) % self.capacity()) as usize;
+            let n = (len - done).min(self.mem.len() - at);
+            self.mem.read(at, &mut out[done..done + n]);
+            done += n;
+        }
+        out
+    }
+
+    /// The record that follows log offset `pos`: at `pos`, or at the next
+    /// segment's start when a filler ending the segment sits at `pos`.
+    /// Returns its offset and bytes, unvalidated (the caller checks CRC and
+    /// stored offset), or `None` when the ring holds no record head there.
+    pub fn record_at(&self, pos: u64, segment_size: u64) -> Option<(u64, Vec<u8>)> {
+        let seg_end = segment_base(pos, segment_size) + segment_size;
+        match peek_head(&self.get(pos, BLANK_HEADER_BYTES)).ok()? {
+            RecordHead::Message(_) => self.message_at(pos, seg_end),
+            RecordHead::Blank(len) if pos + len as u64 == seg_end => {
+                let (at, bytes) = self.message_at(seg_end, seg_end + segment_size)?;
+                // The append only rolled over if the record did not fit.
+                let did_not_fit = pos + (bytes.len() + BLANK_HEADER_BYTES) as u64 > seg_end;
+                did_not_fit.then_some((at, bytes))
+            }
+            RecordHead::Blank(_) => None,
+        }
+    }
+
+    fn message_at(&self, pos: u64, seg_end: u64) -> Option<(u64, Vec<u8>)> {
+        match peek_head(&self.get(pos, BLANK_HEADER_BYTES)).ok()? {
+            RecordHead::Message(len)
+                if pos + (len + BLANK_HEADER_BYTES) as u64 <= seg_end
+                    && len as u64 <= self.capacity() =>
+            {
+                Some((pos, self.get(pos, len)))
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::msg;
+    use bolide_proto::ids::{GlobalOffset, PhysicalOffset, QueueOffset, ShardId};
+    use bolide_proto::message::AppendStamp;
+
+    #[derive(Debug)]
+    struct VecTail(Vec<u8>);
+
+    impl TailMemory for VecTail {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn write(&mut self, pos: usize, bytes: &[u8]) {
+            self.0[pos..pos + bytes.len()].copy_from_slice(bytes);
+        }
+        fn read(&self, pos: usize, out: &mut [u8]) {
+            out.copy_from_slice(&self.0[pos..pos + out.len()]);
+        }
+    }
+
+    fn record(pos: u64, body_len: usize) -> Vec<u8> {
+        let msg = msg("T", 0, &vec![7u8; body_len], None, None);
+        let mut out = vec![0u8; msg.encoded_len()];
+        let stamp = AppendStamp {
+            queue_offset: QueueOffset(0),
+            physical_offset: GlobalOffset::new(ShardId(0), PhysicalOffset(pos)).unwrap(),
+            store_timestamp: 1,
+        };
+        msg.encode_into(stamp, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn bytes_wrap_around_the_ring() {
+        let mut ring = TailRing::new(VecTail(vec![0; 100]));
+        let bytes: Vec<u8> = (0..60).collect();
+        ring.put(70, &bytes);
+        assert_eq!(ring.get(70, 60), bytes);
+        assert_eq!(ring.get(100, 30), bytes[30..].to_vec());
+    }
+
+    #[test]
+    fn a_record_is_found_where_it_was_put() {
+        let mut ring = TailRing::new(VecTail(vec![0; 4096]));
+        let rec = record(5000, 40);
+        ring.put(5000, &rec);
+        assert_eq!(ring.record_at(5000, 1 << 20), Some((5000, rec)));
+        assert_eq!(ring.record_at(5000 + 8, 1 << 20), None, "no head there");
+    }
+
+    #[test]
+    fn a_filler_leads_to_the_next_segment_only_when_the_record_did_not_fit() {
+        let seg = 4096;
+        let rec = record(seg, 100);
+        let mut ring = TailRing::new(VecTail(vec![0; 2 * seg as usize]));
+        // Rolled over: 50 bytes left cannot take the record and a filler.
+        ring.put_filler(seg - 50, 50);
+        ring.put(seg, &rec);
+        assert_eq!(ring.record_at(seg - 50, seg), Some((seg, rec.clone())));
+        // A filler with room for the record before it is not what the
+        // append would have done: stale bytes.
+        let mut ring = TailRing::new(VecTail(vec![0; 2 * seg as usize]));
+        ring.put_filler(seg - 2000, 2000);
+        ring.put(seg, &rec);
+        assert_eq!(ring.record_at(seg - 2000, seg), None);
+        // A filler that does not end its segment is garbage.
+        let mut ring = TailRing::new(VecTail(vec![0; 2 * seg as usize]));
+        ring.put_filler(seg - 50, 40);
+        assert_eq!(ring.record_at(seg - 50, seg), None);
+    }
+
+    #[test]
+    fn zeroes_are_no_record() {
+        let ring = TailRing::new(VecTail(vec![0; 4096]));
+        assert_eq!(ring.record_at(0, 1 << 20), None);
+    }
+}
