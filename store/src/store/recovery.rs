@@ -11,8 +11,10 @@
 //!   tail, not with the data size.
 //! * Pre-allocated space (sync mode, see `prealloc.rs`) is zeroes: a zero
 //!   TOTALSIZE/magic is an invalid record head, so it ends the log like a
-//!   torn tail, gets truncated (counted in `truncated_bytes`) and segments
-//!   past the end are deleted; the zero-fill is redone after the open.
+//!   torn tail, gets truncated (counted in `preallocated_bytes_released`,
+//!   not as torn bytes) and segments past the end are deleted; the
+//!   zero-fill is redone after the open.
+//! * A new directory (no marker, checkpoint or log) is a clean start.
 //!   A blank filler still has to end exactly at its segment's end.
 
 use std::cell::{Cell, RefCell};
@@ -54,6 +56,9 @@ pub struct RecoveryReport {
     pub log_end: u64,
     /// Bytes cut off the end of the log (torn or garbage tail).
     pub truncated_bytes: u64,
+    /// Zero-filled space past the log end (sync mode's pre-allocation),
+    /// released at open and zero-filled again afterwards.
+    pub preallocated_bytes_released: u64,
     /// Bytes below the checkpoint's durable offset that failed validation
     /// (should be 0; non-zero means the disk lost acknowledged data).
     pub lost_durable_bytes: u64,
@@ -163,7 +168,8 @@ impl<S: Storage> ShardStore<S> {
             .copied()
             .unwrap_or_else(|| cp.map_or(0, |c| c.log_durable));
         self.log_min.set(log_min);
-        let clean = !unclean && cp.is_some();
+        // A new directory (no marker, no checkpoint, no log) starts clean.
+        let clean = !unclean && (cp.is_some() || bases.is_empty());
         let dispatched = cp.map_or(log_min, |c| c.dispatched.max(log_min));
         let mut report = RecoveryReport {
             clean,
@@ -180,7 +186,7 @@ impl<S: Storage> ShardStore<S> {
         };
         let scan_from = index_from.min(dispatched);
         let (end, redispatched) = self.scan_and_dispatch(scan_from, dispatched, limit).await?;
-        if clean && limit != Some(end) {
+        if clean && limit.is_some_and(|l| l != end) {
             return Err(StoreError::corrupt(
                 "commit log",
                 format!("clean shutdown at {:?} but records end at {end}", limit),
@@ -195,7 +201,12 @@ impl<S: Storage> ShardStore<S> {
                 "records below the durable checkpoint failed validation"
             );
         }
-        report.truncated_bytes = self.truncate_log(end).await?;
+        let preallocated = self.zeroes_at(end).await?;
+        let removed = self.truncate_log(end).await?;
+        match preallocated {
+            true => report.preallocated_bytes_released = removed,
+            false => report.truncated_bytes = removed,
+        }
         self.start_writing_at(end).await?;
         Ok(report)
     }
@@ -326,6 +337,18 @@ impl<S: Storage> ShardStore<S> {
             tags_code: tags,
         });
         Ok(())
+    }
+
+    /// True when the log has nothing but zeroes (pre-allocated space) or
+    /// nothing at all at `end`, i.e. no torn record to cut.
+    async fn zeroes_at(&self, end: u64) -> Result<bool> {
+        let seg = self.config.segment_size_bytes;
+        if !self.segments.borrow().contains_key(&segment_base(end, seg)) {
+            return Ok(true);
+        }
+        let len = (segment_base(end, seg) + seg - end).min(8) as usize;
+        let head = self.read_segment_raw(end, len).await?;
+        Ok(head.iter().all(|b| *b == 0))
     }
 
     /// Cuts everything at and after `end`; returns the bytes removed.

@@ -298,11 +298,16 @@ impl<S: Storage> ShardStore<S> {
             .await
             .map_err(io_err("opening an index file"))?;
         let len = self.index.borrow().layout.file_len();
-        let bytes = file
+        let mut bytes = file
             .read_at(0, len)
             .await
             .map_err(io_err("reading an index file"))?
             .to_vec();
+        // Checkpoints write only the pages that changed, so the file ends
+        // at the last page an entry reached; the rest reads as zeroes.
+        if bytes.len() >= HEADER_BYTES {
+            bytes.resize(bytes.len().max(len), 0);
+        }
         match IndexFile::from_bytes(bytes) {
             Ok(f) if f.header().layout == self.index.borrow().layout => {
                 self.index.borrow_mut().current = Some((last, f));
