@@ -63,6 +63,9 @@ pub struct Faults {
     pub writes_before_failure: Option<u64>,
     /// Total bytes the disk holds; writes growing past it fail with `ENOSPC`.
     pub capacity_bytes: u64,
+    /// Every write that grows a file fails with `ENOSPC` (a full disk whose
+    /// usage figures lag, or a quota).
+    pub no_space: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -331,7 +334,7 @@ impl MemFs {
             *left -= 1;
         }
         let used = self.used_bytes();
-        if growth > 0 && used + growth > self.faults.capacity_bytes {
+        if growth > 0 && (self.faults.no_space || used + growth > self.faults.capacity_bytes) {
             return Err(io::Error::from_raw_os_error(libc::ENOSPC));
         }
         Ok(())

@@ -20,7 +20,10 @@
 //!   waits and re-checks. So concurrent sync appends share one write +
 //!   fdatasync, and a failed write or sync answers every waiter with its
 //!   error and poisons the store (it refuses appends until reopened;
-//!   recovery then decides what is on disk). Chunks are moved to the read
+//!   recovery then decides what is on disk) — except a write that found
+//!   the disk full: its chunk is kept, appends are refused (`stalled`) and
+//!   maintenance retries it until space returns, so nothing appended is
+//!   lost and no restart is needed. Chunks are moved to the read
 //!   cache as soon as they are written and put back when their write fails,
 //!   so appended records stay readable from memory either way.
 //! * **Write-behind** (async mode) is done by one writer task: it writes
@@ -75,6 +78,30 @@ pub(crate) struct FlushState {
     pub syncing_upto: u64,
     /// Set by the first failed write or sync; every later wait fails.
     pub failed: Option<StoreError>,
+    /// A log write found the disk full. Its chunk stays in memory (and, in
+    /// async mode, in the tail ring); appends and waits are refused until
+    /// maintenance writes it out (`retry_stalled`), once space returns.
+    pub stalled: Option<StoreError>,
+}
+
+impl FlushState {
+    /// The error every wait answers right now, if any.
+    fn refusal(&self) -> Option<StoreError> {
+        self.failed.clone().or_else(|| self.stalled.clone())
+    }
+}
+
+/// True for write errors that only mean "no space": nothing was lost, the
+/// same write can succeed later.
+pub(crate) fn is_out_of_space(e: &StoreError) -> bool {
+    use std::io::ErrorKind::{QuotaExceeded, StorageFull};
+    matches!(
+        e,
+        StoreError::Io {
+            kind: StorageFull | QuotaExceeded,
+            ..
+        }
+    )
 }
 
 impl<S: Storage> ShardStore<S> {
@@ -84,8 +111,8 @@ impl<S: Storage> ShardStore<S> {
         loop {
             let seen = {
                 let mut st = self.flush.borrow_mut();
-                if let Some(e) = &st.failed {
-                    return Err(e.clone());
+                if let Some(e) = st.refusal() {
+                    return Err(e);
                 }
                 if st.durable >= target {
                     return Ok(());
@@ -107,8 +134,8 @@ impl<S: Storage> ShardStore<S> {
         loop {
             let generation = {
                 let st = self.flush.borrow();
-                if let Some(e) = &st.failed {
-                    return Err(e.clone());
+                if let Some(e) = st.refusal() {
+                    return Err(e);
                 }
                 if st.written >= target {
                     return Ok(());
@@ -125,7 +152,7 @@ impl<S: Storage> ShardStore<S> {
     pub(crate) async fn write_behind(&self) {
         let idle = {
             let st = self.flush.borrow();
-            !st.flushing && st.failed.is_none()
+            !st.flushing && st.refusal().is_none()
         };
         if idle && self.bufs.borrow().has_sealed() {
             self.flush.borrow_mut().flushing = true;
@@ -167,13 +194,41 @@ impl<S: Storage> ShardStore<S> {
         self.flush.borrow_mut().failed.get_or_insert(e);
     }
 
-    /// Gives up the writer role, poisoning the store on error.
+    /// Gives up the writer role; a failed write stalls the log when the
+    /// disk is full and poisons the store otherwise.
     fn end_writing(&self, outcome: Result<()>) {
         self.flush.borrow_mut().flushing = false;
-        if let Err(e) = outcome {
-            self.poison(e);
+        match outcome {
+            Err(e) if is_out_of_space(&e) => {
+                if self.flush.borrow().stalled.is_none() {
+                    tracing::error!(shard = self.shard.0, error = %e,
+                        "commit log write found the disk full; appends refused until space returns");
+                }
+                self.flush.borrow_mut().stalled = Some(e);
+            }
+            Err(e) => self.poison(e),
+            Ok(()) => {}
         }
         self.flushed.notify_all();
+    }
+
+    /// Maintenance: after a disk-full stall, tries the held writes again.
+    /// Returns true once the log is writable again.
+    pub(crate) async fn retry_stalled(&self) -> bool {
+        if self.flush.borrow_mut().stalled.take().is_none() {
+            return true;
+        }
+        let end = self.bufs.borrow().write_pos();
+        match self.wait_durable(end).await {
+            Ok(()) => {
+                tracing::info!(
+                    shard = self.shard.0,
+                    "disk space returned; commit log writes resumed"
+                );
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     async fn round_writes(&self) -> Result<()> {

@@ -22,7 +22,11 @@ impl<S: Storage> ShardStore<S> {
         let weak = Rc::downgrade(self);
         let kick = self.kick.clone();
         let c = &self.config;
-        let mut tick_ms = c.checkpoint_interval_ms.min(c.retention_check_interval_ms);
+        // At least every second: a disk-full stall is retried on the tick.
+        let mut tick_ms = c
+            .checkpoint_interval_ms
+            .min(c.retention_check_interval_ms)
+            .min(1000);
         if c.flush_mode.writes_behind() {
             tick_ms = tick_ms.min(c.flush_interval_ms);
         }
@@ -69,6 +73,19 @@ impl<S: Storage> ShardStore<S> {
 
     async fn maintenance_step(&self, last: &mut Deadlines) {
         let now_ms = monotonic_ms();
+        // Refused appends write nothing, so nothing else would notice
+        // that space came back.
+        self.refresh_disk_usage();
+        if self.flush.borrow().stalled.is_some() {
+            // Retention may be what frees the space.
+            if let Err(e) = self.enforce_retention().await {
+                tracing::error!(error = %e, "retention failed");
+            }
+            self.refresh_disk_usage();
+            if !self.retry_stalled().await {
+                return;
+            }
+        }
         let write_pos = self.bufs.borrow().write_pos();
         let flush_due = now_ms - last.flush_ms >= self.config.flush_interval_ms as i64;
         if self.config.flush_mode.writes_behind()

@@ -104,6 +104,8 @@ pub struct ShardStore<S: Storage> {
     listener: RefCell<Option<DispatchListener>>,
     log_min: Cell<u64>,
     disk_permille: Cell<u32>,
+    /// Rate-limits the log line of refused appends.
+    refusals: RateLimit,
     dispatched_since_checkpoint: Cell<u64>,
     checkpointing: Cell<bool>,
     closed: Cell<bool>,
@@ -259,17 +261,23 @@ impl<S: Storage> ShardStore<S> {
         if self.closed.get() {
             return Err(StoreError::Unavailable("store is closed".into()));
         }
-        if let Some(e) = &self.flush.borrow().failed {
+        let st = self.flush.borrow();
+        if let Some(e) = &st.failed {
             return Err(StoreError::Unavailable(format!(
                 "an earlier flush failed: {e}"
             )));
         }
         let used = self.disk_permille.get();
-        if used >= self.config.disk_hard_watermark_permille {
-            return Err(StoreError::DiskFull {
+        let limit = self.config.disk_hard_watermark_permille;
+        if used >= limit || st.stalled.is_some() {
+            let e = StoreError::DiskFull {
                 used_permille: used,
-                limit_permille: self.config.disk_hard_watermark_permille,
+                limit_permille: limit,
+            };
+            self.refusals.note(self.now_ms(), || {
+                tracing::warn!(shard = self.shard.0, error = %e, "appends refused: disk full");
             });
+            return Err(e);
         }
         Ok(())
     }
@@ -418,6 +426,28 @@ impl<S: Storage> ShardStore<S> {
     }
 }
 
+/// Lets a log line through at most once per `LOG_EVERY_MS`, so a refused
+/// stream of appends cannot flood the log.
+#[derive(Debug, Default)]
+pub(crate) struct RateLimit {
+    last_ms: Cell<Option<i64>>,
+}
+
+impl RateLimit {
+    const LOG_EVERY_MS: i64 = 10_000;
+
+    pub(crate) fn note(&self, now_ms: i64, log: impl FnOnce()) {
+        let due = self
+            .last_ms
+            .get()
+            .is_none_or(|t| now_ms - t >= Self::LOG_EVERY_MS);
+        if due {
+            self.last_ms.set(Some(now_ms));
+            log();
+        }
+    }
+}
+
 /// The queue for (`topic`, `queue_id`), created empty if missing.
 fn queue_entry<'a>(queues: &'a mut Queues, topic: &str, queue_id: u32) -> &'a mut ConsumeQueue {
     if !queues.contains_key(topic) {
@@ -429,5 +459,7 @@ fn queue_entry<'a>(queues: &'a mut Queues, topic: &str, queue_id: u32) -> &'a mu
         .or_insert_with(|| ConsumeQueue::new(0, 0, Vec::new()))
 }
 
+#[cfg(test)]
+mod disk_tests;
 #[cfg(test)]
 mod tests;

@@ -27,7 +27,10 @@
 //!   executor: the check and the claim happen without an await between.
 //! * If the writer outruns it (or zeroing fails, e.g. `ENOSPC`), the writer
 //!   just appends as before: pre-allocation is an optimisation only, and a
-//!   failure is logged and disables it until the store is reopened.
+//!   failure is logged and disables it until the store is reopened. It
+//!   zeroes nothing while the disk is above the soft watermark (checked
+//!   before every chunk): pre-allocated space never pushes the disk toward
+//!   the hard watermark, where sends are refused.
 //! * Recovery: zeroes read as an invalid record head (TOTALSIZE 0, magic
 //!   0), so zeroed space after the last valid record ends the log like any
 //!   torn tail; recovery truncates it (counted in `truncated_bytes`) and
@@ -174,6 +177,11 @@ impl<S: Storage> ShardStore<S> {
                 if self.closed.get() || p.disabled || self.is_poisoned() {
                     return Ok(());
                 }
+                if self.above_soft_watermark() {
+                    // Space is for records: appends extend segments instead.
+                    p.refilling = false;
+                    return Ok(());
+                }
                 if start >= p.frontier + ahead {
                     p.refilling = false;
                     return Ok(());
@@ -205,6 +213,13 @@ impl<S: Storage> ShardStore<S> {
                 return Ok(());
             }
         }
+    }
+
+    /// Re-reads disk usage (one statvfs per zero chunk) and compares it
+    /// with the soft watermark, above which retention starts deleting.
+    fn above_soft_watermark(&self) -> bool {
+        self.refresh_disk_usage();
+        self.disk_permille.get() >= self.config.disk_soft_watermark_permille
     }
 
     async fn zero_range(

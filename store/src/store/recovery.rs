@@ -111,6 +111,13 @@ impl<S: Storage> ShardStore<S> {
         store.checkpoint().await?;
         store.preallocate_at_open().await;
         store.refresh_disk_usage();
+        let used = store.disk_permille.get();
+        if used >= store.config.disk_soft_watermark_permille {
+            tracing::warn!(shard = shard.0, used_permille = used,
+                soft = store.config.disk_soft_watermark_permille,
+                hard = store.config.disk_hard_watermark_permille,
+                "disk above the soft watermark: oldest segments will be deleted early, and sends are refused above the hard one");
+        }
         store.start_maintenance();
         store.start_preallocator();
         tracing::info!(shard = shard.0, ?report, "store opened");
@@ -150,6 +157,7 @@ impl<S: Storage> ShardStore<S> {
             listener: RefCell::new(None),
             log_min: Cell::new(0),
             disk_permille: Cell::new(0),
+            refusals: Default::default(),
             dispatched_since_checkpoint: Cell::new(0),
             checkpointing: Cell::new(false),
             closed: Cell::new(false),
