@@ -35,6 +35,38 @@ pub fn dlq_topic(group: &str) -> String {
     format!("{DLQ_TOPIC_PREFIX}{group}")
 }
 
+/// Longest consumer group name: its retry topic must still be a valid
+/// topic name (the DLQ prefix is shorter).
+pub const MAX_GROUP_NAME_BYTES: usize = MAX_TOPIC_NAME_BYTES - RETRY_TOPIC_PREFIX.len();
+
+/// Checks a consumer group name that needs retry and dead-letter topics:
+/// 1..=120 bytes of `[A-Za-z0-9%_|-]`, so `%RETRY%<group>` and
+/// `%DLQ%<group>` are valid topic names (Java clients enforce the same
+/// characters; the C++ client does not check).
+pub fn validate_group_name(group: &str) -> Result<(), String> {
+    if group.is_empty() {
+        return Err("consumer group name is empty".into());
+    }
+    if group.len() > MAX_GROUP_NAME_BYTES {
+        return Err(format!(
+            "consumer group name is {} bytes; the limit is {MAX_GROUP_NAME_BYTES} \
+             (its retry topic {RETRY_TOPIC_PREFIX}<group> must fit {MAX_TOPIC_NAME_BYTES})",
+            group.len()
+        ));
+    }
+    match group.chars().find(|c| !is_name_char(*c)) {
+        Some(c) => Err(format!(
+            "consumer group name {group:?} contains {c:?}, so its retry topic \
+             {RETRY_TOPIC_PREFIX}{group} cannot exist; use [A-Za-z0-9%_|-]"
+        )),
+        None => Ok(()),
+    }
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "%_|-".contains(c)
+}
+
 /// Checks a topic name: 1..=127 bytes of `[A-Za-z0-9%_|-]`.
 pub fn validate_topic_name(topic: &str) -> Result<(), String> {
     if topic.is_empty() {
@@ -46,10 +78,7 @@ pub fn validate_topic_name(topic: &str) -> Result<(), String> {
             topic.len()
         ));
     }
-    match topic
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "%_|-".contains(*c)))
-    {
+    match topic.chars().find(|c| !is_name_char(*c)) {
         Some(c) => Err(format!(
             "topic name {topic:?} contains {c:?}; use [A-Za-z0-9%_|-]"
         )),
@@ -192,15 +221,26 @@ impl TopicTable {
     }
 
     /// Makes sure a one-queue, read-write system topic exists (retry, DLQ).
-    /// Returns true if it was created.
-    pub fn ensure_single_queue(&mut self, topic: &str, now_ms: i64) -> bool {
+    /// Returns true if it was created. A bad name is refused: the store
+    /// would refuse every message for it.
+    pub fn ensure_single_queue(&mut self, topic: &str, now_ms: i64) -> Result<bool, TopicRefusal> {
         if self.topics.contains_key(topic) {
-            return false;
+            return Ok(false);
         }
+        validate_topic_name(topic).map_err(TopicRefusal::InvalidName)?;
         self.topics
             .insert(topic.to_owned(), config(topic, 1, perm::READ_WRITE));
         self.bump(now_ms);
-        true
+        Ok(true)
+    }
+
+    /// Number of topics (system topics included).
+    pub fn len(&self) -> usize {
+        self.topics.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.topics.is_empty()
     }
 
     /// The persisted / registered form.
@@ -285,10 +325,31 @@ mod tests {
     #[test]
     fn retry_topics_have_one_queue() {
         let mut t = table(true);
-        assert!(t.ensure_single_queue(&retry_topic("g"), 1));
-        assert!(!t.ensure_single_queue(&retry_topic("g"), 1));
+        assert_eq!(t.ensure_single_queue(&retry_topic("g"), 1), Ok(true));
+        assert_eq!(t.ensure_single_queue(&retry_topic("g"), 1), Ok(false));
         assert_eq!(t.get("%RETRY%g").unwrap().read_queue_nums, 1);
         assert_eq!(dlq_topic("g"), "%DLQ%g");
+        assert!(matches!(
+            t.ensure_single_queue(&retry_topic("bad.group"), 1),
+            Err(TopicRefusal::InvalidName(_))
+        ));
+        assert!(t.get("%RETRY%bad.group").is_none());
+    }
+
+    #[test]
+    fn group_names_are_validated_for_their_retry_and_dlq_topics() {
+        let longest = "g".repeat(MAX_GROUP_NAME_BYTES);
+        for good in ["CG", "a-b_c|d%e", longest.as_str()] {
+            assert!(validate_group_name(good).is_ok(), "{good:?}");
+            assert!(validate_topic_name(&retry_topic(good)).is_ok());
+            assert!(validate_topic_name(&dlq_topic(good)).is_ok());
+        }
+        let too_long = "g".repeat(MAX_GROUP_NAME_BYTES + 1);
+        for bad in ["", "bad.group", "cpp.group", "a b", too_long.as_str()] {
+            assert!(validate_group_name(bad).is_err(), "{bad:?}");
+        }
+        let why = validate_group_name("bad.group").unwrap_err();
+        assert!(why.contains("bad.group") && why.contains("'.'"), "{why}");
     }
 
     #[test]

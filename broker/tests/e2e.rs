@@ -484,16 +484,65 @@ fn delay_levels_follow_the_configured_table() {
 }
 
 fn send_back(offset: i64, delay_level: &str) -> RemotingCommand {
+    send_back_as("RG", offset, delay_level)
+}
+
+fn send_back_as(group: &str, offset: i64, delay_level: &str) -> RemotingCommand {
     let mut cmd = RemotingCommand::request(req::CONSUMER_SEND_MSG_BACK);
     for (k, v) in [
         ("offset", offset.to_string().as_str()),
-        ("group", "RG"),
+        ("group", group),
         ("delayLevel", delay_level),
         ("maxReconsumeTimes", "16"),
     ] {
         cmd.ext_fields.insert(k, v);
     }
     cmd
+}
+
+/// The commit-log offset of the first message of a queue.
+async fn first_offset(conn: &bolide_client::remoting::Connection, topic: &str) -> i64 {
+    let rsp = conn
+        .invoke(pull_request("G", topic, 0, 0, "*", 0), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
+    let offset = records(&rsp.body)
+        .next()
+        .unwrap()
+        .unwrap()
+        .physical_offset()
+        .0 as i64;
+    offset
+}
+
+/// Long-polls queue 0 of `topic` until a message with `wanted` as body
+/// arrives (within ~10 s); returns every body seen.
+async fn await_body(
+    conn: &bolide_client::remoting::Connection,
+    topic: &str,
+    wanted: &[u8],
+) -> Vec<Vec<u8>> {
+    let mut seen = Vec::new();
+    let mut offset = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let rsp = conn
+            .invoke(pull_request("G", topic, 0, offset, "*", 2_000), TIMEOUT)
+            .await
+            .unwrap();
+        if rsp.code == rsp::SUCCESS {
+            seen.extend(records(&rsp.body).map(|r| r.unwrap().body().to_vec()));
+            if seen.iter().any(|b| b == wanted) {
+                return seen;
+            }
+        }
+        offset = ext_i64(&rsp, "nextBeginOffset");
+    }
+    panic!(
+        "{:?} never arrived in {topic}; saw {seen:?}",
+        String::from_utf8_lossy(wanted)
+    );
 }
 
 #[test]
@@ -612,4 +661,133 @@ fn subscription_groups_gate_consumption() {
             rsp::SUBSCRIPTION_GROUP_NOT_EXIST
         );
     });
+}
+
+/// `bad.group` cannot have a retry topic (`.` is not allowed in topic
+/// names): its send-back is refused with a clear error instead of storing
+/// a copy nobody can deliver, and the delay level keeps delivering.
+#[test]
+fn send_back_with_an_invalid_group_is_refused_and_the_level_keeps_delivering() {
+    with_broker(
+        |_| {},
+        move |addr, _| async move {
+            let conn = connect(addr).await;
+            conn.invoke(send_request("BackTopic", 0, b"fail me", "t", "k"), TIMEOUT)
+                .await
+                .unwrap();
+            let offset = first_offset(&conn, "BackTopic").await;
+            for group in ["bad.group", "cpp.group", &"g".repeat(121), ""] {
+                let rsp = conn
+                    .invoke(send_back_as(group, offset, "1"), TIMEOUT)
+                    .await
+                    .unwrap();
+                assert_eq!(rsp.code, rsp::SUBSCRIPTION_GROUP_NOT_EXIST, "{group:?}");
+                let remark = rsp.remark.unwrap_or_default();
+                assert!(remark.contains("group name"), "{group:?}: {remark}");
+            }
+            let mut bad_origin = send_back_as("RG", offset, "1");
+            bad_origin.ext_fields.insert("originTopic", "bad topic");
+            let rsp = conn.invoke(bad_origin, TIMEOUT).await.unwrap();
+            assert_eq!(rsp.code, rsp::INVALID_PARAMETER, "{:?}", rsp.remark);
+            // A valid send-back at the same level is delivered after it.
+            let rsp = conn
+                .invoke(send_back_as("GoodGroup", offset, "1"), TIMEOUT)
+                .await
+                .unwrap();
+            assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
+            await_body(&conn, "%RETRY%GoodGroup", b"fail me").await;
+        },
+    );
+}
+
+/// Writes scheduled messages straight into the broker's store, as an older
+/// broker (or a bug) could have left them: delay level 1, each bound for
+/// one of `real_topics`, body `planted <i>`.
+fn plant_scheduled(config: &bolide_broker::config::BrokerConfig, real_topics: Vec<String>) {
+    use bolide_proto::delay::SCHEDULE_TOPIC;
+    use bolide_proto::ids::QueueId;
+    use bolide_proto::message::NewMessage;
+    use bolide_store::io::dma::DmaStorage;
+    use bolide_store::store::ShardStore;
+    let config = config.clone();
+    run(move || async move {
+        let shards = config.shard_count() as u16;
+        let shard = bolide_broker::router::shard_for(SCHEDULE_TOPIC, QueueId(0), shards);
+        let (store, _) = ShardStore::open(
+            DmaStorage::new(),
+            config.store_config(),
+            &config.store.data_dir,
+            shard,
+        )
+        .await
+        .unwrap();
+        let host = "127.0.0.1:1".parse().unwrap();
+        for (i, topic) in real_topics.into_iter().enumerate() {
+            let msg = NewMessage {
+                topic,
+                queue_id: 0,
+                flag: 0,
+                sys_flag: 0,
+                born_timestamp: 1,
+                born_host: host,
+                store_host: host,
+                reconsume_times: 1,
+                prepared_transaction_offset: 0,
+                body: format!("planted {i}").into_bytes().into(),
+                properties: String::new(),
+            };
+            let levels = config.delay_levels();
+            let scheduled = bolide_broker::delay::to_schedule(msg, 1, &levels);
+            store.append_batch(&[scheduled]).await.unwrap();
+        }
+        store.close().await.unwrap();
+    });
+}
+
+/// Scheduled messages whose real topic refuses them (a bad name, left by an
+/// older broker) do not block their level: one is moved to its group's
+/// dead-letter topic, one (no DLQ can exist) is dropped, and the messages
+/// behind them, planted and new, are delivered.
+#[test]
+fn undeliverable_scheduled_messages_are_moved_aside_and_the_level_moves_on() {
+    let ns = start_namesrv();
+    let data = tempfile::tempdir().unwrap();
+    let config = broker_config(data.path(), ns.addr(), FlushModeName::Async);
+    // 121 bytes: its %RETRY% topic is too long, its %DLQ% topic is not.
+    let long_group = "g".repeat(121);
+    plant_scheduled(
+        &config,
+        vec![
+            "%RETRY%bad.group".into(),
+            format!("%RETRY%{long_group}"),
+            "PlantTopic".into(),
+        ],
+    );
+    let broker = start_broker(config);
+    let addr = broker.addr();
+    run(move || async move {
+        let conn = connect(addr).await;
+        // Creates the topic, so that it can be pulled.
+        let rsp = conn
+            .invoke(send_request("PlantTopic", 0, b"now", "t", "k"), TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
+        let seen = await_body(&conn, "PlantTopic", b"planted 2").await;
+        assert!(!seen.contains(&b"planted 0".to_vec()), "{seen:?}");
+        let dlq = drain(&conn, &format!("%DLQ%{long_group}"), 0, 0, "*").await;
+        assert_eq!(
+            dlq.into_iter().map(|(b, _)| b).collect::<Vec<_>>(),
+            [b"planted 1".to_vec()]
+        );
+        // The level moved on: a message sent now at level 1 arrives too.
+        let rsp = conn
+            .invoke(send_delayed("PlantTopic", 1), TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
+        await_body(&conn, "PlantTopic", b"later").await;
+    });
+    broker.shutdown();
+    ns.shutdown();
 }

@@ -36,8 +36,11 @@ pub fn heartbeat(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) ->
     {
         let mut topics = shard.shared.topics();
         for consumer in &hb.consumer_data_set {
-            created |=
-                topics.ensure_single_queue(&retry_topic(&consumer.group_name), wall_clock_ms());
+            // A group whose name makes no valid retry topic (`cpp.group`)
+            // still consumes; it cannot retry, and send-back says why.
+            created |= topics
+                .ensure_single_queue(&retry_topic(&consumer.group_name), wall_clock_ms())
+                .unwrap_or(false);
         }
     }
     if created {

@@ -9,6 +9,9 @@
 //! the offset message id(s), queue id and first queue offset. A message with
 //! a `DELAY` level goes to the schedule topic first ([`crate::delay`]); so
 //! does a retry, at level 3 + its reconsume count unless the consumer named one.
+//! A send-back is refused up front (SUBSCRIPTION_GROUP_NOT_EXIST) when the
+//! group's name cannot make a retry/DLQ topic: nothing undeliverable enters
+//! the schedule topic from here.
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -32,7 +35,10 @@ use bytes::Bytes;
 use super::{bad_request, error, store_error, success};
 use crate::delay;
 use crate::shard::Shard;
-use crate::topics::{dlq_topic, retry_topic, TopicRefusal, RETRY_TOPIC_PREFIX};
+use crate::topics::{
+    dlq_topic, retry_topic, validate_group_name, validate_topic_name, TopicRefusal,
+    NOT_ALLOWED_SEND_TOPICS, RETRY_TOPIC_PREFIX,
+};
 
 /// One message of a send, before the broker completes it.
 struct Item {
@@ -192,12 +198,13 @@ fn topic_for_send(
     let outcome = {
         let mut topics = shard.shared.topics();
         if is_group_topic {
-            let created = topics.ensure_single_queue(topic, now);
-            topics
-                .get(topic)
-                .cloned()
-                .map(|c| (c, created))
-                .ok_or(TopicRefusal::NotExist(topic.to_owned()))
+            topics.ensure_single_queue(topic, now).and_then(|created| {
+                topics
+                    .get(topic)
+                    .cloned()
+                    .map(|c| (c, created))
+                    .ok_or(TopicRefusal::NotExist(topic.to_owned()))
+            })
         } else {
             topics.for_send(topic, default_topic, queue_nums.max(1), now)
         }
@@ -289,27 +296,27 @@ pub async fn send_back(
         Ok(h) => h,
         Err(e) => return bad_request(e),
     };
-    let Some(offset) = GlobalOffset::from_wire(h.offset) else {
-        return error(
+    if let Some(refusal) = check_send_back(&h) {
+        return refusal;
+    }
+    let lookup_failed = || {
+        error(
             rsp::SYSTEM_ERROR,
             format!("look message by offset failed, {}", h.offset),
-        );
+        )
     };
-    let bytes = match shard.read_record(offset.shard(), offset.physical()).await {
-        Ok(b) => b,
-        Err(_) => {
-            return error(
-                rsp::SYSTEM_ERROR,
-                format!("look message by offset failed, {}", h.offset),
-            )
-        }
+    let Some(offset) = GlobalOffset::from_wire(h.offset) else {
+        return lookup_failed();
+    };
+    let Ok(bytes) = shard.read_record(offset.shard(), offset.physical()).await else {
+        return lookup_failed();
     };
     let Ok(original) = RecordView::parse(&bytes) else {
-        return error(
-            rsp::SYSTEM_ERROR,
-            format!("look message by offset failed, {}", h.offset),
-        );
+        return lookup_failed();
     };
+    if let Err(why) = sendable_back(original.topic()) {
+        return error(rsp::INVALID_PARAMETER, why);
+    }
     let Some(group) = shard.shared.subscription_group(&h.group) else {
         return error(
             rsp::SUBSCRIPTION_GROUP_NOT_EXIST,
@@ -347,6 +354,34 @@ pub async fn send_back(
         Ok(_) => success(),
         Err(e) => store_error(e),
     }
+}
+
+/// Refuses a send-back whose group could never have a retry or DLQ topic
+/// (the re-stored copy would be undeliverable; before this check one such
+/// request blocked its delay level forever) or whose `originTopic` is not a
+/// topic name. The group is refused as a group that cannot exist.
+fn check_send_back(h: &ConsumerSendMsgBackRequestHeader) -> Option<RemotingCommand> {
+    if let Err(why) = validate_group_name(&h.group) {
+        return Some(error(rsp::SUBSCRIPTION_GROUP_NOT_EXIST, why));
+    }
+    match h.origin_topic.as_deref() {
+        Some(topic) if !topic.is_empty() => validate_topic_name(topic)
+            .err()
+            .map(|why| error(rsp::INVALID_PARAMETER, format!("originTopic: {why}"))),
+        _ => None,
+    }
+}
+
+/// Whether a stored message of `topic` may be sent back: not one still
+/// waiting in the schedule topic or another internal topic.
+fn sendable_back(topic: &str) -> Result<(), String> {
+    validate_topic_name(topic)?;
+    if NOT_ALLOWED_SEND_TOPICS.contains(&topic) {
+        return Err(format!(
+            "the message at this offset is in the internal topic {topic}; it cannot be sent back"
+        ));
+    }
+    Ok(())
 }
 
 fn retry_message(
