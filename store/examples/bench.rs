@@ -181,6 +181,8 @@ async fn bench_round(dir: &Path, mib: usize) -> [f64; 3] {
     let mut async64 = 0.0;
     let mut goals = [0.0; 3];
     let runs = [
+        (FlushMode::Memory, 1, msgs),
+        (FlushMode::Memory, 64, msgs),
         (FlushMode::Async, 1, msgs),
         (FlushMode::Async, 64, msgs),
         (FlushMode::Sync, 1, 2000),
