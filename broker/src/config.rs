@@ -42,6 +42,9 @@ pub struct BrokerSection {
     pub max_long_poll_ms: u64,
     pub spin_before_park_us: u64,
     pub message_delay_level: String,
+    /// Memory all shards together may hold (0: three quarters of the
+    /// machine's RAM). Startup refuses a shard count that does not fit.
+    pub memory_budget_bytes: u64,
 }
 
 impl Default for BrokerSection {
@@ -65,6 +68,7 @@ impl Default for BrokerSection {
             max_long_poll_ms: 30_000,
             spin_before_park_us: 100,
             message_delay_level: DEFAULT_DELAY_LEVELS.into(),
+            memory_budget_bytes: 0,
         }
     }
 }
@@ -106,6 +110,19 @@ impl Default for StoreSection {
             disk_hard_watermark_permille: store.disk_hard_watermark_permille,
         }
     }
+}
+
+/// Physical memory of this machine (0 if unknown, which refuses every
+/// shard count unless `memory_budget_bytes` is set).
+pub fn machine_memory_bytes() -> u64 {
+    // SAFETY: sysconf only reads system values.
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    (pages.max(0) as u64).saturating_mul(page.max(0) as u64)
 }
 
 /// A configuration problem, naming what to fix.
@@ -191,7 +208,39 @@ impl BrokerConfig {
         if b.register_interval_ms < 1_000 {
             return Err(bad("broker.register_interval_ms", "must be >= 1000"));
         }
-        self.store_config().validate().map_err(|e| bad("store", e))
+        self.store_config()
+            .validate()
+            .map_err(|e| bad("store", e))?;
+        self.check_memory(machine_memory_bytes())
+    }
+
+    /// Refuses a shard count whose memory does not fit the budget (the
+    /// configured one, or three quarters of `machine_bytes`): each shard
+    /// holds its I/O memory, tail ring and key index from the start.
+    pub fn check_memory(&self, machine_bytes: u64) -> Result<(), ConfigError> {
+        let budget = match self.broker.memory_budget_bytes {
+            0 => machine_bytes / 4 * 3,
+            n => n,
+        };
+        let per_shard = self.store_config().shard_memory_bytes() as u64;
+        let shards = self.shard_count() as u64;
+        if shards * per_shard <= budget {
+            return Ok(());
+        }
+        let mib = |b: u64| b >> 20;
+        Err(bad(
+            "broker.shards",
+            format!(
+                "{shards} shards need {} MiB ({} MiB each: store.read_cache_bytes, write \
+                 buffers, tail ring, key index), above the memory budget of {} MiB \
+                 (broker.memory_budget_bytes; by default 3/4 of this machine's {} MiB): \
+                 run fewer shards or lower store.read_cache_bytes",
+                mib(shards * per_shard),
+                mib(per_shard),
+                mib(budget),
+                mib(machine_bytes)
+            ),
+        ))
     }
 
     /// The delay-level table (the default one if the key does not parse;
@@ -303,5 +352,30 @@ mod tests {
         );
         let c = BrokerConfig::from_toml("[store]\nflush_mode = \"sync\"\n").unwrap();
         assert_eq!(c.store_config().flush_mode, FlushMode::Sync);
+    }
+
+    #[test]
+    fn shard_counts_that_do_not_fit_the_memory_budget_are_refused() {
+        const GIB: u64 = 1 << 30;
+        let with = |shards: usize, budget: u64| {
+            let mut c = BrokerConfig::default();
+            c.broker.shards = shards;
+            c.broker.memory_budget_bytes = budget;
+            c
+        };
+        // About 330 MiB a shard with the defaults.
+        assert!(with(2, 0).check_memory(24 * GIB).is_ok());
+        assert!(with(48, 0).check_memory(24 * GIB).is_ok());
+        let err = with(64, 0).check_memory(24 * GIB).unwrap_err();
+        assert!(
+            err.0.contains("broker.shards") && err.0.contains("64 shards"),
+            "{err}"
+        );
+        assert!(with(64, 0).check_memory(64 * GIB).is_ok());
+        assert!(
+            with(4, GIB).check_memory(64 * GIB).is_err(),
+            "an explicit budget wins"
+        );
+        assert!(with(1, 0).check_memory(0).is_err(), "unknown machine size");
     }
 }

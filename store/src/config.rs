@@ -159,6 +159,22 @@ impl StoreConfig {
             + (8 << 20)
     }
 
+    /// Memory one shard holds for as long as it runs, with this config:
+    /// its I/O memory, the tail ring (async mode), the current key-index
+    /// file (kept whole in memory) and 8 MiB for queue tails, maps and the
+    /// executor. The broker checks shards x this against its budget.
+    pub fn shard_memory_bytes(&self) -> usize {
+        let layout = crate::index::format::IndexLayout {
+            slot_count: self.index_slot_count,
+            max_entries: self.index_max_entries,
+        };
+        let tail = match self.flush_mode.keeps_tail() {
+            true => self.tail_ring_bytes(),
+            false => 0,
+        };
+        self.io_memory_bytes() + tail + layout.file_len() + (8 << 20)
+    }
+
     /// A small configuration for tests: 64 KiB segments, short intervals.
     pub fn for_tests() -> Self {
         StoreConfig {
