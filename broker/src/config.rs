@@ -45,6 +45,11 @@ pub struct BrokerSection {
     /// Memory all shards together may hold (0: three quarters of the
     /// machine's RAM). Startup refuses a shard count that does not fit.
     pub memory_budget_bytes: u64,
+    /// A connection that completes no frame for this long is closed, ms.
+    pub idle_timeout_ms: u64,
+    /// Connections served at once by the whole broker (split evenly over
+    /// the shards); more are closed at accept, logged.
+    pub max_connections: usize,
 }
 
 impl Default for BrokerSection {
@@ -69,6 +74,8 @@ impl Default for BrokerSection {
             spin_before_park_us: 100,
             message_delay_level: DEFAULT_DELAY_LEVELS.into(),
             memory_budget_bytes: 0,
+            idle_timeout_ms: 120_000,
+            max_connections: 10_000,
         }
     }
 }
@@ -207,6 +214,12 @@ impl BrokerConfig {
             .map_err(|e| bad("broker.message_delay_level", e))?;
         if b.register_interval_ms < 1_000 {
             return Err(bad("broker.register_interval_ms", "must be >= 1000"));
+        }
+        if b.idle_timeout_ms < 1_000 {
+            return Err(bad("broker.idle_timeout_ms", "must be >= 1000"));
+        }
+        if b.max_connections < self.shard_count() {
+            return Err(bad("broker.max_connections", "must be >= the shard count"));
         }
         self.store_config()
             .validate()

@@ -12,8 +12,10 @@
 //!
 //! Bounds: at most [`MAX_INFLIGHT_REQUESTS`] inbound requests per connection
 //! are processed at once (then the reader stops reading, and TCP pushes back),
-//! and a frame larger than the configured cap closes the connection, as Java
-//! does after a decode failure.
+//! a frame larger than the configured cap closes the connection, as Java
+//! does after a decode failure, and a server's connection that completes no
+//! frame within its idle timeout ([`Connection::start_server`]; RocketMQ
+//! closes after 120 s) is closed — idle, or stuck halfway through a frame.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -126,6 +128,27 @@ impl Connection {
         handler: Rc<H>,
         max_frame_bytes: usize,
     ) -> std::io::Result<Connection> {
+        Self::start_with(stream, handler, max_frame_bytes, None)
+    }
+
+    /// Like [`start`](Self::start), for a server's side of a connection:
+    /// closed once no complete frame arrived for `idle_timeout` (clients
+    /// heartbeat every 30 s, so a live one never gets there).
+    pub fn start_server<H: Handler>(
+        stream: TcpStream,
+        handler: Rc<H>,
+        max_frame_bytes: usize,
+        idle_timeout: Duration,
+    ) -> std::io::Result<Connection> {
+        Self::start_with(stream, handler, max_frame_bytes, Some(idle_timeout))
+    }
+
+    fn start_with<H: Handler>(
+        stream: TcpStream,
+        handler: Rc<H>,
+        max_frame_bytes: usize,
+        idle_timeout: Option<Duration>,
+    ) -> std::io::Result<Connection> {
         let peer = stream.peer_addr()?;
         stream.set_nodelay(true)?;
         let (closing, closed_signal) = local_channel::new_bounded(1);
@@ -153,7 +176,8 @@ impl Connection {
         };
         let (reader, writer) = futures_lite::io::split(stream);
         *conn.inner.writer.borrow_mut() = Some(writer);
-        glommio::spawn_local(read_loop(conn.clone(), reader, handler, closed_signal)).detach();
+        let reading = read_loop(conn.clone(), reader, handler, closed_signal, idle_timeout);
+        glommio::spawn_local(reading).detach();
         Ok(conn)
     }
 
@@ -335,8 +359,10 @@ async fn read_loop<H: Handler>(
     mut reader: ReadHalf<TcpStream>,
     handler: Rc<H>,
     closed_signal: LocalReceiver<()>,
+    idle_timeout: Option<Duration>,
 ) {
     let permits = Rc::new(Semaphore::new(MAX_INFLIGHT_REQUESTS));
+    let mut last_frame = std::time::Instant::now();
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     // Reads land in a scratch buffer zeroed once, then only the bytes read
     // are copied: growing `buf` by a zeroed chunk per read would memset
@@ -345,7 +371,10 @@ async fn read_loop<H: Handler>(
     'conn: while !conn.is_closed() {
         loop {
             match decode_frame_buf(&mut buf, conn.inner.max_frame_bytes) {
-                Ok(Some(cmd)) => dispatch(&conn, &handler, &permits, cmd).await,
+                Ok(Some(cmd)) => {
+                    last_frame = std::time::Instant::now();
+                    dispatch(&conn, &handler, &permits, cmd).await
+                }
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(peer = %conn.inner.peer, error = %e, "bad frame; closing connection");
@@ -353,11 +382,21 @@ async fn read_loop<H: Handler>(
                 }
             }
         }
-        // Racing the read with the close signal: a closed connection stops
-        // reading even if the peer never hangs up.
+        // Racing the read with the close signal (a closed connection stops
+        // reading even if the peer never hangs up) and the idle deadline.
+        let idle = async {
+            match idle_timeout {
+                Some(t) => glommio::timer::sleep(t.saturating_sub(last_frame.elapsed())).await,
+                None => std::future::pending().await,
+            }
+            tracing::info!(peer = %conn.inner.peer, partial_frame_bytes = buf.len(),
+                "no frame within the idle timeout; closing connection");
+            None
+        };
+        let stop = futures_lite::future::or(closed_signal.recv(), idle);
         let read =
             futures_lite::future::or(async { Some(reader.read(&mut scratch).await) }, async {
-                closed_signal.recv().await;
+                stop.await;
                 None
             });
         match read.await {
@@ -420,5 +459,66 @@ impl Drop for FlushGuard<'_> {
             self.conn.inner.writing.set(false);
             self.conn.close();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::time::Instant;
+
+    use super::*;
+
+    /// Serves one connection with `idle`; returns its address.
+    fn serve_one(idle: Duration) -> SocketAddr {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            glommio::LocalExecutorBuilder::default()
+                .spawn(move || async move {
+                    let listener = glommio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                    tx.send(listener.local_addr().unwrap()).unwrap();
+                    let stream = listener.accept().await.unwrap();
+                    let conn = Connection::start_server(stream, Rc::new(NoInbound), 1 << 20, idle)
+                        .unwrap();
+                    while !conn.is_closed() {
+                        glommio::timer::sleep(Duration::from_millis(20)).await;
+                    }
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+        });
+        rx.recv().unwrap()
+    }
+
+    /// Reads until the server closes; returns how long that took.
+    fn closed_after(mut peer: std::net::TcpStream) -> Duration {
+        let started = Instant::now();
+        peer.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        loop {
+            match peer.read(&mut buf) {
+                Ok(0) => return started.elapsed(),
+                Ok(_) => continue,
+                Err(e) => panic!("the server did not close the connection: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_server_closes_a_connection_stuck_halfway_through_a_frame() {
+        let addr = serve_one(Duration::from_millis(300));
+        let mut peer = std::net::TcpStream::connect(addr).unwrap();
+        // A frame header announcing 100 bytes, then only 10 of them.
+        peer.write_all(&100u32.to_be_bytes()).unwrap();
+        peer.write_all(&[0u8; 10]).unwrap();
+        closed_after(peer);
+    }
+
+    #[test]
+    fn a_server_closes_an_idle_connection() {
+        let addr = serve_one(Duration::from_millis(300));
+        closed_after(std::net::TcpStream::connect(addr).unwrap());
     }
 }

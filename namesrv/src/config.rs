@@ -15,6 +15,10 @@ pub struct NamesrvConfig {
     pub broker_timeout_ms: u64,
     pub max_frame_bytes: usize,
     pub enable_all_topic_list: bool,
+    /// A connection that completes no frame for this long is closed, ms.
+    pub idle_timeout_ms: u64,
+    /// Connections served at once; more are closed at accept, logged.
+    pub max_connections: usize,
 }
 
 impl Default for NamesrvConfig {
@@ -25,6 +29,8 @@ impl Default for NamesrvConfig {
             broker_timeout_ms: 120_000,
             max_frame_bytes: 16 << 20,
             enable_all_topic_list: true,
+            idle_timeout_ms: 120_000,
+            max_connections: 10_000,
         }
     }
 }
@@ -53,6 +59,12 @@ impl NamesrvConfig {
         }
         if self.max_frame_bytes < 4096 {
             return Err("config key `max_frame_bytes`: must be >= 4096".into());
+        }
+        if self.idle_timeout_ms < 1_000 {
+            return Err("config key `idle_timeout_ms`: must be >= 1000".into());
+        }
+        if self.max_connections == 0 {
+            return Err("config key `max_connections`: must be > 0".into());
         }
         Ok(())
     }
