@@ -56,8 +56,8 @@ pub struct RecoveryReport {
     pub log_end: u64,
     /// Bytes cut off the end of the log (torn or garbage tail).
     pub truncated_bytes: u64,
-    /// Zero-filled space past the log end (sync mode's pre-allocation),
-    /// released at open and zero-filled again afterwards.
+    /// Zeroes past the log end (sync mode's pre-allocation, the padding of
+    /// the last page), cut at open; pre-allocation is redone afterwards.
     pub preallocated_bytes_released: u64,
     /// Bytes below the checkpoint's durable offset that failed validation
     /// (should be 0; non-zero means the disk lost acknowledged data).
@@ -67,6 +67,30 @@ pub struct RecoveryReport {
     /// Async mode: records appended back from the tail ring (acknowledged
     /// or not, they were in memory when the process died).
     pub records_from_tail: u64,
+}
+
+impl std::fmt::Display for RecoveryReport {
+    /// One line for the operator: how the shard was found and what it cost.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.clean {
+            return write!(f, "clean start, log ends at {}", self.log_end);
+        }
+        write!(
+            f,
+            "recovered after an unclean stop: scanned {} bytes from {}, re-dispatched {} records, \
+             {} from the tail ring, cut {} torn bytes, log ends at {}",
+            self.log_end.saturating_sub(self.scan_from),
+            self.scan_from,
+            self.records_redispatched,
+            self.records_from_tail,
+            self.truncated_bytes,
+            self.log_end
+        )?;
+        if self.lost_durable_bytes > 0 {
+            write!(f, "; {} DURABLE BYTES LOST", self.lost_durable_bytes)?;
+        }
+        Ok(())
+    }
 }
 
 fn io_err(what: &'static str) -> impl Fn(std::io::Error) -> StoreError {
@@ -120,7 +144,7 @@ impl<S: Storage> ShardStore<S> {
         }
         store.start_maintenance();
         store.start_preallocator();
-        tracing::info!(shard = shard.0, ?report, "store opened");
+        tracing::info!(shard = shard.0, "store opened: {report}");
         Ok((store, report))
     }
 
