@@ -5,10 +5,18 @@
 //! GET_CONSUMER_LIST_BY_GROUP — clients look for themselves in that list)
 //! and remembers the connection it heartbeats on, so membership changes can
 //! be pushed (NOTIFY_CONSUMER_IDS_CHANGED) and a closed connection removes it.
+//!
+//! Limits (a heartbeat past one is refused whole, nothing applied): at most
+//! [`MAX_GROUPS_PER_HEARTBEAT`] consumer groups and as many producer groups
+//! per heartbeat, [`MAX_SUBSCRIPTIONS_PER_CLIENT`] subscriptions over all of
+//! a heartbeat's groups, and [`MAX_CONSUMER_GROUPS`] consumer groups with
+//! live members. RocketMQ has no such limits; real clients stay far below.
 
 use std::collections::BTreeMap;
 
-use bolide_proto::body::{ConsumeFromWhere, HeartbeatData, MessageModel, SubscriptionData};
+use bolide_proto::body::{
+    ConsumeFromWhere, ConsumerData, HeartbeatData, MessageModel, SubscriptionData,
+};
 
 /// A connection, as the runtime names it: (shard, connection id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -19,6 +27,39 @@ pub struct ConnRef {
 
 /// Default time after which a member that stopped heartbeating is dropped.
 pub const CLIENT_EXPIRY_MS: u64 = 120_000;
+/// Most consumer groups (and, separately, producer groups) one heartbeat names.
+pub const MAX_GROUPS_PER_HEARTBEAT: usize = 4096;
+/// Most subscriptions one heartbeat carries, summed over its consumer groups.
+pub const MAX_SUBSCRIPTIONS_PER_CLIENT: usize = 8192;
+/// Most consumer groups with live members at once.
+pub const MAX_CONSUMER_GROUPS: usize = crate::subscription_groups::MAX_SUBSCRIPTION_GROUPS;
+
+/// Checks what one heartbeat may carry; the remark says which limit it passed.
+pub fn check_heartbeat_size(hb: &HeartbeatData) -> Result<(), String> {
+    let client = &hb.client_id;
+    let consumers = hb.consumer_data_set.len();
+    let producers = hb.producer_data_set.len();
+    for (count, kind) in [(consumers, "consumer"), (producers, "producer")] {
+        if count > MAX_GROUPS_PER_HEARTBEAT {
+            return Err(format!(
+                "heartbeat of client {client} names {count} {kind} groups; \
+                 the limit is {MAX_GROUPS_PER_HEARTBEAT} per client"
+            ));
+        }
+    }
+    let subscriptions: usize = hb
+        .consumer_data_set
+        .iter()
+        .map(|c| c.subscription_data_set.len())
+        .sum();
+    if subscriptions > MAX_SUBSCRIPTIONS_PER_CLIENT {
+        return Err(format!(
+            "heartbeat of client {client} carries {subscriptions} subscriptions; \
+             the limit is {MAX_SUBSCRIPTIONS_PER_CLIENT} per client"
+        ));
+    }
+    Ok(())
+}
 
 /// One consumer of a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +96,12 @@ impl Groups {
         conn: ConnRef,
         now_ms: u64,
     ) -> Vec<MembershipChange> {
+        self.producers_seen(hb, conn, now_ms);
+        self.consumers_seen(&hb.client_id, &hb.consumer_data_set, conn, now_ms)
+    }
+
+    /// The producer half of a heartbeat.
+    pub fn producers_seen(&mut self, hb: &HeartbeatData, conn: ConnRef, now_ms: u64) {
         for producer in &hb.producer_data_set {
             let group = self
                 .producers
@@ -62,8 +109,20 @@ impl Groups {
                 .or_default();
             group.insert(hb.client_id.clone(), (conn, now_ms));
         }
+    }
+
+    /// The consumer half of a heartbeat (or a slice of it). A join changes
+    /// membership for the members already there; a client alone in a new
+    /// group is not told about itself (it rebalances at start anyway).
+    pub fn consumers_seen(
+        &mut self,
+        client_id: &str,
+        consumers: &[ConsumerData],
+        conn: ConnRef,
+        now_ms: u64,
+    ) -> Vec<MembershipChange> {
         let mut changes = Vec::new();
-        for consumer in &hb.consumer_data_set {
+        for consumer in consumers {
             let members = self
                 .consumers
                 .entry(consumer.group_name.clone())
@@ -80,12 +139,35 @@ impl Groups {
                 subscriptions,
                 last_heartbeat_ms: now_ms,
             };
-            let joined = members.insert(hb.client_id.clone(), member).is_none();
-            if joined {
+            let joined = members.insert(client_id.to_owned(), member).is_none();
+            if joined && members.len() > 1 {
                 changes.push(change(&consumer.group_name, members));
             }
         }
         changes
+    }
+
+    /// Whether `hb` may be applied without passing [`MAX_CONSUMER_GROUPS`]
+    /// (`max_groups` in tests).
+    pub fn admits(&self, hb: &HeartbeatData, max_groups: usize) -> Result<(), String> {
+        let mut new: Vec<&str> = hb
+            .consumer_data_set
+            .iter()
+            .map(|c| c.group_name.as_str())
+            .filter(|g| !self.consumers.contains_key(*g))
+            .collect();
+        new.sort_unstable();
+        new.dedup();
+        let have = self.consumers.len();
+        if have + new.len() > max_groups {
+            return Err(format!(
+                "consumer group [{}] cannot join: {have} groups have members, adding {} \
+                 would pass the limit of {max_groups}",
+                new.first().copied().unwrap_or_default(),
+                new.len()
+            ));
+        }
+        Ok(())
     }
 
     /// Removes a client from the named groups (UNREGISTER_CLIENT); empty names are ignored.
@@ -191,7 +273,7 @@ fn change(group: &str, members: &BTreeMap<String, Member>) -> MembershipChange {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bolide_proto::body::{ConsumerData, ProducerData};
+    use bolide_proto::body::ProducerData;
 
     fn conn(id: u64) -> ConnRef {
         ConnRef {
@@ -222,18 +304,19 @@ mod tests {
     fn joining_members_change_membership_once() {
         let mut g = Groups::default();
         let c = g.heartbeat(&consumer_hb("c1", "G", "T", "*"), conn(1), 0);
-        assert_eq!(
-            c,
-            [MembershipChange {
-                group: "G".into(),
-                notify: vec![conn(1)]
-            }]
-        );
+        assert!(c.is_empty(), "alone in a new group: nobody to tell");
+        assert_eq!(g.consumer_ids("G"), ["c1"]);
         assert!(g
             .heartbeat(&consumer_hb("c1", "G", "T", "*"), conn(1), 10)
             .is_empty());
         let c = g.heartbeat(&consumer_hb("c2", "G", "T", "*"), conn(2), 20);
-        assert_eq!(c[0].notify, [conn(1), conn(2)]);
+        assert_eq!(
+            c,
+            [MembershipChange {
+                group: "G".into(),
+                notify: vec![conn(1), conn(2)]
+            }]
+        );
         assert_eq!(g.consumer_ids("G"), ["c1", "c2"]);
     }
 
@@ -261,6 +344,35 @@ mod tests {
         g.heartbeat(&consumer_hb("c2", "G", "T", "TagB"), conn(2), 5);
         assert_eq!(g.subscription("G", "T").unwrap().sub_string, "TagB");
         assert!(g.subscription("G", "U").is_none());
+    }
+
+    #[test]
+    fn heartbeat_size_limits_name_the_limit() {
+        let mut hb = consumer_hb("c1", "G", "T", "*");
+        assert!(check_heartbeat_size(&hb).is_ok());
+        let one = hb.consumer_data_set[0].clone();
+        hb.consumer_data_set = vec![one.clone(); MAX_GROUPS_PER_HEARTBEAT + 1];
+        let why = check_heartbeat_size(&hb).unwrap_err();
+        assert!(why.contains("4097 consumer groups"), "{why}");
+        let mut wide = one;
+        wide.subscription_data_set = vec![wide.subscription_data_set[0].clone(); 3000];
+        hb.consumer_data_set = vec![wide; 3];
+        let why = check_heartbeat_size(&hb).unwrap_err();
+        assert!(why.contains("9000 subscriptions"), "{why}");
+        hb.consumer_data_set.clear();
+        hb.producer_data_set = vec![ProducerData::default(); MAX_GROUPS_PER_HEARTBEAT + 1];
+        assert!(check_heartbeat_size(&hb).unwrap_err().contains("producer"));
+    }
+
+    #[test]
+    fn new_groups_are_admitted_up_to_the_limit() {
+        let mut g = Groups::default();
+        g.heartbeat(&consumer_hb("c1", "G1", "T", "*"), conn(1), 0);
+        g.heartbeat(&consumer_hb("c2", "G2", "T", "*"), conn(2), 0);
+        assert!(g.admits(&consumer_hb("c3", "G1", "T", "*"), 2).is_ok());
+        let why = g.admits(&consumer_hb("c3", "G3", "T", "*"), 2).unwrap_err();
+        assert!(why.contains("G3") && why.contains("limit of 2"), "{why}");
+        assert!(g.admits(&consumer_hb("c3", "G3", "T", "*"), 3).is_ok());
     }
 
     #[test]

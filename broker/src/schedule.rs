@@ -3,9 +3,9 @@
 //! into its real topic once its delivery time (the tag code of its unit:
 //! store time + the delay its level had when it was stored) has passed.
 //! Within a level, delivery times only grow, so the head of the queue is
-//! always the next due message. Progress per level is kept in `BrokerShared` and persisted
-//! with the consumer offsets; after a crash the last few may be delivered
-//! twice (at least once), never lost.
+//! always the next due message. Progress per level is kept in `BrokerShared`
+//! and written by its persister within a second; after a crash the last
+//! second's deliveries may be repeated (at least once), never lost.
 //!
 //! Invariant: nothing blocks a level forever. A delivery that fails for
 //! good (the real topic refuses the message: bad name, too large; or the
@@ -167,6 +167,9 @@ impl LevelState {
 
 /// Starts the scheduler of every level this shard owns.
 pub fn spawn_schedulers(shard: &Rc<Shard>) {
+    // The runtime calls this once on every shard thread as it starts: the
+    // hook that lets the config persister make its last pass at shutdown.
+    shard.shared.attach_shard_thread();
     for level in 1..=shard.shared.delay_levels.count() {
         if shard.owner(SCHEDULE_TOPIC, level - 1) == shard.id {
             glommio::spawn_local(run_level(shard.clone(), level)).detach();
@@ -260,6 +263,14 @@ async fn move_aside(shard: &Rc<Shard>, mut msg: NewMessage, dlq: String, why: St
         Ok(true) => shard.shared.topics_changed(),
         Ok(false) => {}
         Err(_) => return Outcome::Dropped(why),
+    }
+    // The DLQ's config is on disk before a message is moved into it.
+    if shard.shared.topics().is_unpersisted(&dlq) {
+        let outcome = shard.persist_now().await;
+        if shard.shared.topics().is_unpersisted(&dlq) {
+            let e = outcome.err().unwrap_or_else(|| "still pending".into());
+            return Outcome::Retry(format!("{dlq} config not persisted: {e}"));
+        }
     }
     msg.topic = dlq.clone();
     msg.queue_id = 0;

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bolide_client::remoting::Connection;
 use bolide_proto::ids::{PhysicalOffset, ShardId};
@@ -34,6 +34,12 @@ use crate::shared::BrokerShared;
 
 /// Messages waiting in one mesh channel before senders wait.
 pub const MESH_CHANNEL_CAPACITY: usize = 1024;
+/// Longest [`Shard::persist_now`] waits for the persister.
+const PERSIST_WAIT: Duration = Duration::from_secs(10);
+/// How often a waiting [`Shard::persist_now`] looks at the persister's
+/// progress. Polling keeps the persister a plain thread; waits are rare
+/// (admin changes, the first send into a new topic).
+const PERSIST_POLL: Duration = Duration::from_millis(1);
 
 /// A pull executed on the owner shard.
 #[derive(Debug, Clone)]
@@ -192,6 +198,41 @@ impl Shard {
     /// A fresh unique key (`UNIQ_KEY`) for a message that came without one.
     pub fn unique_key(&self) -> String {
         self.unique_keys.borrow_mut().next(wall_clock_ms())
+    }
+
+    /// Runs pure CPU work that can take milliseconds (decoding a huge
+    /// request) on the executor's blocking thread, so this shard keeps
+    /// serving other requests meanwhile.
+    pub async fn off_executor<F, R>(&self, work: F) -> R
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        glommio::executor().spawn_blocking(work).await
+    }
+
+    /// Asks the config persister for a pass now and waits for it without
+    /// blocking this executor; the outcome of that pass.
+    pub async fn persist_now(&self) -> Result<(), String> {
+        let ticket = self.shared.request_flush();
+        let deadline = Instant::now() + PERSIST_WAIT;
+        loop {
+            if let Some(outcome) = self.shared.flush_outcome(ticket) {
+                return outcome;
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("not persisted within {PERSIST_WAIT:?}"));
+            }
+            glommio::timer::sleep(PERSIST_POLL).await;
+        }
+    }
+
+    /// Pauses a long task until the executor has polled for I/O and run
+    /// what became ready. A plain yield is not enough: glommio polls I/O
+    /// only once its run queue is empty (or its preempt timer fires), and a
+    /// task that yields is ready again at once.
+    pub async fn let_others_run(&self) {
+        glommio::timer::sleep(Duration::from_micros(1)).await;
     }
 
     /// Round-robin counter for sends that let the broker pick the queue.

@@ -4,29 +4,317 @@
 //! so it sits behind short-held mutexes instead of being sharded; the data
 //! plane (queues, logs) is strictly per shard.
 //!
-//! Persistence: `<data>/config/topics.json` is rewritten when topics
-//! change; `<data>/config/consumer_offsets.json` on an interval and at
-//! shutdown. Both are replaced atomically (write temp file, fsync, rename).
+//! Persistence: `topics.json`, `subscription_groups.json`,
+//! `consumer_offsets.json` and `delay_offsets.json` under `<data>/config/`.
+//! A change only marks its file dirty. One persister thread per broker
+//! (`bolide-persist`) writes each dirty file at most every
+//! [`PERSIST_INTERVAL`], from a snapshot cloned under the table's mutex:
+//! temp file, fsync, rename, fsync of the directory, so a crash leaves the
+//! old or the new file. No request waits for that write on an executor
+//! thread; admin changes of topics and groups wait for it asynchronously
+//! ([`BrokerShared::request_flush`]) and answer once it is on disk.
+//!
+//! What survives a crash: everything acknowledged more than ~1 s before it.
+//! Changes acknowledged within the last ~1 s — auto-created topics and
+//! groups, offset commits, delay progress — can be lost, as in RocketMQ,
+//! which persists these periodically too (a lost offset commit re-delivers,
+//! a lost delay offset re-delivers the last delayed messages: at least
+//! once). A clean shutdown writes everything: the persister's last pass runs
+//! when the last shard thread exits ([`BrokerShared::attach_shard_thread`])
+//! or this state is dropped, and [`BrokerShared::flush_config`] forces one.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
+use bolide_proto::body::SubscriptionGroupConfig;
 use bolide_proto::delay::DelayLevels;
 
 use crate::config::BrokerConfig;
 use crate::groups::Groups;
 use crate::locks::QueueLocks;
 use crate::offsets::OffsetTable;
-use crate::subscription_groups::SubscriptionGroups;
+use crate::subscription_groups::{GroupRefusal, SubscriptionGroups};
 use crate::topics::TopicTable;
 
-const TOPICS_FILE: &str = "topics.json";
-const OFFSETS_FILE: &str = "consumer_offsets.json";
-const DELAY_OFFSETS_FILE: &str = "delay_offsets.json";
-const GROUPS_FILE: &str = "subscription_groups.json";
+/// Longest time a change waits before the persister writes it.
+pub const PERSIST_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest [`BrokerShared::flush_config`] waits for the persister.
+const FLUSH_WAIT: Duration = Duration::from_secs(30);
+/// While writes keep failing, how often the persister says so again.
+const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// One persisted file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConfigFile {
+    Topics,
+    SubscriptionGroups,
+    Offsets,
+    DelayOffsets,
+}
+
+const ALL_FILES: [ConfigFile; 4] = [
+    ConfigFile::Topics,
+    ConfigFile::SubscriptionGroups,
+    ConfigFile::Offsets,
+    ConfigFile::DelayOffsets,
+];
+
+impl ConfigFile {
+    fn name(self) -> &'static str {
+        match self {
+            ConfigFile::Topics => "topics.json",
+            ConfigFile::SubscriptionGroups => "subscription_groups.json",
+            ConfigFile::Offsets => "consumer_offsets.json",
+            ConfigFile::DelayOffsets => "delay_offsets.json",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// The persisted tables, shared with the persister thread.
+#[derive(Debug)]
+struct Tables {
+    topics: Mutex<TopicTable>,
+    subscription_groups: Mutex<SubscriptionGroups>,
+    offsets: Mutex<OffsetTable>,
+    /// Delay level → next schedule-queue offset to deliver.
+    delay_offsets: Mutex<BTreeMap<u32, u64>>,
+    /// [`ConfigFile::bit`]s of files changed since their last write.
+    dirty: AtomicU8,
+}
+
+impl Tables {
+    fn mark(&self, file: ConfigFile) {
+        self.dirty.fetch_or(file.bit(), Ordering::AcqRel);
+    }
+
+    /// The file's bytes, and for topics the ones this write makes durable.
+    /// The lock is held only to clone the table, so requests never wait
+    /// for the encoding (or the write).
+    fn encode(&self, file: ConfigFile) -> (Vec<u8>, BTreeSet<String>) {
+        let bytes = match file {
+            ConfigFile::Topics => {
+                let (snapshot, made_durable) = {
+                    let mut topics = lock(&self.topics);
+                    let made_durable = topics.take_unpersisted();
+                    (topics.clone(), made_durable)
+                };
+                return (snapshot.to_json(), made_durable);
+            }
+            ConfigFile::SubscriptionGroups => {
+                let snapshot = lock(&self.subscription_groups).clone();
+                snapshot.to_json()
+            }
+            ConfigFile::Offsets => {
+                let snapshot = lock(&self.offsets).clone();
+                snapshot.to_json()
+            }
+            ConfigFile::DelayOffsets => {
+                let snapshot = lock(&self.delay_offsets).clone();
+                // u32 keys and u64 values: serialization cannot fail.
+                serde_json::to_vec(&snapshot).unwrap_or_default()
+            }
+        };
+        (bytes, BTreeSet::new())
+    }
+
+    /// Writes every dirty file; a file that fails stays dirty for the next pass.
+    fn flush_dirty(&self, dir: &Path) -> Result<(), String> {
+        let dirty = self.dirty.swap(0, Ordering::AcqRel);
+        let mut errors = Vec::new();
+        for file in ALL_FILES.into_iter().filter(|f| dirty & f.bit() != 0) {
+            let (bytes, made_durable) = self.encode(file);
+            if let Err(e) = write_atomically(&dir.join(file.name()), &bytes) {
+                lock(&self.topics).restore_unpersisted(made_durable);
+                self.mark(file);
+                errors.push(format!("cannot write {}: {e}", file.name()));
+            }
+        }
+        match errors.is_empty() {
+            true => Ok(()),
+            false => Err(errors.join("; ")),
+        }
+    }
+}
+
+/// Flush requests and their progress, shared by requesters and the thread.
+#[derive(Debug)]
+struct FlushState {
+    /// Last ticket handed out.
+    requested: u64,
+    /// Every ticket up to this one has had its pass.
+    completed: u64,
+    /// Outcome of the last pass.
+    last: Result<(), String>,
+    stop: bool,
+    /// The thread has made its last pass and returned.
+    exited: bool,
+}
+
+impl Default for FlushState {
+    fn default() -> Self {
+        FlushState {
+            requested: 0,
+            completed: 0,
+            last: Ok(()),
+            stop: false,
+            exited: false,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Signal {
+    state: Mutex<FlushState>,
+    changed: Condvar,
+}
+
+impl Signal {
+    /// Waits until a flush is asked for, the interval passes, or stop;
+    /// returns the ticket the coming pass satisfies and whether to stop.
+    fn wait_for_work(&self, interval: Duration) -> (u64, bool) {
+        let deadline = Instant::now() + interval;
+        let mut state = lock(&self.state);
+        loop {
+            let now = Instant::now();
+            if state.stop || state.requested > state.completed || now >= deadline {
+                return (state.requested, state.stop);
+            }
+            state = match self.changed.wait_timeout(state, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    fn complete(&self, ticket: u64, outcome: Result<(), String>, exited: bool) {
+        let mut state = lock(&self.state);
+        state.completed = state.completed.max(ticket);
+        state.last = outcome;
+        state.exited = exited;
+        self.changed.notify_all();
+    }
+
+    /// Waits (blocking, at most [`FLUSH_WAIT`]) until `done` holds.
+    fn wait_until(&self, done: impl Fn(&FlushState) -> bool) -> Result<(), String> {
+        let deadline = Instant::now() + FLUSH_WAIT;
+        let mut state = lock(&self.state);
+        while !done(&state) {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(format!("config not persisted within {FLUSH_WAIT:?}"));
+            }
+            state = match self.changed.wait_timeout(state, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        state.last.clone()
+    }
+
+    /// Tells the persister to make its last pass and waits for it.
+    fn stop_and_wait(&self) -> Result<(), String> {
+        lock(&self.state).stop = true;
+        self.changed.notify_all();
+        self.wait_until(|s| s.exited)
+    }
+}
+
+/// The persister thread: a pass every [`PERSIST_INTERVAL`] or on request,
+/// and a last one when stopped.
+fn persist_loop(tables: Arc<Tables>, dir: PathBuf, signal: Arc<Signal>) {
+    let mut failing_since: Option<Instant> = None;
+    let mut last_logged = Instant::now();
+    loop {
+        let (ticket, stop) = signal.wait_for_work(PERSIST_INTERVAL);
+        let outcome = tables.flush_dirty(&dir);
+        match (&outcome, failing_since) {
+            (Err(e), None) => {
+                tracing::error!(error = %e, "cannot persist broker config; will retry every second");
+                (failing_since, last_logged) = (Some(Instant::now()), Instant::now());
+            }
+            (Err(e), Some(since)) if last_logged.elapsed() >= FAILURE_LOG_INTERVAL => {
+                tracing::error!(error = %e, failing_for = ?since.elapsed(), "still cannot persist broker config");
+                last_logged = Instant::now();
+            }
+            (Ok(()), Some(since)) => {
+                tracing::info!(failed_for = ?since.elapsed(), "broker config persisted again");
+                failing_since = None;
+            }
+            _ => {}
+        }
+        signal.complete(ticket, outcome, stop);
+        if stop {
+            return;
+        }
+    }
+}
+
+/// The running persister; dropping it runs the last pass and joins it.
+#[derive(Debug)]
+struct Persister {
+    signal: Arc<Signal>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Persister {
+    fn start(tables: Arc<Tables>, dir: PathBuf) -> Result<Self, String> {
+        let signal = Arc::new(Signal::default());
+        let thread_signal = signal.clone();
+        let thread = std::thread::Builder::new()
+            .name("bolide-persist".into())
+            .spawn(move || persist_loop(tables, dir, thread_signal))
+            .map_err(|e| format!("cannot start the config persister thread: {e}"))?;
+        Ok(Persister {
+            signal,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Persister {
+    fn drop(&mut self) {
+        lock(&self.signal.state).stop = true;
+        self.signal.changed.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The shard threads attached by [`BrokerShared::attach_shard_thread`].
+#[derive(Debug)]
+struct ShardThreads {
+    alive: AtomicUsize,
+    signal: Arc<Signal>,
+}
+
+/// Lives in a shard thread's thread-locals, so it is dropped when the
+/// thread exits — before joining that thread returns.
+#[derive(Debug)]
+struct ShardThreadToken(Arc<ShardThreads>);
+
+impl Drop for ShardThreadToken {
+    fn drop(&mut self) {
+        if self.0.alive.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if let Err(e) = self.0.signal.stop_and_wait() {
+                tracing::error!(error = %e, "broker config not fully persisted at shutdown");
+            }
+        }
+    }
+}
+
+thread_local! {
+    static SHARD_THREAD_TOKENS: RefCell<Vec<ShardThreadToken>> = const { RefCell::new(Vec::new()) };
+}
 
 /// Shared, thread-safe broker state.
 #[derive(Debug)]
@@ -34,16 +322,11 @@ pub struct BrokerShared {
     pub config: BrokerConfig,
     /// Parsed `message_delay_level`.
     pub delay_levels: DelayLevels,
-    topics: Mutex<TopicTable>,
+    tables: Arc<Tables>,
     groups: Mutex<Groups>,
-    offsets: Mutex<OffsetTable>,
     locks: Mutex<QueueLocks>,
-    subscription_groups: Mutex<SubscriptionGroups>,
-    /// Delay level → next schedule-queue offset to deliver.
-    delay_offsets: Mutex<BTreeMap<u32, u64>>,
     /// Topics changed since the last NameServer registration.
     pub topics_dirty: AtomicBool,
-    offsets_dirty: AtomicBool,
     config_dir: PathBuf,
     /// Messages stored since start (runtime info).
     pub put_total: AtomicU64,
@@ -52,6 +335,8 @@ pub struct BrokerShared {
     /// Wall-clock ms at start.
     pub boot_timestamp_ms: i64,
     started: Instant,
+    shard_threads: Arc<ShardThreads>,
+    persister: Persister,
 }
 
 /// Locks a mutex, recovering from poisoning: every critical section here
@@ -60,57 +345,75 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Reads the persisted tables (missing files are empty tables).
+fn load_tables(config: &BrokerConfig, dir: &Path) -> Result<Tables, String> {
+    let b = &config.broker;
+    let mut topics = TopicTable::new(
+        &b.cluster_name,
+        &b.broker_name,
+        b.auto_create_topic,
+        b.default_topic_queue_nums as i32,
+        config.delay_levels().count() as i32,
+    );
+    let named = |file: ConfigFile| move |e: String| format!("{}: {e}", file.name());
+    let read = |file: ConfigFile| read_optional(&dir.join(file.name()));
+    if let Some(bytes) = read(ConfigFile::Topics)? {
+        topics
+            .load_json(&bytes)
+            .map_err(named(ConfigFile::Topics))?;
+    }
+    let offsets = match read(ConfigFile::Offsets)? {
+        Some(bytes) => OffsetTable::from_json(&bytes).map_err(named(ConfigFile::Offsets))?,
+        None => OffsetTable::default(),
+    };
+    let subscription_groups = match read(ConfigFile::SubscriptionGroups)? {
+        Some(bytes) => {
+            SubscriptionGroups::from_json(&bytes).map_err(named(ConfigFile::SubscriptionGroups))?
+        }
+        None => SubscriptionGroups::default(),
+    };
+    let delay_offsets = match read(ConfigFile::DelayOffsets)? {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| e.to_string())
+            .map_err(named(ConfigFile::DelayOffsets))?,
+        None => BTreeMap::new(),
+    };
+    Ok(Tables {
+        topics: Mutex::new(topics),
+        subscription_groups: Mutex::new(subscription_groups),
+        offsets: Mutex::new(offsets),
+        delay_offsets: Mutex::new(delay_offsets),
+        dirty: AtomicU8::new(0),
+    })
+}
+
 impl BrokerShared {
-    /// Loads persisted topics and offsets from `<data>/config/`.
+    /// Loads persisted topics, groups and offsets from `<data>/config/` and
+    /// starts the persister.
     pub fn load(config: BrokerConfig) -> Result<Self, String> {
         let config_dir = config.store.data_dir.join("config");
         std::fs::create_dir_all(&config_dir)
             .map_err(|e| format!("cannot create {}: {e}", config_dir.display()))?;
-        let b = &config.broker;
-        let mut topics = TopicTable::new(
-            &b.cluster_name,
-            &b.broker_name,
-            b.auto_create_topic,
-            b.default_topic_queue_nums as i32,
-            config.delay_levels().count() as i32,
-        );
-        if let Some(bytes) = read_optional(&config_dir.join(TOPICS_FILE))? {
-            topics
-                .load_json(&bytes)
-                .map_err(|e| format!("{}: {e}", TOPICS_FILE))?;
-        }
-        let offsets = match read_optional(&config_dir.join(OFFSETS_FILE))? {
-            Some(bytes) => OffsetTable::from_json(&bytes)?,
-            None => OffsetTable::default(),
-        };
-        let subscription_groups = match read_optional(&config_dir.join(GROUPS_FILE))? {
-            Some(bytes) => {
-                SubscriptionGroups::from_json(&bytes).map_err(|e| format!("{GROUPS_FILE}: {e}"))?
-            }
-            None => SubscriptionGroups::default(),
-        };
-        let delay_offsets = match read_optional(&config_dir.join(DELAY_OFFSETS_FILE))? {
-            Some(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| format!("{DELAY_OFFSETS_FILE}: {e}"))?
-            }
-            None => BTreeMap::new(),
-        };
+        let tables = Arc::new(load_tables(&config, &config_dir)?);
+        let persister = Persister::start(tables.clone(), config_dir.clone())?;
+        let shard_threads = Arc::new(ShardThreads {
+            alive: AtomicUsize::new(0),
+            signal: persister.signal.clone(),
+        });
         Ok(BrokerShared {
             delay_levels: config.delay_levels(),
             config,
-            topics: Mutex::new(topics),
+            tables,
             groups: Mutex::new(Groups::default()),
-            offsets: Mutex::new(offsets),
             locks: Mutex::new(QueueLocks::default()),
-            subscription_groups: Mutex::new(subscription_groups),
-            delay_offsets: Mutex::new(delay_offsets),
             topics_dirty: AtomicBool::new(true),
-            offsets_dirty: AtomicBool::new(false),
             config_dir,
             put_total: AtomicU64::new(0),
             get_total: AtomicU64::new(0),
             boot_timestamp_ms: crate::shard::wall_clock_ms(),
             started: Instant::now(),
+            shard_threads,
+            persister,
         })
     }
 
@@ -125,7 +428,7 @@ impl BrokerShared {
     }
 
     pub fn topics(&self) -> MutexGuard<'_, TopicTable> {
-        lock(&self.topics)
+        lock(&self.tables.topics)
     }
 
     pub fn groups(&self) -> MutexGuard<'_, Groups> {
@@ -133,7 +436,7 @@ impl BrokerShared {
     }
 
     pub fn offsets(&self) -> MutexGuard<'_, OffsetTable> {
-        lock(&self.offsets)
+        lock(&self.tables.offsets)
     }
 
     pub fn locks(&self) -> MutexGuard<'_, QueueLocks> {
@@ -141,72 +444,125 @@ impl BrokerShared {
     }
 
     pub fn subscription_groups(&self) -> MutexGuard<'_, SubscriptionGroups> {
-        lock(&self.subscription_groups)
+        lock(&self.tables.subscription_groups)
     }
 
-    /// A group's settings, auto-created when the config allows it.
-    pub fn subscription_group(
-        &self,
-        group: &str,
-    ) -> Option<bolide_proto::body::SubscriptionGroupConfig> {
+    /// A group's settings, auto-created when the config allows it (and the
+    /// group limit is not reached).
+    pub fn subscription_group(&self, group: &str) -> Result<SubscriptionGroupConfig, GroupRefusal> {
         let auto = self.config.broker.auto_create_subscription_group;
-        let found =
-            self.subscription_groups()
-                .find_or_create(group, auto, crate::shard::wall_clock_ms());
-        let (config, created) = found?;
+        let now = crate::shard::wall_clock_ms();
+        let (config, created) = self
+            .subscription_groups()
+            .find_or_create(group, auto, now)?;
         if created {
             self.subscription_groups_changed();
         }
-        Some(config)
+        Ok(config)
     }
 
-    /// Persists subscription groups after a change.
-    pub fn subscription_groups_changed(&self) {
-        let json = self.subscription_groups().to_json();
-        if let Err(e) = write_atomically(&self.config_dir.join(GROUPS_FILE), &json) {
-            tracing::error!(error = %e, "cannot persist subscription groups");
+    /// Auto-creates (when allowed) every group a heartbeat names, or none
+    /// when that would pass the group limit.
+    pub fn create_subscription_groups<'a>(
+        &self,
+        groups: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), GroupRefusal> {
+        if !self.config.broker.auto_create_subscription_group {
+            return Ok(());
         }
+        let now = crate::shard::wall_clock_ms();
+        if self.subscription_groups().create_all(groups, now)? > 0 {
+            self.subscription_groups_changed();
+        }
+        Ok(())
+    }
+
+    /// Marks subscription groups for the persister.
+    pub fn subscription_groups_changed(&self) {
+        self.tables.mark(ConfigFile::SubscriptionGroups);
     }
 
     /// Records a consumer offset commit.
     pub fn commit_offset(&self, group: &str, topic: &str, queue: u32, offset: u64) {
         if self.offsets().commit(group, topic, queue, offset) {
-            self.offsets_dirty.store(true, Ordering::Relaxed);
+            self.offsets_changed();
         }
     }
 
-    /// Persists topics after a change and marks them for re-registration.
+    /// Marks consumer offsets for the persister.
+    pub fn offsets_changed(&self) {
+        self.tables.mark(ConfigFile::Offsets);
+    }
+
+    /// Marks topics for the persister and for re-registration.
     pub fn topics_changed(&self) {
         self.topics_dirty.store(true, Ordering::Relaxed);
-        let json = self.topics().to_json();
-        if let Err(e) = write_atomically(&self.config_dir.join(TOPICS_FILE), &json) {
-            tracing::error!(error = %e, "cannot persist topics");
-        }
+        self.tables.mark(ConfigFile::Topics);
     }
 
     /// Next schedule-queue offset to deliver for a delay level.
     pub fn delay_offset(&self, level: u32) -> u64 {
-        lock(&self.delay_offsets).get(&level).copied().unwrap_or(0)
+        lock(&self.tables.delay_offsets)
+            .get(&level)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn set_delay_offset(&self, level: u32, offset: u64) {
-        lock(&self.delay_offsets).insert(level, offset);
-        self.offsets_dirty.store(true, Ordering::Relaxed);
+        lock(&self.tables.delay_offsets).insert(level, offset);
+        self.tables.mark(ConfigFile::DelayOffsets);
     }
 
-    /// Persists consumer and delay offsets if they changed.
+    /// Asks the persister for a pass now, without waiting for it (the
+    /// runtime's periodic and shutdown call; the last write at shutdown is
+    /// the persister's final pass when this state is dropped).
     pub fn persist_offsets(&self) {
-        if !self.offsets_dirty.swap(false, Ordering::Relaxed) {
-            return;
+        self.request_flush();
+    }
+
+    /// Asks the persister to write every dirty file now; the ticket tells
+    /// [`Self::flush_outcome`] which pass to wait for.
+    pub fn request_flush(&self) -> u64 {
+        let signal = &self.persister.signal;
+        let mut state = lock(&signal.state);
+        state.requested += 1;
+        signal.changed.notify_all();
+        state.requested
+    }
+
+    /// `None` while the pass for `ticket` is pending, then the outcome of
+    /// the latest pass (an error names the files not written).
+    pub fn flush_outcome(&self, ticket: u64) -> Option<Result<(), String>> {
+        let state = lock(&self.persister.signal.state);
+        match (state.completed >= ticket, state.exited) {
+            (true, _) => Some(state.last.clone()),
+            (false, true) => Some(Err("the config persister has stopped".into())),
+            (false, false) => None,
         }
-        let json = self.offsets().to_json();
-        let delays = serde_json::to_vec(&*lock(&self.delay_offsets)).unwrap_or_default();
-        let written = write_atomically(&self.config_dir.join(OFFSETS_FILE), &json)
-            .and_then(|()| write_atomically(&self.config_dir.join(DELAY_OFFSETS_FILE), &delays));
-        if let Err(e) = written {
-            self.offsets_dirty.store(true, Ordering::Relaxed);
-            tracing::error!(error = %e, "cannot persist consumer offsets");
+    }
+
+    /// Writes every change now and waits for it (blocking: shutdown, tests).
+    pub fn flush_config(&self) -> Result<(), String> {
+        let ticket = self.request_flush();
+        self.persister
+            .signal
+            .wait_until(|s| s.completed >= ticket || s.exited)?;
+        match self.flush_outcome(ticket) {
+            Some(outcome) => outcome,
+            None => Err("the config persister has stopped".into()),
         }
+    }
+
+    /// Ties the persister's last pass to the calling shard thread: once
+    /// every attached thread has exited (the broker stopped), the persister
+    /// writes what is dirty and stops, before the last thread finishes, so
+    /// joining the shard threads waits for it. Call once on each shard
+    /// thread. Needed because this state is never dropped at shutdown: the
+    /// executors' detached tasks keep it alive.
+    pub fn attach_shard_thread(&self) {
+        self.shard_threads.alive.fetch_add(1, Ordering::AcqRel);
+        let token = ShardThreadToken(self.shard_threads.clone());
+        SHARD_THREAD_TOKENS.with(|tokens| tokens.borrow_mut().push(token));
     }
 }
 
@@ -236,31 +592,102 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    fn config(dir: &Path) -> BrokerConfig {
+        let mut config = BrokerConfig::default();
+        config.store.data_dir = dir.to_path_buf();
+        config
+    }
+
     #[test]
     fn topics_and_offsets_survive_a_reload() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut config = BrokerConfig::default();
-        config.store.data_dir = tmp.path().to_path_buf();
-        let shared = BrokerShared::load(config.clone()).unwrap();
+        let shared = BrokerShared::load(config(tmp.path())).unwrap();
         shared.topics().for_send("T", "TBW102", 4, 1).unwrap();
         shared.topics_changed();
         shared.commit_offset("g", "T", 1, 42);
         shared.set_delay_offset(3, 9);
-        shared.persist_offsets();
-        let again = BrokerShared::load(config).unwrap();
+        shared.subscription_group("SG").unwrap();
+        shared.flush_config().unwrap();
+        let again = BrokerShared::load(config(tmp.path())).unwrap();
         assert_eq!(again.topics().get("T").unwrap().write_queue_nums, 4);
         assert_eq!(again.offsets().query("g", "T", 1), Some(42));
         assert_eq!(again.delay_offset(3), 9);
+        assert!(again.subscription_groups().get("SG").is_some());
+    }
+
+    #[test]
+    fn changes_are_written_by_the_persister_and_by_the_last_pass_at_drop() {
+        let tmp = tempfile::tempdir().unwrap();
+        let offsets = tmp.path().join("config").join("consumer_offsets.json");
+        let shared = BrokerShared::load(config(tmp.path())).unwrap();
+        shared.commit_offset("g", "T", 0, 1);
+        let ticket = shared.request_flush();
+        let deadline = Instant::now() + FLUSH_WAIT;
+        while shared.flush_outcome(ticket).is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(shared.flush_outcome(ticket), Some(Ok(())));
+        assert!(offsets.exists());
+        shared.commit_offset("g", "T", 0, 2);
+        drop(shared);
+        let again = BrokerShared::load(config(tmp.path())).unwrap();
+        assert_eq!(again.offsets().query("g", "T", 0), Some(2));
+    }
+
+    #[test]
+    fn the_last_shard_thread_to_exit_makes_the_last_pass() {
+        let tmp = tempfile::tempdir().unwrap();
+        let shared = Arc::new(BrokerShared::load(config(tmp.path())).unwrap());
+        // Like the runtime's shards: all attached before any exits.
+        let started = Arc::new(std::sync::Barrier::new(2));
+        let threads: Vec<_> = (0..2u32)
+            .map(|queue| {
+                let (shared, started) = (shared.clone(), started.clone());
+                std::thread::spawn(move || {
+                    shared.attach_shard_thread();
+                    started.wait();
+                    shared.commit_offset("g", "T", queue, 5);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // Written by the time the threads are joined, though the state lives on.
+        let offsets = tmp.path().join("config").join("consumer_offsets.json");
+        let written = OffsetTable::from_json(&std::fs::read(offsets).unwrap()).unwrap();
+        assert_eq!(written.query("g", "T", 0), Some(5));
+        assert_eq!(written.query("g", "T", 1), Some(5));
+        assert!(shared.flush_config().is_err(), "the persister has stopped");
+    }
+
+    #[test]
+    fn a_failed_write_is_reported_and_retried() {
+        let tmp = tempfile::tempdir().unwrap();
+        let shared = BrokerShared::load(config(tmp.path())).unwrap();
+        let dir = tmp.path().join("config");
+        // A directory where the temp file would go makes the write fail.
+        std::fs::create_dir(dir.join("topics.tmp")).unwrap();
+        shared.topics().for_send("T", "TBW102", 4, 1).unwrap();
+        shared.topics_changed();
+        let err = shared.flush_config().unwrap_err();
+        assert!(err.contains("topics.json"), "{err}");
+        assert!(shared.topics().is_unpersisted("T"));
+        std::fs::remove_dir(dir.join("topics.tmp")).unwrap();
+        shared.flush_config().unwrap();
+        assert!(!shared.topics().is_unpersisted("T"));
+        assert!(
+            dir.join("topics.json").exists(),
+            "still dirty, so written later"
+        );
     }
 
     #[test]
     fn corrupt_files_are_reported_by_name() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut config = BrokerConfig::default();
-        config.store.data_dir = tmp.path().to_path_buf();
         std::fs::create_dir_all(tmp.path().join("config")).unwrap();
-        std::fs::write(tmp.path().join("config").join(TOPICS_FILE), b"{oops").unwrap();
-        let err = BrokerShared::load(config).unwrap_err();
+        std::fs::write(tmp.path().join("config").join("topics.json"), b"{oops").unwrap();
+        let err = BrokerShared::load(config(tmp.path())).unwrap_err();
         assert!(err.contains("topics.json"), "{err}");
     }
 }

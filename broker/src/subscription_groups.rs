@@ -3,12 +3,38 @@
 //! first use when `auto_create_subscription_group` is on, or by an admin
 //! (UPDATE_AND_CREATE_SUBSCRIPTIONGROUP); persisted as a
 //! `SubscriptionGroupWrapper` in `<data>/config/subscription_groups.json`.
+//!
+//! Invariant: at most [`MAX_SUBSCRIPTION_GROUPS`] groups. Each costs memory,
+//! a retry topic registered with every NameServer, and bytes in a file
+//! rewritten when groups change; without a bound one client could grow all
+//! three without end.
 
 use std::collections::BTreeMap;
 
 use bolide_proto::body::{
     DataVersion, JsonBody, SubscriptionGroupConfig, SubscriptionGroupWrapper,
 };
+
+/// Most subscription groups one broker keeps.
+pub const MAX_SUBSCRIPTION_GROUPS: usize = 10_000;
+
+/// Why a group's settings cannot be had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupRefusal {
+    /// Unknown, and auto-creation is off (or the name is empty).
+    NotExist(String),
+    /// Creating it would pass [`MAX_SUBSCRIPTION_GROUPS`].
+    TooMany(String),
+}
+
+impl GroupRefusal {
+    /// The remark a client gets.
+    pub fn why(&self) -> &str {
+        match self {
+            GroupRefusal::NotExist(why) | GroupRefusal::TooMany(why) => why,
+        }
+    }
+}
 
 /// Every subscription group of the broker.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -17,9 +43,24 @@ pub struct SubscriptionGroups {
     data_version: DataVersion,
 }
 
+fn too_many(group: &str, have: usize, adding: usize) -> GroupRefusal {
+    GroupRefusal::TooMany(format!(
+        "subscription group [{group}] cannot be created: this broker has {have} groups, \
+         adding {adding} would pass the limit of {MAX_SUBSCRIPTION_GROUPS}; delete unused groups"
+    ))
+}
+
 impl SubscriptionGroups {
     pub fn get(&self, group: &str) -> Option<&SubscriptionGroupConfig> {
         self.groups.get(group)
+    }
+
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
     }
 
     /// The group's config, created with defaults when `auto_create`.
@@ -29,24 +70,62 @@ impl SubscriptionGroups {
         group: &str,
         auto_create: bool,
         now_ms: i64,
-    ) -> Option<(SubscriptionGroupConfig, bool)> {
+    ) -> Result<(SubscriptionGroupConfig, bool), GroupRefusal> {
         if let Some(config) = self.groups.get(group) {
-            return Some((config.clone(), false));
+            return Ok((config.clone(), false));
         }
         if !auto_create || group.is_empty() {
-            return None;
+            return Err(GroupRefusal::NotExist(format!(
+                "subscription group [{group}] does not exist"
+            )));
         }
-        let config = SubscriptionGroupConfig {
-            group_name: group.to_owned(),
-            ..SubscriptionGroupConfig::default()
-        };
-        self.upsert(config.clone(), now_ms);
-        Some((config, true))
+        self.create_all([group], now_ms)?;
+        let config = self.groups.get(group).cloned().unwrap_or_default();
+        Ok((config, true))
     }
 
-    pub fn upsert(&mut self, config: SubscriptionGroupConfig, now_ms: i64) {
-        self.groups.insert(config.group_name.clone(), config);
+    /// Creates every missing group of `names` with defaults, or none of
+    /// them when that would pass the limit. Returns how many were created.
+    pub fn create_all<'a>(
+        &mut self,
+        names: impl IntoIterator<Item = &'a str>,
+        now_ms: i64,
+    ) -> Result<usize, GroupRefusal> {
+        let mut missing: Vec<&str> = names
+            .into_iter()
+            .filter(|g| !g.is_empty() && !self.groups.contains_key(*g))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if let Some(first) = missing.first() {
+            if self.groups.len() + missing.len() > MAX_SUBSCRIPTION_GROUPS {
+                return Err(too_many(first, self.groups.len(), missing.len()));
+            }
+            for group in &missing {
+                let config = SubscriptionGroupConfig {
+                    group_name: (*group).to_owned(),
+                    ..SubscriptionGroupConfig::default()
+                };
+                self.groups.insert(config.group_name.clone(), config);
+            }
+            self.data_version = self.data_version.next(now_ms);
+        }
+        Ok(missing.len())
+    }
+
+    /// Creates or replaces a group (admin); a new group counts against the limit.
+    pub fn upsert(
+        &mut self,
+        config: SubscriptionGroupConfig,
+        now_ms: i64,
+    ) -> Result<(), GroupRefusal> {
+        let name = &config.group_name;
+        if !self.groups.contains_key(name) && self.groups.len() >= MAX_SUBSCRIPTION_GROUPS {
+            return Err(too_many(name, self.groups.len(), 1));
+        }
+        self.groups.insert(name.clone(), config);
         self.data_version = self.data_version.next(now_ms);
+        Ok(())
     }
 
     /// Removes a group; true if it existed.
@@ -85,7 +164,10 @@ mod tests {
     #[test]
     fn auto_creation_upsert_delete_and_json() {
         let mut g = SubscriptionGroups::default();
-        assert!(g.find_or_create("G", false, 1).is_none());
+        assert!(matches!(
+            g.find_or_create("G", false, 1),
+            Err(GroupRefusal::NotExist(_))
+        ));
         let (c, created) = g.find_or_create("G", true, 1).unwrap();
         assert!(created && c.consume_enable && c.retry_max_times == 16);
         assert!(!g.find_or_create("G", true, 2).unwrap().1);
@@ -96,12 +178,46 @@ mod tests {
                 ..Default::default()
             },
             3,
-        );
+        )
+        .unwrap();
         let back = SubscriptionGroups::from_json(&g.to_json()).unwrap();
         assert_eq!(back, g);
         assert!(g.delete("G", 4));
         assert!(!g.delete("G", 5));
         assert_eq!(g.get("H").unwrap().retry_max_times, 2);
         assert!(SubscriptionGroups::from_json(b"nope").is_err());
+    }
+
+    #[test]
+    fn creating_many_is_all_or_nothing_within_the_limit() {
+        let mut g = SubscriptionGroups::default();
+        let names: Vec<String> = (0..MAX_SUBSCRIPTION_GROUPS - 2)
+            .map(|i| format!("G{i}"))
+            .collect();
+        let created = g.create_all(names.iter().map(String::as_str), 1);
+        assert_eq!(created, Ok(MAX_SUBSCRIPTION_GROUPS - 2));
+        assert_eq!(g.data_version.counter, 1, "one version bump per batch");
+        // Known names, duplicates and empty names cost nothing.
+        assert_eq!(g.create_all(["G0", "A", "A", ""], 2), Ok(1));
+        let refused = g.create_all(["B", "C"], 3).unwrap_err();
+        assert!(matches!(refused, GroupRefusal::TooMany(_)));
+        assert!(
+            refused.why().contains("limit of 10000"),
+            "{}",
+            refused.why()
+        );
+        assert!(g.get("B").is_none(), "nothing created when refused");
+        assert_eq!(g.create_all(["B"], 4), Ok(1));
+        assert!(matches!(
+            g.find_or_create("C", true, 5),
+            Err(GroupRefusal::TooMany(_))
+        ));
+        let admin = SubscriptionGroupConfig {
+            group_name: "C".into(),
+            ..Default::default()
+        };
+        assert!(g.upsert(admin, 6).is_err());
+        assert!(g.delete("B", 7));
+        assert_eq!(g.find_or_create("C", true, 8).map(|(_, c)| c), Ok(true));
     }
 }

@@ -3,7 +3,7 @@
 //! `<data>/config/topics.json` (a `TopicConfigSerializeWrapper`, the shape
 //! the NameServer registration carries too).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bolide_proto::body::{DataVersion, JsonBody, TopicConfig, TopicConfigSerializeWrapper};
 use bolide_proto::codes::perm;
@@ -102,6 +102,10 @@ pub enum TopicRefusal {
 pub struct TopicTable {
     topics: BTreeMap<String, TopicConfig>,
     data_version: DataVersion,
+    /// Topics created or changed since the persister last took the table:
+    /// a send into one waits until it is on disk, so no acknowledged
+    /// message sits in a topic a crash would forget.
+    unpersisted: BTreeSet<String>,
 }
 
 fn config(name: &str, queues: i32, perm: i32) -> TopicConfig {
@@ -146,6 +150,7 @@ impl TopicTable {
         TopicTable {
             topics,
             data_version: DataVersion::default(),
+            unpersisted: BTreeSet::new(),
         }
     }
 
@@ -165,14 +170,38 @@ impl TopicTable {
         self.data_version = self.data_version.next(now_ms);
     }
 
+    /// Records a topic as created or changed, and not yet on disk.
+    fn changed(&mut self, topic: &str, now_ms: i64) {
+        self.unpersisted.insert(topic.to_owned());
+        self.bump(now_ms);
+    }
+
+    /// Whether `topic` was created or changed since the last snapshot taken
+    /// for the persister.
+    pub fn is_unpersisted(&self, topic: &str) -> bool {
+        self.unpersisted.contains(topic)
+    }
+
+    /// For the persister, with the snapshot it writes: the topics that
+    /// write makes durable.
+    pub fn take_unpersisted(&mut self) -> BTreeSet<String> {
+        std::mem::take(&mut self.unpersisted)
+    }
+
+    /// Puts back what a failed write did not make durable.
+    pub fn restore_unpersisted(&mut self, topics: BTreeSet<String>) {
+        self.unpersisted.extend(topics);
+    }
+
     /// Creates or replaces a topic (admin UPDATE_AND_CREATE_TOPIC).
     pub fn upsert(&mut self, config: TopicConfig, now_ms: i64) -> Result<(), TopicRefusal> {
         validate_topic_name(&config.topic_name).map_err(TopicRefusal::InvalidName)?;
         if config.read_queue_nums <= 0 || config.write_queue_nums <= 0 {
             return Err(TopicRefusal::InvalidName("queue counts must be > 0".into()));
         }
-        self.topics.insert(config.topic_name.clone(), config);
-        self.bump(now_ms);
+        let name = config.topic_name.clone();
+        self.topics.insert(name.clone(), config);
+        self.changed(&name, now_ms);
         Ok(())
     }
 
@@ -216,7 +245,7 @@ impl TopicTable {
         let queues = queue_nums.clamp(1, template.write_queue_nums.max(1));
         let created = config(topic, queues, template.perm & !perm::INHERIT);
         self.topics.insert(topic.to_owned(), created.clone());
-        self.bump(now_ms);
+        self.changed(topic, now_ms);
         Ok((created, true))
     }
 
@@ -230,7 +259,7 @@ impl TopicTable {
         validate_topic_name(topic).map_err(TopicRefusal::InvalidName)?;
         self.topics
             .insert(topic.to_owned(), config(topic, 1, perm::READ_WRITE));
-        self.bump(now_ms);
+        self.changed(topic, now_ms);
         Ok(true)
     }
 
@@ -362,6 +391,22 @@ mod tests {
         assert_eq!(back.get("T"), t.get("T"));
         assert_eq!(back.data_version(), t.data_version());
         assert!(back.load_json(b"{not json").is_err());
+    }
+
+    #[test]
+    fn created_topics_are_unpersisted_until_a_snapshot_takes_them() {
+        let mut t = table(true);
+        assert!(!t.is_unpersisted("TBW102"), "built-in topics need no write");
+        t.for_send("T", "TBW102", 4, 1).unwrap();
+        t.ensure_single_queue("%RETRY%g", 2).unwrap();
+        assert!(t.is_unpersisted("T") && t.is_unpersisted("%RETRY%g"));
+        let taken = t.take_unpersisted();
+        assert!(!t.is_unpersisted("T"));
+        t.restore_unpersisted(taken);
+        assert!(t.is_unpersisted("T"), "a failed write puts them back");
+        let mut loaded = table(true);
+        loaded.load_json(&t.to_json()).unwrap();
+        assert!(!loaded.is_unpersisted("T"), "read from disk");
     }
 
     #[test]

@@ -2,6 +2,11 @@
 //! all topic configs (21), runtime info (28), a message by its offset id
 //! (VIEW_MESSAGE_BY_ID, 33), messages by key (QUERY_MESSAGE, 12), and
 //! subscription groups (200 create/update, 201 all, 352 one, 207 delete).
+//!
+//! Admin changes of topics and groups answer once they are on disk: they
+//! ask the persister thread for a pass and wait for it without blocking the
+//! executor ([`persisted`]). Automatic changes (auto-created topics and
+//! groups, offsets) are written within a second instead, unwaited.
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -23,8 +28,19 @@ use crate::topics::TopicRefusal;
 
 /// Most messages one QUERY_MESSAGE returns, whatever `maxNum` asks.
 pub const MAX_QUERY_MESSAGES: usize = 64;
+/// Waits until the persister has written the change just made: SUCCESS,
+/// or SYSTEM_ERROR saying it is applied but not (yet) on disk.
+async fn persisted(shard: &Shard) -> RemotingCommand {
+    match shard.persist_now().await {
+        Ok(()) => success(),
+        Err(why) => error(
+            rsp::SYSTEM_ERROR,
+            format!("applied but not persisted: {why}"),
+        ),
+    }
+}
 
-pub fn create_topic(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn create_topic(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
     let h: CreateTopicRequestHeader = match req.decode_header() {
         Ok(h) => h,
         Err(e) => return bad_request(e),
@@ -44,7 +60,7 @@ pub fn create_topic(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand
     match outcome {
         Ok(()) => {
             shard.shared.topics_changed();
-            success()
+            persisted(shard).await
         }
         Err(
             TopicRefusal::InvalidName(why)
@@ -57,16 +73,18 @@ pub fn create_topic(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand
 /// Deletes a topic's config and committed offsets. Its stored messages
 /// stay until retention removes them; a topic re-created under the same
 /// name continues its queues' offsets.
-pub fn delete_topic(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn delete_topic(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
     let h: DeleteTopicRequestHeader = match req.decode_header() {
         Ok(h) => h,
         Err(e) => return bad_request(e),
     };
-    if shard.shared.topics().delete(&h.topic, wall_clock_ms()) {
-        shard.shared.offsets().remove_topic(&h.topic);
-        shard.shared.topics_changed();
+    if !shard.shared.topics().delete(&h.topic, wall_clock_ms()) {
+        return success();
     }
-    success()
+    shard.shared.offsets().remove_topic(&h.topic);
+    shard.shared.offsets_changed();
+    shard.shared.topics_changed();
+    persisted(shard).await
 }
 
 pub fn all_topic_config(shard: &Rc<Shard>) -> RemotingCommand {
@@ -156,7 +174,7 @@ pub async fn query_message(shard: &Rc<Shard>, req: &RemotingCommand) -> Remoting
     }
 }
 
-pub fn upsert_group(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn upsert_group(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
     let config = match SubscriptionGroupConfig::decode(&req.body) {
         Ok(c) => c,
         Err(e) => return bad_request(e),
@@ -167,12 +185,15 @@ pub fn upsert_group(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand
             "groupName is required; retry counts must not be negative",
         );
     }
-    shard
+    let outcome = shard
         .shared
         .subscription_groups()
         .upsert(config, wall_clock_ms());
+    if let Err(refusal) = outcome {
+        return error(rsp::SYSTEM_ERROR, refusal.why());
+    }
     shard.shared.subscription_groups_changed();
-    success()
+    persisted(shard).await
 }
 
 pub fn all_groups(shard: &Rc<Shard>) -> RemotingCommand {
@@ -195,17 +216,18 @@ pub fn get_group(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
     }
 }
 
-pub fn delete_group(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn delete_group(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
     let group: String = match req.ext_fields.read("groupName") {
         Ok(g) => g,
         Err(e) => return bad_request(e),
     };
-    if shard
+    let deleted = shard
         .shared
         .subscription_groups()
-        .delete(&group, wall_clock_ms())
-    {
-        shard.shared.subscription_groups_changed();
+        .delete(&group, wall_clock_ms());
+    if !deleted {
+        return success();
     }
-    success()
+    shard.shared.subscription_groups_changed();
+    persisted(shard).await
 }

@@ -2,13 +2,15 @@
 //! GET_CONSUMER_LIST_BY_GROUP (38), and queue locks for orderly consumers
 //! (LOCK_BATCH_MQ 41 / UNLOCK_BATCH_MQ 42). Membership changes are pushed to
 //! the group's members as NOTIFY_CONSUMER_IDS_CHANGED so they rebalance at
-//! once instead of at their next periodic rebalance.
+//! once instead of at their next periodic rebalance. Heartbeat limits:
+//! [`crate::groups`] (size of one heartbeat, groups with members) and
+//! [`crate::subscription_groups`] (groups the broker keeps).
 
 use std::rc::Rc;
 
 use bolide_client::remoting::Connection;
 use bolide_proto::body::{
-    ConsumerListByGroupResponseBody, HeartbeatData, JsonBody, LockBatchRequestBody,
+    ConsumerData, ConsumerListByGroupResponseBody, HeartbeatData, JsonBody, LockBatchRequestBody,
     LockBatchResponseBody, UnlockBatchRequestBody,
 };
 use bolide_proto::codes::{request_code as req, response_code as rsp};
@@ -19,43 +21,91 @@ use bolide_proto::header::client::{
 use bolide_proto::RemotingCommand;
 
 use super::{bad_request, error, success};
-use crate::groups::{ConnRef, MembershipChange};
+use crate::groups::{check_heartbeat_size, ConnRef, MembershipChange, MAX_CONSUMER_GROUPS};
 use crate::shard::{wall_clock_ms, Shard};
 use crate::topics::retry_topic;
 
-pub fn heartbeat(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -> RemotingCommand {
-    let hb = match HeartbeatData::decode(&req.body) {
-        Ok(hb) => hb,
-        Err(e) => return bad_request(e),
+/// Heartbeats larger than this are decoded off the executor: thousands of
+/// groups take milliseconds to decode, a normal heartbeat microseconds
+/// (less than the hop to another thread).
+pub const DECODE_OFF_EXECUTOR_BYTES: usize = 64 * 1024;
+/// Consumer groups whose retry topics and membership are applied at once;
+/// a huge heartbeat lets the shard's other requests run between chunks.
+const MEMBERSHIP_CHUNK: usize = 256;
+
+/// Decodes a heartbeat and checks what one heartbeat may carry.
+fn decode_heartbeat(body: &[u8]) -> Result<HeartbeatData, (i32, String)> {
+    let hb = HeartbeatData::decode(body)
+        .map_err(|e| (rsp::INVALID_PARAMETER, format!("bad request: {e}")))?;
+    check_heartbeat_size(&hb).map_err(|why| (rsp::INVALID_PARAMETER, why))?;
+    Ok(hb)
+}
+
+/// HEART_BEAT: checks the limits (a heartbeat past one is refused whole),
+/// auto-creates the groups' settings and retry topics, records membership.
+/// Persisting what it created is the persister's job, off this thread.
+pub async fn heartbeat(
+    shard: &Rc<Shard>,
+    conn: &Connection,
+    req: &RemotingCommand,
+) -> RemotingCommand {
+    let decoded = if req.body.len() > DECODE_OFF_EXECUTOR_BYTES {
+        let body = req.body.clone();
+        shard.off_executor(move || decode_heartbeat(&body)).await
+    } else {
+        decode_heartbeat(&req.body)
     };
-    for consumer in &hb.consumer_data_set {
-        // Auto-creates the group's settings on first sight (when allowed).
-        let _ = shard.shared.subscription_group(&consumer.group_name);
+    let hb = match decoded {
+        Ok(hb) => hb,
+        Err((code, why)) => return error(code, why),
+    };
+    if let Err(why) = shard.shared.groups().admits(&hb, MAX_CONSUMER_GROUPS) {
+        return error(rsp::SUBSCRIPTION_GROUP_NOT_EXIST, why);
     }
-    let mut created = false;
-    {
-        let mut topics = shard.shared.topics();
-        for consumer in &hb.consumer_data_set {
-            // A group whose name makes no valid retry topic (`cpp.group`)
-            // still consumes; it cannot retry, and send-back says why.
-            created |= topics
-                .ensure_single_queue(&retry_topic(&consumer.group_name), wall_clock_ms())
-                .unwrap_or(false);
-        }
-    }
-    if created {
-        shard.shared.topics_changed();
+    let names = hb.consumer_data_set.iter().map(|c| c.group_name.as_str());
+    if let Err(refusal) = shard.shared.create_subscription_groups(names) {
+        return error(rsp::SUBSCRIPTION_GROUP_NOT_EXIST, refusal.why());
     }
     let conn_ref = ConnRef {
         shard: shard.id.0,
         conn_id: conn.id(),
     };
-    let changes = shard
+    shard
         .shared
         .groups()
-        .heartbeat(&hb, conn_ref, shard.now_ms());
-    notify_changes(shard, changes);
+        .producers_seen(&hb, conn_ref, shard.now_ms());
+    let mut topics_created = false;
+    for (i, chunk) in hb.consumer_data_set.chunks(MEMBERSHIP_CHUNK).enumerate() {
+        if i > 0 {
+            shard.let_others_run().await;
+        }
+        topics_created |= ensure_retry_topics(shard, chunk);
+        let changes =
+            shard
+                .shared
+                .groups()
+                .consumers_seen(&hb.client_id, chunk, conn_ref, shard.now_ms());
+        notify_changes(shard, changes);
+    }
+    if topics_created {
+        shard.shared.topics_changed();
+    }
     success()
+}
+
+/// Creates the retry topic of each consumer group; true if any was new.
+fn ensure_retry_topics(shard: &Shard, consumers: &[ConsumerData]) -> bool {
+    let now = wall_clock_ms();
+    let mut topics = shard.shared.topics();
+    let mut created = false;
+    for consumer in consumers {
+        // A group whose name makes no valid retry topic (`cpp.group`)
+        // still consumes; it cannot retry, and send-back says why.
+        created |= topics
+            .ensure_single_queue(&retry_topic(&consumer.group_name), now)
+            .unwrap_or(false);
+    }
+    created
 }
 
 pub fn unregister(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {

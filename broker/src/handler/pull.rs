@@ -83,10 +83,10 @@ pub async fn pull(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
 /// Validates the request and turns it into a read on the owner shard.
 fn plan(shard: &Shard, h: &PullMessageRequestHeader) -> Result<GetOp, RemotingCommand> {
     let queue = queue_id(h.queue_id)?;
-    let Some(group) = shard.shared.subscription_group(&h.consumer_group) else {
-        let why = format!("subscription group [{}] does not exist", h.consumer_group);
-        return Err(error(rsp::SUBSCRIPTION_GROUP_NOT_EXIST, why));
-    };
+    let group = shard
+        .shared
+        .subscription_group(&h.consumer_group)
+        .map_err(|refusal| error(rsp::SUBSCRIPTION_GROUP_NOT_EXIST, refusal.why()))?;
     if !group.consume_enable {
         return Err(error(
             rsp::NO_PERMISSION,

@@ -59,7 +59,7 @@ pub async fn send(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
     if let Some(refusal) = check_items(shard, &items) {
         return refusal;
     }
-    let (topic, queue_nums) = match target_topic(shard, &h) {
+    let (topic, queue_nums) = match durable_target(shard, &h).await {
         Ok(t) => t,
         Err(rsp) => return rsp,
     };
@@ -167,11 +167,12 @@ fn check_items(shard: &Shard, items: &[Item]) -> Option<RemotingCommand> {
     None
 }
 
-/// The topic to store into (DLQ for exhausted retries) and its write queue count.
+/// The topic to store into (DLQ for exhausted retries), its write queue
+/// count, and whether its config is not on disk yet.
 fn target_topic(
     shard: &Shard,
     h: &SendMessageRequestHeader,
-) -> Result<(String, u32), RemotingCommand> {
+) -> Result<(String, u32, bool), RemotingCommand> {
     let mut topic = h.topic.clone();
     if let Some(group) = topic.strip_prefix(RETRY_TOPIC_PREFIX) {
         let max = h
@@ -181,23 +182,61 @@ fn target_topic(
             topic = dlq_topic(group);
         }
     }
-    let config = topic_for_send(shard, &topic, &h.default_topic, h.default_topic_queue_nums)?;
-    Ok((topic, config.write_queue_nums.max(1) as u32))
+    let (config, unpersisted) =
+        topic_for_send(shard, &topic, &h.default_topic, h.default_topic_queue_nums)?;
+    Ok((topic, config.write_queue_nums.max(1) as u32, unpersisted))
 }
 
-/// Looks up (or auto-creates) a writable topic.
+/// The topic to store into and its write queue count, its config on disk.
+async fn durable_target(
+    shard: &Shard,
+    h: &SendMessageRequestHeader,
+) -> Result<(String, u32), RemotingCommand> {
+    let (topic, queue_nums, unpersisted) = target_topic(shard, h)?;
+    if unpersisted {
+        topic_durable(shard, &topic).await?;
+    }
+    Ok((topic, queue_nums))
+}
+
+/// Makes sure a retry or DLQ topic exists, its config on disk.
+async fn durable_group_topic(shard: &Shard, topic: &str) -> Result<(), RemotingCommand> {
+    let (_, unpersisted) = topic_for_send(shard, topic, "", 1)?;
+    if unpersisted {
+        topic_durable(shard, topic).await?;
+    }
+    Ok(())
+}
+
+/// Waits until a topic created moments ago is on disk: a message is never
+/// acknowledged into a topic whose config a crash would forget (its
+/// messages would stay stored but unreachable). Once per new topic.
+async fn topic_durable(shard: &Shard, topic: &str) -> Result<(), RemotingCommand> {
+    let outcome = shard.persist_now().await;
+    if !shard.shared.topics().is_unpersisted(topic) {
+        return Ok(());
+    }
+    let why = outcome.err().unwrap_or_else(|| "still pending".into());
+    Err(error(
+        rsp::SERVICE_NOT_AVAILABLE,
+        format!("topic[{topic}] was created but its config cannot be persisted: {why}"),
+    ))
+}
+
+/// Looks up (or auto-creates) a writable topic; also whether its config
+/// is not on disk yet.
 fn topic_for_send(
     shard: &Shard,
     topic: &str,
     default_topic: &str,
     queue_nums: i32,
-) -> Result<TopicConfig, RemotingCommand> {
+) -> Result<(TopicConfig, bool), RemotingCommand> {
     let now = crate::shard::wall_clock_ms();
     let is_group_topic =
         topic.starts_with(RETRY_TOPIC_PREFIX) || topic.starts_with(crate::topics::DLQ_TOPIC_PREFIX);
-    let outcome = {
+    let (outcome, unpersisted) = {
         let mut topics = shard.shared.topics();
-        if is_group_topic {
+        let outcome = if is_group_topic {
             topics.ensure_single_queue(topic, now).and_then(|created| {
                 topics
                     .get(topic)
@@ -207,7 +246,8 @@ fn topic_for_send(
             })
         } else {
             topics.for_send(topic, default_topic, queue_nums.max(1), now)
-        }
+        };
+        (outcome, topics.is_unpersisted(topic))
     };
     match outcome {
         Ok((config, created)) => {
@@ -220,7 +260,7 @@ fn topic_for_send(
                     format!("the topic[{topic}] sending message is forbidden"),
                 ));
             }
-            Ok(config)
+            Ok((config, unpersisted))
         }
         Err(TopicRefusal::InvalidName(why)) => Err(error(rsp::MESSAGE_ILLEGAL, why)),
         Err(TopicRefusal::NotExist(why)) => Err(error(rsp::TOPIC_NOT_EXIST, why)),
@@ -317,11 +357,9 @@ pub async fn send_back(
     if let Err(why) = sendable_back(original.topic()) {
         return error(rsp::INVALID_PARAMETER, why);
     }
-    let Some(group) = shard.shared.subscription_group(&h.group) else {
-        return error(
-            rsp::SUBSCRIPTION_GROUP_NOT_EXIST,
-            format!("subscription group [{}] does not exist", h.group),
-        );
+    let group = match shard.shared.subscription_group(&h.group) {
+        Ok(group) => group,
+        Err(refusal) => return error(rsp::SUBSCRIPTION_GROUP_NOT_EXIST, refusal.why()),
     };
     let max = h.max_reconsume_times.unwrap_or(group.retry_max_times);
     let reconsume_times = original.reconsume_times() + 1;
@@ -331,7 +369,7 @@ pub async fn send_back(
     } else {
         retry_topic(&h.group)
     };
-    if let Err(rsp) = topic_for_send(shard, &topic, "", 1) {
+    if let Err(rsp) = durable_group_topic(shard, &topic).await {
         return rsp;
     }
     let mut msg = retry_message(
