@@ -100,7 +100,15 @@ fn produce_until_killed(
                 })
             })
             .collect();
+        let started = Instant::now();
         while acks.borrow().len() < kill_after {
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!(
+                    "only {} of {kill_after} sends acknowledged in 60 s",
+                    acks.borrow().len()
+                );
+            }
             glommio::timer::sleep(Duration::from_millis(5)).await;
         }
         child.kill().expect("SIGKILL");
