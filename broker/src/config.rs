@@ -50,6 +50,14 @@ pub struct BrokerSection {
     /// Connections served at once by the whole broker (split evenly over
     /// the shards); more are closed at accept, logged.
     pub max_connections: usize,
+    /// Most consumer groups (and, separately, producer groups) one
+    /// heartbeat may name; a larger heartbeat is refused whole.
+    pub max_groups_per_heartbeat: usize,
+    /// Most subscriptions one heartbeat may carry over all its groups.
+    pub max_subscriptions_per_heartbeat: usize,
+    /// Most subscription groups the broker keeps, and most consumer groups
+    /// with live members at once.
+    pub max_subscription_groups: usize,
 }
 
 impl Default for BrokerSection {
@@ -76,6 +84,9 @@ impl Default for BrokerSection {
             memory_budget_bytes: 0,
             idle_timeout_ms: 120_000,
             max_connections: 10_000,
+            max_groups_per_heartbeat: crate::groups::MAX_GROUPS_PER_HEARTBEAT,
+            max_subscriptions_per_heartbeat: crate::groups::MAX_SUBSCRIPTIONS_PER_CLIENT,
+            max_subscription_groups: crate::subscription_groups::MAX_SUBSCRIPTION_GROUPS,
         }
     }
 }
@@ -147,6 +158,10 @@ impl std::error::Error for ConfigError {}
 fn bad(key: &str, why: impl std::fmt::Display) -> ConfigError {
     ConfigError(format!("config key `{key}`: {why}"))
 }
+
+/// Largest value of a group or subscription limit: far above what real
+/// clients need, low enough that a typo cannot switch a limit off.
+pub const MAX_GROUP_LIMIT: usize = 1_000_000;
 
 impl BrokerConfig {
     /// Parses a `broker.toml` text; unknown keys and bad values name the key.
@@ -221,10 +236,32 @@ impl BrokerConfig {
         if b.max_connections < self.shard_count() {
             return Err(bad("broker.max_connections", "must be >= the shard count"));
         }
+        self.validate_group_limits()?;
         self.store_config()
             .validate()
             .map_err(|e| bad("store", e))?;
         self.check_memory(machine_memory_bytes())
+    }
+
+    /// The heartbeat and group limits: 0 would refuse every consumer.
+    fn validate_group_limits(&self) -> Result<(), ConfigError> {
+        let b = &self.broker;
+        for (key, value) in [
+            (
+                "broker.max_groups_per_heartbeat",
+                b.max_groups_per_heartbeat,
+            ),
+            (
+                "broker.max_subscriptions_per_heartbeat",
+                b.max_subscriptions_per_heartbeat,
+            ),
+            ("broker.max_subscription_groups", b.max_subscription_groups),
+        ] {
+            if value == 0 || value > MAX_GROUP_LIMIT {
+                return Err(bad(key, format!("must be 1..={MAX_GROUP_LIMIT}")));
+            }
+        }
+        Ok(())
     }
 
     /// Refuses a shard count whose memory does not fit the budget (the
@@ -339,6 +376,18 @@ mod tests {
                 "message_delay_level",
             ),
             ("[store]\nsegment_size_bytes = 1000\n", "segment_size_bytes"),
+            (
+                "[broker]\nmax_groups_per_heartbeat = 0\n",
+                "broker.max_groups_per_heartbeat",
+            ),
+            (
+                "[broker]\nmax_subscriptions_per_heartbeat = 1000001\n",
+                "broker.max_subscriptions_per_heartbeat",
+            ),
+            (
+                "[broker]\nmax_subscription_groups = 0\n",
+                "broker.max_subscription_groups",
+            ),
         ];
         for (text, key) in cases {
             let err = BrokerConfig::from_toml(text).unwrap_err();

@@ -6,17 +6,21 @@
 //! and remembers the connection it heartbeats on, so membership changes can
 //! be pushed (NOTIFY_CONSUMER_IDS_CHANGED) and a closed connection removes it.
 //!
-//! Limits (a heartbeat past one is refused whole, nothing applied): at most
-//! [`MAX_GROUPS_PER_HEARTBEAT`] consumer groups and as many producer groups
-//! per heartbeat, [`MAX_SUBSCRIPTIONS_PER_CLIENT`] subscriptions over all of
-//! a heartbeat's groups, and [`MAX_CONSUMER_GROUPS`] consumer groups with
-//! live members. RocketMQ has no such limits; real clients stay far below.
+//! Limits (a heartbeat past one is refused whole, nothing applied), each a
+//! `[broker]` config key: at most `max_groups_per_heartbeat` consumer groups
+//! and as many producer groups per heartbeat,
+//! `max_subscriptions_per_heartbeat` subscriptions over all of a heartbeat's
+//! groups ([`HeartbeatLimits`]), and `max_subscription_groups` consumer
+//! groups with live members ([`Groups::admits`]). RocketMQ has no such
+//! limits; real clients stay far below the defaults.
 
 use std::collections::BTreeMap;
 
 use bolide_proto::body::{
     ConsumeFromWhere, ConsumerData, HeartbeatData, MessageModel, SubscriptionData,
 };
+
+use crate::config::BrokerSection;
 
 /// A connection, as the runtime names it: (shard, connection id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -27,23 +31,50 @@ pub struct ConnRef {
 
 /// Default time after which a member that stopped heartbeating is dropped.
 pub const CLIENT_EXPIRY_MS: u64 = 120_000;
-/// Most consumer groups (and, separately, producer groups) one heartbeat names.
+/// Default of `broker.max_groups_per_heartbeat`.
 pub const MAX_GROUPS_PER_HEARTBEAT: usize = 4096;
-/// Most subscriptions one heartbeat carries, summed over its consumer groups.
+/// Default of `broker.max_subscriptions_per_heartbeat`.
 pub const MAX_SUBSCRIPTIONS_PER_CLIENT: usize = 8192;
-/// Most consumer groups with live members at once.
-pub const MAX_CONSUMER_GROUPS: usize = crate::subscription_groups::MAX_SUBSCRIPTION_GROUPS;
 
-/// Checks what one heartbeat may carry; the remark says which limit it passed.
-pub fn check_heartbeat_size(hb: &HeartbeatData) -> Result<(), String> {
+/// What one heartbeat may carry (from the `[broker]` config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartbeatLimits {
+    /// Consumer groups, and separately producer groups.
+    pub max_groups: usize,
+    /// Subscriptions summed over the consumer groups.
+    pub max_subscriptions: usize,
+}
+
+impl HeartbeatLimits {
+    pub fn of(config: &BrokerSection) -> Self {
+        HeartbeatLimits {
+            max_groups: config.max_groups_per_heartbeat,
+            max_subscriptions: config.max_subscriptions_per_heartbeat,
+        }
+    }
+}
+
+impl Default for HeartbeatLimits {
+    fn default() -> Self {
+        HeartbeatLimits {
+            max_groups: MAX_GROUPS_PER_HEARTBEAT,
+            max_subscriptions: MAX_SUBSCRIPTIONS_PER_CLIENT,
+        }
+    }
+}
+
+/// Checks what one heartbeat may carry; the remark names the limit it
+/// passed and the config key that sets it.
+pub fn check_heartbeat_size(hb: &HeartbeatData, limits: HeartbeatLimits) -> Result<(), String> {
     let client = &hb.client_id;
     let consumers = hb.consumer_data_set.len();
     let producers = hb.producer_data_set.len();
+    let max_groups = limits.max_groups;
     for (count, kind) in [(consumers, "consumer"), (producers, "producer")] {
-        if count > MAX_GROUPS_PER_HEARTBEAT {
+        if count > max_groups {
             return Err(format!(
                 "heartbeat of client {client} names {count} {kind} groups; \
-                 the limit is {MAX_GROUPS_PER_HEARTBEAT} per client"
+                 the limit is {max_groups} per client (broker.max_groups_per_heartbeat)"
             ));
         }
     }
@@ -52,10 +83,11 @@ pub fn check_heartbeat_size(hb: &HeartbeatData) -> Result<(), String> {
         .iter()
         .map(|c| c.subscription_data_set.len())
         .sum();
-    if subscriptions > MAX_SUBSCRIPTIONS_PER_CLIENT {
+    let max_subscriptions = limits.max_subscriptions;
+    if subscriptions > max_subscriptions {
         return Err(format!(
-            "heartbeat of client {client} carries {subscriptions} subscriptions; \
-             the limit is {MAX_SUBSCRIPTIONS_PER_CLIENT} per client"
+            "heartbeat of client {client} carries {subscriptions} subscriptions; the limit \
+             is {max_subscriptions} per client (broker.max_subscriptions_per_heartbeat)"
         ));
     }
     Ok(())
@@ -147,8 +179,8 @@ impl Groups {
         changes
     }
 
-    /// Whether `hb` may be applied without passing [`MAX_CONSUMER_GROUPS`]
-    /// (`max_groups` in tests).
+    /// Whether `hb` may be applied without passing `max_groups` consumer
+    /// groups with members (`broker.max_subscription_groups`).
     pub fn admits(&self, hb: &HeartbeatData, max_groups: usize) -> Result<(), String> {
         let mut new: Vec<&str> = hb
             .consumer_data_set
@@ -162,7 +194,7 @@ impl Groups {
         if have + new.len() > max_groups {
             return Err(format!(
                 "consumer group [{}] cannot join: {have} groups have members, adding {} \
-                 would pass the limit of {max_groups}",
+                 would pass the limit of {max_groups} (broker.max_subscription_groups)",
                 new.first().copied().unwrap_or_default(),
                 new.len()
             ));
@@ -347,21 +379,52 @@ mod tests {
     }
 
     #[test]
-    fn heartbeat_size_limits_name_the_limit() {
+    fn heartbeat_size_limits_name_the_limit_and_its_key() {
+        let limits = HeartbeatLimits::default();
         let mut hb = consumer_hb("c1", "G", "T", "*");
-        assert!(check_heartbeat_size(&hb).is_ok());
+        assert!(check_heartbeat_size(&hb, limits).is_ok());
         let one = hb.consumer_data_set[0].clone();
         hb.consumer_data_set = vec![one.clone(); MAX_GROUPS_PER_HEARTBEAT + 1];
-        let why = check_heartbeat_size(&hb).unwrap_err();
+        let why = check_heartbeat_size(&hb, limits).unwrap_err();
         assert!(why.contains("4097 consumer groups"), "{why}");
+        assert!(why.contains("broker.max_groups_per_heartbeat"), "{why}");
         let mut wide = one;
         wide.subscription_data_set = vec![wide.subscription_data_set[0].clone(); 3000];
         hb.consumer_data_set = vec![wide; 3];
-        let why = check_heartbeat_size(&hb).unwrap_err();
+        let why = check_heartbeat_size(&hb, limits).unwrap_err();
         assert!(why.contains("9000 subscriptions"), "{why}");
+        assert!(
+            why.contains("broker.max_subscriptions_per_heartbeat"),
+            "{why}"
+        );
         hb.consumer_data_set.clear();
         hb.producer_data_set = vec![ProducerData::default(); MAX_GROUPS_PER_HEARTBEAT + 1];
-        assert!(check_heartbeat_size(&hb).unwrap_err().contains("producer"));
+        let why = check_heartbeat_size(&hb, limits).unwrap_err();
+        assert!(why.contains("producer"), "{why}");
+    }
+
+    #[test]
+    fn heartbeat_limits_follow_the_config() {
+        let mut config = BrokerSection::default();
+        assert_eq!(HeartbeatLimits::of(&config), HeartbeatLimits::default());
+        config.max_groups_per_heartbeat = 2;
+        config.max_subscriptions_per_heartbeat = 3;
+        let limits = HeartbeatLimits::of(&config);
+        let mut hb = consumer_hb("c1", "G", "T", "*");
+        let one = hb.consumer_data_set[0].clone();
+        hb.consumer_data_set = vec![one.clone(); 2];
+        assert!(check_heartbeat_size(&hb, limits).is_ok());
+        hb.consumer_data_set = vec![one.clone(); 3];
+        let why = check_heartbeat_size(&hb, limits).unwrap_err();
+        assert!(why.contains("the limit is 2"), "{why}");
+        let mut wide = one;
+        wide.subscription_data_set = vec![wide.subscription_data_set[0].clone(); 2];
+        hb.consumer_data_set = vec![wide; 2];
+        let why = check_heartbeat_size(&hb, limits).unwrap_err();
+        assert!(
+            why.contains("4 subscriptions") && why.contains("is 3"),
+            "{why}"
+        );
     }
 
     #[test]
@@ -372,6 +435,7 @@ mod tests {
         assert!(g.admits(&consumer_hb("c3", "G1", "T", "*"), 2).is_ok());
         let why = g.admits(&consumer_hb("c3", "G3", "T", "*"), 2).unwrap_err();
         assert!(why.contains("G3") && why.contains("limit of 2"), "{why}");
+        assert!(why.contains("broker.max_subscription_groups"), "{why}");
         assert!(g.admits(&consumer_hb("c3", "G3", "T", "*"), 3).is_ok());
     }
 

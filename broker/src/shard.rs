@@ -116,7 +116,7 @@ fn mismatch() -> StoreError {
 /// that long polling holds (remoting.md §7.2).
 pub fn is_not_found(status: GetStatus, offset: u64) -> bool {
     match status {
-        GetStatus::OffsetOverflowOne => true,
+        GetStatus::OffsetOverflowOne | GetStatus::OffsetFoundNull => true,
         GetStatus::NoMessageInQueue | GetStatus::NoMatchedLogicQueue => offset == 0,
         _ => false,
     }

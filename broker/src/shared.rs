@@ -366,11 +366,11 @@ fn load_tables(config: &BrokerConfig, dir: &Path) -> Result<Tables, String> {
         Some(bytes) => OffsetTable::from_json(&bytes).map_err(named(ConfigFile::Offsets))?,
         None => OffsetTable::default(),
     };
+    let max_groups = b.max_subscription_groups;
     let subscription_groups = match read(ConfigFile::SubscriptionGroups)? {
-        Some(bytes) => {
-            SubscriptionGroups::from_json(&bytes).map_err(named(ConfigFile::SubscriptionGroups))?
-        }
-        None => SubscriptionGroups::default(),
+        Some(bytes) => SubscriptionGroups::from_json(&bytes, max_groups)
+            .map_err(named(ConfigFile::SubscriptionGroups))?,
+        None => SubscriptionGroups::new(max_groups),
     };
     let delay_offsets = match read(ConfigFile::DelayOffsets)? {
         Some(bytes) => serde_json::from_slice(&bytes)

@@ -4,10 +4,12 @@
 //! (UPDATE_AND_CREATE_SUBSCRIPTIONGROUP); persisted as a
 //! `SubscriptionGroupWrapper` in `<data>/config/subscription_groups.json`.
 //!
-//! Invariant: at most [`MAX_SUBSCRIPTION_GROUPS`] groups. Each costs memory,
-//! a retry topic registered with every NameServer, and bytes in a file
-//! rewritten when groups change; without a bound one client could grow all
-//! three without end.
+//! Invariant: at most `broker.max_subscription_groups` groups are created
+//! (default [`MAX_SUBSCRIPTION_GROUPS`]; a file written under a higher limit
+//! still loads whole, and only creation is refused). Each group costs
+//! memory, a retry topic registered with every NameServer, and bytes in a
+//! file rewritten when groups change; without a bound one client could grow
+//! all three without end.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +17,8 @@ use bolide_proto::body::{
     DataVersion, JsonBody, SubscriptionGroupConfig, SubscriptionGroupWrapper,
 };
 
-/// Most subscription groups one broker keeps.
+/// Default of `broker.max_subscription_groups`: most subscription groups
+/// one broker keeps.
 pub const MAX_SUBSCRIPTION_GROUPS: usize = 10_000;
 
 /// Why a group's settings cannot be had.
@@ -23,7 +26,7 @@ pub const MAX_SUBSCRIPTION_GROUPS: usize = 10_000;
 pub enum GroupRefusal {
     /// Unknown, and auto-creation is off (or the name is empty).
     NotExist(String),
-    /// Creating it would pass [`MAX_SUBSCRIPTION_GROUPS`].
+    /// Creating it would pass the group limit.
     TooMany(String),
 }
 
@@ -37,20 +40,39 @@ impl GroupRefusal {
 }
 
 /// Every subscription group of the broker.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionGroups {
     groups: BTreeMap<String, SubscriptionGroupConfig>,
     data_version: DataVersion,
+    /// Most groups creation may reach (`broker.max_subscription_groups`).
+    max_groups: usize,
 }
 
-fn too_many(group: &str, have: usize, adding: usize) -> GroupRefusal {
-    GroupRefusal::TooMany(format!(
-        "subscription group [{group}] cannot be created: this broker has {have} groups, \
-         adding {adding} would pass the limit of {MAX_SUBSCRIPTION_GROUPS}; delete unused groups"
-    ))
+impl Default for SubscriptionGroups {
+    fn default() -> Self {
+        SubscriptionGroups::new(MAX_SUBSCRIPTION_GROUPS)
+    }
 }
 
 impl SubscriptionGroups {
+    /// No groups; creation stops at `max_groups`.
+    pub fn new(max_groups: usize) -> Self {
+        SubscriptionGroups {
+            groups: BTreeMap::new(),
+            data_version: DataVersion::default(),
+            max_groups,
+        }
+    }
+
+    fn too_many(&self, group: &str, adding: usize) -> GroupRefusal {
+        let (have, max) = (self.groups.len(), self.max_groups);
+        GroupRefusal::TooMany(format!(
+            "subscription group [{group}] cannot be created: this broker has {have} groups, \
+             adding {adding} would pass the limit of {max} (broker.max_subscription_groups); \
+             delete unused groups"
+        ))
+    }
+
     pub fn get(&self, group: &str) -> Option<&SubscriptionGroupConfig> {
         self.groups.get(group)
     }
@@ -98,8 +120,8 @@ impl SubscriptionGroups {
         missing.sort_unstable();
         missing.dedup();
         if let Some(first) = missing.first() {
-            if self.groups.len() + missing.len() > MAX_SUBSCRIPTION_GROUPS {
-                return Err(too_many(first, self.groups.len(), missing.len()));
+            if self.groups.len() + missing.len() > self.max_groups {
+                return Err(self.too_many(first, missing.len()));
             }
             for group in &missing {
                 let config = SubscriptionGroupConfig {
@@ -120,8 +142,8 @@ impl SubscriptionGroups {
         now_ms: i64,
     ) -> Result<(), GroupRefusal> {
         let name = &config.group_name;
-        if !self.groups.contains_key(name) && self.groups.len() >= MAX_SUBSCRIPTION_GROUPS {
-            return Err(too_many(name, self.groups.len(), 1));
+        if !self.groups.contains_key(name) && self.groups.len() >= self.max_groups {
+            return Err(self.too_many(name, 1));
         }
         self.groups.insert(name.clone(), config);
         self.data_version = self.data_version.next(now_ms);
@@ -148,11 +170,13 @@ impl SubscriptionGroups {
         self.to_wrapper().encode()
     }
 
-    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+    /// Loads persisted groups; creation then stops at `max_groups`.
+    pub fn from_json(bytes: &[u8], max_groups: usize) -> Result<Self, String> {
         let w = SubscriptionGroupWrapper::decode(bytes).map_err(|e| e.to_string())?;
         Ok(SubscriptionGroups {
             groups: w.subscription_group_table,
             data_version: w.data_version,
+            max_groups,
         })
     }
 }
@@ -180,12 +204,29 @@ mod tests {
             3,
         )
         .unwrap();
-        let back = SubscriptionGroups::from_json(&g.to_json()).unwrap();
+        let back = SubscriptionGroups::from_json(&g.to_json(), MAX_SUBSCRIPTION_GROUPS).unwrap();
         assert_eq!(back, g);
         assert!(g.delete("G", 4));
         assert!(!g.delete("G", 5));
         assert_eq!(g.get("H").unwrap().retry_max_times, 2);
-        assert!(SubscriptionGroups::from_json(b"nope").is_err());
+        assert!(SubscriptionGroups::from_json(b"nope", 1).is_err());
+    }
+
+    #[test]
+    fn the_limit_is_configurable_and_a_bigger_file_still_loads() {
+        let mut g = SubscriptionGroups::new(2);
+        assert_eq!(g.create_all(["A", "B"], 1), Ok(2));
+        let refused = g.create_all(["C"], 2).unwrap_err();
+        assert!(refused.why().contains("limit of 2"), "{}", refused.why());
+        assert!(refused.why().contains("broker.max_subscription_groups"));
+        let lowered = SubscriptionGroups::from_json(&g.to_json(), 1).unwrap();
+        assert_eq!(lowered.len(), 2, "groups already kept stay");
+        let mut lowered = lowered;
+        assert!(lowered.find_or_create("A", true, 3).is_ok(), "known group");
+        assert!(matches!(
+            lowered.find_or_create("C", true, 3),
+            Err(GroupRefusal::TooMany(_))
+        ));
     }
 
     #[test]

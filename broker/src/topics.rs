@@ -215,8 +215,10 @@ impl TopicTable {
     }
 
     /// The topic a send may write to, creating it from `default_topic` if
-    /// allowed (Java `createTopicInSendMessageMethod`). Returns the config
-    /// and whether it was just created (so the broker re-registers).
+    /// allowed (Java `createTopicInSendMessageMethod`) with min(`queue_nums`
+    /// — the producer's `defaultTopicQueueNums` —, the template's write
+    /// queues) queues, at least one. Returns the config and whether it was
+    /// just created (so the broker re-registers).
     pub fn for_send(
         &mut self,
         topic: &str,

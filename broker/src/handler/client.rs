@@ -21,9 +21,9 @@ use bolide_proto::header::client::{
 use bolide_proto::RemotingCommand;
 
 use super::{bad_request, error, success};
-use crate::groups::{check_heartbeat_size, ConnRef, MembershipChange, MAX_CONSUMER_GROUPS};
+use crate::groups::{check_heartbeat_size, ConnRef, HeartbeatLimits, MembershipChange};
 use crate::shard::{wall_clock_ms, Shard};
-use crate::topics::retry_topic;
+use crate::topics::{retry_topic, validate_group_name};
 
 /// Heartbeats larger than this are decoded off the executor: thousands of
 /// groups take milliseconds to decode, a normal heartbeat microseconds
@@ -34,32 +34,42 @@ pub const DECODE_OFF_EXECUTOR_BYTES: usize = 64 * 1024;
 const MEMBERSHIP_CHUNK: usize = 256;
 
 /// Decodes a heartbeat and checks what one heartbeat may carry.
-fn decode_heartbeat(body: &[u8]) -> Result<HeartbeatData, (i32, String)> {
+fn decode_heartbeat(body: &[u8], limits: HeartbeatLimits) -> Result<HeartbeatData, (i32, String)> {
     let hb = HeartbeatData::decode(body)
         .map_err(|e| (rsp::INVALID_PARAMETER, format!("bad request: {e}")))?;
-    check_heartbeat_size(&hb).map_err(|why| (rsp::INVALID_PARAMETER, why))?;
+    check_heartbeat_size(&hb, limits).map_err(|why| (rsp::INVALID_PARAMETER, why))?;
     Ok(hb)
 }
 
 /// HEART_BEAT: checks the limits (a heartbeat past one is refused whole),
 /// auto-creates the groups' settings and retry topics, records membership.
-/// Persisting what it created is the persister's job, off this thread.
+/// Persisting what it created is the persister's job, off this thread;
+/// registering new retry topics with the NameServers is the registrar's,
+/// told through [`crate::shared::BrokerShared::topics_changed`]: it does so
+/// within its next check (tens of ms), long before a client asks for routes
+/// again (every 30 s). RocketMQ registers before answering instead; the
+/// registrar offers no way to wait for it yet.
 pub async fn heartbeat(
     shard: &Rc<Shard>,
     conn: &Connection,
     req: &RemotingCommand,
 ) -> RemotingCommand {
+    let broker = &shard.shared.config.broker;
+    let limits = HeartbeatLimits::of(broker);
     let decoded = if req.body.len() > DECODE_OFF_EXECUTOR_BYTES {
         let body = req.body.clone();
-        shard.off_executor(move || decode_heartbeat(&body)).await
+        shard
+            .off_executor(move || decode_heartbeat(&body, limits))
+            .await
     } else {
-        decode_heartbeat(&req.body)
+        decode_heartbeat(&req.body, limits)
     };
     let hb = match decoded {
         Ok(hb) => hb,
         Err((code, why)) => return error(code, why),
     };
-    if let Err(why) = shard.shared.groups().admits(&hb, MAX_CONSUMER_GROUPS) {
+    let max_groups = broker.max_subscription_groups;
+    if let Err(why) = shard.shared.groups().admits(&hb, max_groups) {
         return error(rsp::SUBSCRIPTION_GROUP_NOT_EXIST, why);
     }
     let names = hb.consumer_data_set.iter().map(|c| c.group_name.as_str());
@@ -93,17 +103,28 @@ pub async fn heartbeat(
     success()
 }
 
-/// Creates the retry topic of each consumer group; true if any was new.
+/// Creates the retry topic of each consumer group, as RocketMQ's heartbeat
+/// does, so the group's `%RETRY%` route exists before its first failure;
+/// true if any was new. Only for groups with settings on this broker
+/// (RocketMQ skips the others: auto-creation off and no admin-made group),
+/// and whose name makes a valid topic: a group like `cpp.group` still
+/// consumes, it cannot retry, and send-back says why.
 fn ensure_retry_topics(shard: &Shard, consumers: &[ConsumerData]) -> bool {
+    let retry_topics: Vec<String> = {
+        let settings = shard.shared.subscription_groups();
+        consumers
+            .iter()
+            .map(|c| c.group_name.as_str())
+            .filter(|group| validate_group_name(group).is_ok() && settings.get(group).is_some())
+            .map(retry_topic)
+            .collect()
+    };
     let now = wall_clock_ms();
     let mut topics = shard.shared.topics();
     let mut created = false;
-    for consumer in consumers {
-        // A group whose name makes no valid retry topic (`cpp.group`)
-        // still consumes; it cannot retry, and send-back says why.
-        created |= topics
-            .ensure_single_queue(&retry_topic(&consumer.group_name), now)
-            .unwrap_or(false);
+    for topic in &retry_topics {
+        // Cannot be refused: the group name was validated above.
+        created |= topics.ensure_single_queue(topic, now).unwrap_or(false);
     }
     created
 }

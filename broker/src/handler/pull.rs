@@ -3,6 +3,13 @@
 //! long-polls) on the owner shard, and maps the store's status to the
 //! RocketMQ response (remoting.md §7.1). The body is the records' bytes as
 //! stored; the header always carries extFields (the C++ client needs them).
+//!
+//! Out-of-range offsets are answered as RocketMQ's store and broker answer
+//! them, with the offset to continue from in `nextBeginOffset`: below the
+//! queue's min (a negative offset included) → PULL_OFFSET_MOVED from the
+//! min; past its max → PULL_OFFSET_MOVED from the max; at the max →
+//! PULL_NOT_FOUND (the only answer long polling holds); an empty or
+//! missing queue → PULL_NOT_FOUND at offset 0, else PULL_OFFSET_MOVED to 0.
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -11,6 +18,7 @@ use bolide_proto::codes::{perm, pull_sys_flag, response_code as rsp};
 use bolide_proto::header::pull::{PullMessageRequestHeader, PullMessageResponseHeader};
 use bolide_proto::RemotingCommand;
 use bolide_store::pull::GetStatus;
+use bolide_store::store::GetResult;
 
 use super::{bad_request, error, queue_id, store_error};
 use crate::filter::TagFilter;
@@ -21,8 +29,9 @@ pub const MAX_PULL_MESSAGES: u32 = 32;
 /// Most bytes one pull returns unless the client asks for less.
 pub const MAX_PULL_BYTES: u32 = 256 * 1024;
 
-/// The response code a store status maps to for a pull at `offset`.
-pub fn response_code(status: GetStatus, offset: u64) -> i32 {
+/// The response code a store status maps to for a pull at `offset` (the
+/// request's, as sent: RocketMQ compares it with 0).
+pub fn response_code(status: GetStatus, offset: i64) -> i32 {
     match status {
         GetStatus::Found => rsp::SUCCESS,
         GetStatus::NoMatchedMessage | GetStatus::MessageWasRemoving => rsp::PULL_RETRY_IMMEDIATELY,
@@ -52,15 +61,44 @@ pub async fn pull(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
             h.commit_offset as u64,
         );
     }
-    let offset = op.offset;
-    let result = match shard.get_messages(op).await {
-        Ok(r) => r,
-        Err(e) => return store_error(e),
+    let result = if h.queue_offset < 0 {
+        let bounds = shard.bounds(&op.topic, op.queue).await;
+        below_every_offset(bounds)
+    } else {
+        match shard.get_messages(op).await {
+            Ok(r) => r,
+            Err(e) => return store_error(e),
+        }
     };
     shard
         .shared
         .get_total
         .fetch_add(result.message_count as u64, Ordering::Relaxed);
+    respond(result, h.queue_offset)
+}
+
+/// What RocketMQ's store answers for a negative offset, below every
+/// queue's min: OFFSET_TOO_SMALL from the min, or NO_MESSAGE_IN_QUEUE from
+/// 0 when the queue is empty (`bounds` is `(0, 0)` for a missing queue,
+/// which RocketMQ creates on lookup, so it answers the same). The store
+/// itself never sees the offset.
+pub fn below_every_offset((min, max): (u64, u64)) -> GetResult {
+    let (status, next) = match max {
+        0 => (GetStatus::NoMessageInQueue, 0),
+        _ => (GetStatus::OffsetTooSmall, min),
+    };
+    GetResult {
+        status,
+        next_begin_offset: next,
+        min_offset: min,
+        max_offset: max,
+        messages: Vec::new(),
+        message_count: 0,
+    }
+}
+
+/// The PULL response for a lookup result; the body only with SUCCESS.
+fn respond(result: GetResult, request_offset: i64) -> RemotingCommand {
     let header = PullMessageResponseHeader {
         suggest_which_broker_id: 0,
         next_begin_offset: result.next_begin_offset as i64,
@@ -71,7 +109,7 @@ pub async fn pull(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
         group_sys_flag: Some(0),
         forbidden_type: None,
     };
-    let code = response_code(result.status, offset);
+    let code = response_code(result.status, request_offset);
     let mut response = RemotingCommand::response(code, Some(result.status.as_str().to_owned()))
         .with_header(&header);
     if code == rsp::SUCCESS {
@@ -122,6 +160,7 @@ fn plan(shard: &Shard, h: &PullMessageRequestHeader) -> Result<GetOp, RemotingCo
     Ok(GetOp {
         topic: h.topic.clone(),
         queue,
+        // Negative offsets never reach the store ([`below_every_offset`]).
         offset: h.queue_offset.max(0) as u64,
         max_count: (h.max_msg_nums.max(1) as u32).min(MAX_PULL_MESSAGES),
         max_bytes: h
@@ -188,6 +227,53 @@ mod tests {
                 code,
                 "{status:?} at {offset}"
             );
+        }
+    }
+
+    #[test]
+    fn long_polling_holds_exactly_the_not_found_answers() {
+        use GetStatus::*;
+        let all = [
+            Found,
+            NoMatchedMessage,
+            MessageWasRemoving,
+            OffsetFoundNull,
+            OffsetOverflowBadly,
+            OffsetOverflowOne,
+            OffsetTooSmall,
+            NoMatchedLogicQueue,
+            NoMessageInQueue,
+        ];
+        for status in all {
+            for offset in [0u64, 1, 7] {
+                let not_found = response_code(status, offset as i64) == rsp::PULL_NOT_FOUND;
+                assert_eq!(
+                    crate::shard::is_not_found(status, offset),
+                    not_found,
+                    "{status:?} at {offset}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn negative_offsets_move_to_the_queue_min() {
+        let cases = [
+            // (bounds, status, nextBeginOffset)
+            ((0, 0), GetStatus::NoMessageInQueue, 0),
+            ((0, 5), GetStatus::OffsetTooSmall, 0),
+            ((3, 9), GetStatus::OffsetTooSmall, 3),
+        ];
+        for (bounds, status, next) in cases {
+            let r = below_every_offset(bounds);
+            assert_eq!(
+                (r.status, r.next_begin_offset),
+                (status, next),
+                "{bounds:?}"
+            );
+            assert_eq!((r.min_offset, r.max_offset), bounds);
+            assert_eq!(response_code(r.status, -1), rsp::PULL_OFFSET_MOVED);
+            assert_eq!(response_code(r.status, i64::MIN), rsp::PULL_OFFSET_MOVED);
         }
     }
 }

@@ -3,8 +3,12 @@
 //! says `batch=true`, whatever the code — plus CONSUMER_SEND_MSG_BACK (36),
 //! which re-stores a failed message in the group's retry topic (or DLQ).
 //!
-//! Checks, in order: header, topic name and permission (auto-creating from
-//! the template topic when allowed), queue id, body and properties sizes.
+//! Checks, in order: header, what a batch may not carry (as RocketMQ:
+//! MESSAGE_ILLEGAL for a delay level on the batch or any of its messages,
+//! and for a `%RETRY%` target), body and properties sizes, topic name and
+//! permission (auto-creating from the template topic when allowed, with
+//! min(the producer's `defaultTopicQueueNums`, the template's write queues)
+//! queues), queue id.
 //! The broker adds `UNIQ_KEY` when missing and `CLUSTER`, and answers with
 //! the offset message id(s), queue id and first queue offset. A message with
 //! a `DELAY` level goes to the schedule topic first ([`crate::delay`]); so
@@ -19,6 +23,7 @@ use std::sync::atomic::Ordering;
 use bolide_client::remoting::Connection;
 use bolide_proto::body::TopicConfig;
 use bolide_proto::codes::{perm, response_code as rsp};
+use bolide_proto::delay::DelayLevels;
 use bolide_proto::header::client::ConsumerSendMsgBackRequestHeader;
 use bolide_proto::header::send::{
     SendMessageRequestHeader, SendMessageResponseHeader, DEFAULT_REGION,
@@ -56,7 +61,7 @@ pub async fn send(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
         Ok(items) => items,
         Err(rsp) => return rsp,
     };
-    if let Some(refusal) = check_items(shard, &items) {
+    if let Some(refusal) = check_batch(shard, &h, &items).or_else(|| check_items(shard, &items)) {
         return refusal;
     }
     let (topic, queue_nums) = match durable_target(shard, &h).await {
@@ -139,6 +144,54 @@ fn items_of(
             properties: i.properties.as_str().to_owned(),
         })
         .collect())
+}
+
+/// What RocketMQ refuses in a batch (MESSAGE_ILLEGAL).
+fn check_batch(
+    shard: &Shard,
+    h: &SendMessageRequestHeader,
+    items: &[Item],
+) -> Option<RemotingCommand> {
+    if !h.is_batch() {
+        return None;
+    }
+    let batch_properties = h.properties.as_deref().unwrap_or_default();
+    let item_properties = items.iter().map(|item| item.properties.as_str());
+    batch_refusal(
+        &h.topic,
+        batch_properties,
+        item_properties,
+        &shard.shared.delay_levels,
+    )
+    .map(|why| error(rsp::MESSAGE_ILLEGAL, why))
+}
+
+/// Why a batch to `topic` may not be stored, as RocketMQ refuses it: a
+/// `%RETRY%` topic as target, or a delay level — on the batch itself (its
+/// broker refuses that) or on any message of it (its Java client refuses
+/// that; stored here, the message would be delivered at once).
+fn batch_refusal<'a>(
+    topic: &str,
+    batch_properties: &str,
+    item_properties: impl IntoIterator<Item = &'a str>,
+    levels: &DelayLevels,
+) -> Option<String> {
+    if topic.starts_with(RETRY_TOPIC_PREFIX) {
+        return Some(format!(
+            "batch request does not support retry group {topic}"
+        ));
+    }
+    let delayed = |props: &str| delay::requested_level(Properties(props), levels).is_some();
+    let which = if delayed(batch_properties) {
+        "the batch".to_owned()
+    } else {
+        let nth = item_properties.into_iter().position(delayed)?;
+        format!("message {nth} of the batch")
+    };
+    Some(format!(
+        "{which} has a DELAY level: delayed messages cannot be sent in a batch; \
+         send them one by one"
+    ))
 }
 
 /// Size limits and unsupported features, checked before anything is stored.
@@ -449,4 +502,35 @@ fn retry_message(
     msg.born_host = conn.peer_addr();
     msg.properties = builder.build();
     msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_refuse_delay_levels_and_retry_topics() {
+        let levels = DelayLevels::default();
+        let delay = |level: &str| format!("DELAY\u{1}{level}\u{2}");
+        let plain = "TAGS\u{1}t\u{2}";
+        let (two, zero, junk) = (delay("2"), delay("0"), delay("soon"));
+        // (topic, batch properties, item properties, refused because)
+        let cases: [(&str, &str, Vec<&str>, Option<&str>); 7] = [
+            ("T", "", vec![plain, plain], None),
+            ("T", &zero, vec![&zero, plain], None),
+            ("T", "", vec![&junk], None),
+            ("T", &two, vec![plain], Some("the batch has a DELAY level")),
+            ("T", "", vec![plain, &two], Some("message 1 of the batch")),
+            ("T", "", vec![], None),
+            ("%RETRY%G", "", vec![plain], Some("retry group %RETRY%G")),
+        ];
+        for (topic, batch, items, why) in cases {
+            let got = batch_refusal(topic, batch, items.iter().copied(), &levels);
+            match (why, got) {
+                (None, None) => {}
+                (Some(why), Some(got)) => assert!(got.contains(why), "{got}"),
+                (want, got) => panic!("{topic} {batch:?} {items:?}: {want:?} vs {got:?}"),
+            }
+        }
+    }
 }
