@@ -1,5 +1,9 @@
 //! Log output of the server binaries: tracing events to stderr, level from
-//! `BOLIDE_LOG` (error, warn, info, debug, trace; default info).
+//! `BOLIDE_LOG` (error, warn, info, debug, trace; default info). Colour
+//! codes only when stderr is a terminal: a log file or journal gets plain
+//! text an operator can grep.
+
+use std::io::IsTerminal;
 
 use tracing::Level;
 
@@ -12,6 +16,7 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

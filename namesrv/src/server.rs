@@ -2,6 +2,10 @@
 //! connections and feeding requests to [`NamesrvCore`], plus the periodic
 //! scan that drops silent brokers. Runs in the calling thread ([`serve`]) or
 //! on a thread of its own ([`spawn`], for embedding).
+//!
+//! [`listen`] (re-exported here) is how both the NameServer and the broker
+//! take a port: a probe that refuses an address someone listens on, then a
+//! SO_REUSEPORT listener.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -16,6 +20,9 @@ use glommio::net::TcpListener;
 
 use crate::config::NamesrvConfig;
 use crate::core::NamesrvCore;
+
+pub mod listen;
+pub use listen::{bind_listener, probe_listen_addr};
 
 struct NamesrvHandler {
     core: RefCell<NamesrvCore>,
@@ -142,6 +149,11 @@ impl Drop for NamesrvHandle {
 /// Starts a NameServer on a thread of its own; returns once it listens.
 pub fn spawn(config: NamesrvConfig) -> std::io::Result<NamesrvHandle> {
     config.validate().map_err(std::io::Error::other)?;
+    let listen: SocketAddr = config
+        .listen_addr
+        .parse()
+        .map_err(|e| std::io::Error::other(format!("listen_addr: {e}")))?;
+    probe_listen_addr(listen)?;
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let stop = StopSignal::default();
     let thread_stop = stop.clone();
@@ -159,10 +171,10 @@ pub fn spawn(config: NamesrvConfig) -> std::io::Result<NamesrvHandle> {
                 }
             };
             executor.run(async move {
-                let listener = match TcpListener::bind(config.listen_addr.as_str()) {
+                let listener = match bind_listener(listen) {
                     Ok(l) => l,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(std::io::Error::other(e.to_string())));
+                        let _ = ready_tx.send(Err(e));
                         return;
                     }
                 };
