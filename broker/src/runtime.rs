@@ -1,7 +1,8 @@
 //! The broker process: one thread and glommio executor per shard, joined by
 //! a channel mesh, each opening its own store (`<data>/shard-<k>`) and
 //! listening on the broker port (and the VIP port) with SO_REUSEPORT, so
-//! the kernel spreads connections over cores. Shard 0 also registers with
+//! the kernel spreads connections over cores; before any shard binds, start
+//! refuses an address another process listens on. Shard 0 also registers with
 //! the NameServers, persists consumer offsets and expires silent clients.
 //!
 //! Shutdown: accept loops stop, shard 0 unregisters and persists offsets,
@@ -93,6 +94,7 @@ fn check_shard_count(shared: &BrokerShared, shards: usize) -> Result<(), String>
 /// Starts the broker; returns once every shard listens.
 pub fn start(config: BrokerConfig) -> Result<BrokerHandle, String> {
     config.validate().map_err(|e| e.to_string())?;
+    probe_listen_addrs(&config)?;
     let shards = config.shard_count();
     let shared = Arc::new(BrokerShared::load(config)?);
     check_shard_count(&shared, shards)?;
@@ -131,7 +133,11 @@ pub fn start(config: BrokerConfig) -> Result<BrokerHandle, String> {
             }
         }
     }
-    tracing::info!(%addr, shards, "broker listening");
+    let listen = listen_addrs(&shared.config)?;
+    let vip = listen
+        .get(1)
+        .map_or("off".to_owned(), |a| a.port().to_string());
+    tracing::info!(listen = %listen[0], vip_port = %vip, advertised = %addr, shards, "broker listening");
     Ok(handle)
 }
 
@@ -237,18 +243,41 @@ async fn start_shard(
     Some((shard, listeners))
 }
 
-fn bind_listeners(config: &BrokerConfig) -> Result<Vec<TcpListener>, String> {
+/// The addresses the broker listens on: the main port, then (with
+/// `vip_port`) port - 2, the "VIP channel" old clients send on.
+pub fn listen_addrs(config: &BrokerConfig) -> Result<Vec<SocketAddr>, String> {
     let b = &config.broker;
-    let mut ports = vec![b.listen_port];
+    let ip: std::net::IpAddr = b
+        .listen_host
+        .parse()
+        .map_err(|e| format!("broker.listen_host {:?}: {e}", b.listen_host))?;
+    let mut addrs = vec![SocketAddr::new(ip, b.listen_port)];
     if b.vip_port {
-        ports.push(b.listen_port - 2);
+        let vip = b
+            .listen_port
+            .checked_sub(2)
+            .ok_or("broker.listen_port must be >= 3 when vip_port is on")?;
+        addrs.push(SocketAddr::new(ip, vip));
     }
-    ports
+    Ok(addrs)
+}
+
+/// Refuses to start where anyone already listens: every shard binds with
+/// SO_REUSEPORT, which would otherwise let this broker silently share a
+/// port with another process (see `bolide_namesrv::server::listen`). Runs
+/// once, before any shard binds, since the shards' own sockets would trip
+/// it.
+fn probe_listen_addrs(config: &BrokerConfig) -> Result<(), String> {
+    for addr in listen_addrs(config)? {
+        bolide_namesrv::server::probe_listen_addr(addr).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn bind_listeners(config: &BrokerConfig) -> Result<Vec<TcpListener>, String> {
+    listen_addrs(config)?
         .into_iter()
-        .map(|port| {
-            let addr = format!("{}:{port}", b.listen_host);
-            TcpListener::bind(addr.as_str()).map_err(|e| format!("cannot listen on {addr}: {e}"))
-        })
+        .map(|addr| bolide_namesrv::server::bind_listener(addr).map_err(|e| e.to_string()))
         .collect()
 }
 
