@@ -23,13 +23,15 @@
 //! * [`delay`] — delay levels: the schedule topic and its transformations.
 //! * [`longpoll`] — parked pulls, woken by arrivals or deadlines.
 //!
-//! Runtime: [`runtime`] (threads, listeners, shutdown), [`shard`] (mesh,
+//! Runtime: [`runtime`] (threads, listeners, shutdown), [`datadir`] (one
+//! process per data directory), [`shard`] (mesh,
 //! owner-side execution), [`shared`] (state every shard shares, persisted
 //! under `<data>/config/`), [`register`] (NameServer registration),
 //! [`schedule`] (delivers delayed messages when due),
 //! [`handler`] (one module per family of request codes).
 
 pub mod config;
+pub mod datadir;
 pub mod delay;
 pub mod filter;
 pub mod groups;

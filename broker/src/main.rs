@@ -6,15 +6,9 @@
 //!               [--listen-port PORT] [--namesrv IP:PORT] [--shards N]
 //! ```
 //!
-//! One process per data directory: before any store opens, the broker takes
-//! an exclusive `flock` on `<data_dir>/lock` (which records its pid for
-//! operators) and holds it until it exits; a second broker on the same
-//! directory refuses to start. Ports are checked by the runtime and the
-//! NameServer, which refuse addresses someone already listens on.
-
-use std::fs::File;
-use std::io::{Read, Seek, Write};
-use std::path::Path;
+//! One process per data directory and per port: the runtime locks the data
+//! directory (`bolide_broker::datadir`) and, like the NameServer, refuses an
+//! address someone already listens on.
 
 use bolide_broker::config::{BrokerConfig, DEFAULT_CONFIG_TOML};
 use bolide_namesrv::config::NamesrvConfig;
@@ -66,69 +60,6 @@ fn parse_args() -> Result<Args, String> {
     Ok(Args { standalone, config })
 }
 
-/// The name of the lock file inside the data directory.
-const LOCK_FILE: &str = "lock";
-
-// std's `File::try_lock` needs Rust 1.89 (the workspace supports 1.85) and
-// this crate does not depend on libc, so flock(2) is declared here; its
-// signature and the Linux values below are part of the stable ABI.
-extern "C" {
-    fn flock(fd: std::os::raw::c_int, operation: std::os::raw::c_int) -> std::os::raw::c_int;
-}
-const LOCK_EX: std::os::raw::c_int = 2;
-const LOCK_NB: std::os::raw::c_int = 4;
-
-/// Takes `<dir>/lock` exclusively without waiting and writes our pid in it.
-/// The lock lives as long as the returned file: flock locks belong to the
-/// open file, so the kernel drops it when the process exits however it
-/// exits (even kill -9), and a stale file never blocks a restart.
-fn lock_data_dir(dir: &Path) -> Result<File, String> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
-    let path = dir.join(LOCK_FILE);
-    // No truncation on open: the holder's pid must stay readable.
-    let mut file = File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    // SAFETY: flock only reads the descriptor, which `file` keeps open.
-    let rc = unsafe { flock(std::os::fd::AsRawFd::as_raw_fd(&file), LOCK_EX | LOCK_NB) };
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::WouldBlock {
-            return Err(format!("cannot lock {}: {err}", path.display()));
-        }
-        return Err(format!(
-            "data directory {} is in use by another broker ({}, holding {}); \
-             stop it or choose another --data-dir",
-            dir.display(),
-            lock_holder(&mut file),
-            path.display()
-        ));
-    }
-    let pid = format!("{}\n", std::process::id());
-    file.set_len(0)
-        .and_then(|()| file.rewind())
-        .and_then(|()| file.write_all(pid.as_bytes()))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(file)
-}
-
-/// "pid N" from a lock file another process holds, if it wrote one yet.
-fn lock_holder(file: &mut File) -> String {
-    let mut text = String::new();
-    match file.read_to_string(&mut text) {
-        Ok(_) => match text.trim().parse::<u32>() {
-            Ok(pid) => format!("pid {pid}"),
-            Err(_) => "pid unknown".to_owned(),
-        },
-        Err(_) => "pid unknown".to_owned(),
-    }
-}
-
 /// Starts the NameServer of `--standalone` on the broker's first
 /// `namesrv_addrs` entry.
 fn start_namesrv(config: &BrokerConfig) -> Result<bolide_namesrv::server::NamesrvHandle, String> {
@@ -163,6 +94,36 @@ fn fail(e: String) -> ! {
     std::process::exit(1);
 }
 
+/// What the main thread waits for: a termination signal, or the end of
+/// startup (which runs on its own thread so a signal is honoured at once,
+/// even while a large store recovers).
+enum Event {
+    Signal(i32),
+    Started(Result<Running, String>),
+}
+
+struct Running {
+    broker: bolide_broker::runtime::BrokerHandle,
+    namesrv: Option<bolide_namesrv::server::NamesrvHandle>,
+}
+
+fn start(args: Args) -> Result<Running, String> {
+    let data_dir = args.config.store.data_dir.clone();
+    let namesrv = match args.standalone {
+        true => Some(start_namesrv(&args.config)?),
+        false => None,
+    };
+    let listen = describe_listen(&args.config);
+    let broker =
+        bolide_broker::runtime::start(args.config).map_err(|e| format!("cannot start: {e}"))?;
+    println!(
+        "bolide broker listening on {listen}, advertised as {} (data in {})",
+        broker.addr(),
+        data_dir.display()
+    );
+    Ok(Running { broker, namesrv })
+}
+
 fn main() {
     bolide_namesrv::signal::block_termination_signals();
     bolide_namesrv::logging::init();
@@ -173,27 +134,35 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let data_dir = args.config.store.data_dir.clone();
-    // Held, unused, until main returns: after every store has closed.
-    let _lock = lock_data_dir(&data_dir).unwrap_or_else(|e| fail(e));
-    let namesrv = if args.standalone {
-        Some(start_namesrv(&args.config).unwrap_or_else(|e| fail(e)))
-    } else {
-        None
+    let (events, next) = std::sync::mpsc::channel();
+    let signals = events.clone();
+    std::thread::spawn(move || {
+        let _ = signals.send(Event::Signal(bolide_namesrv::signal::wait_for_termination()));
+    });
+    std::thread::spawn(move || {
+        let _ = events.send(Event::Started(start(args)));
+    });
+    let running = match next.recv() {
+        Ok(Event::Started(Ok(running))) => running,
+        Ok(Event::Started(Err(e))) => fail(e),
+        Ok(Event::Signal(signal)) => {
+            // Stores may be mid-recovery: stopping here is a crash they
+            // recover from at the next start (the abort marker stays).
+            eprintln!(
+                "bolide-broker: signal {signal} during startup; exiting without a clean stop"
+            );
+            std::process::exit(128 + signal);
+        }
+        Err(_) => fail("startup thread vanished".into()),
     };
-    let listen = describe_listen(&args.config);
-    let broker = bolide_broker::runtime::start(args.config)
-        .unwrap_or_else(|e| fail(format!("cannot start: {e}")));
-    println!(
-        "bolide broker listening on {listen}, advertised as {} (data in {})",
-        broker.addr(),
-        data_dir.display()
-    );
-    bolide_namesrv::signal::wait_for_termination();
+    let _ = next.recv();
     println!("bolide-broker: shutting down");
-    broker.shutdown();
-    if let Some(ns) = namesrv {
+    let stopped = running.broker.shutdown();
+    if let Some(ns) = running.namesrv {
         ns.shutdown();
     }
-    println!("bolide-broker: stopped cleanly");
+    match stopped {
+        Ok(()) => println!("bolide-broker: stopped cleanly"),
+        Err(e) => fail(format!("stopped, but {e}")),
+    }
 }

@@ -25,6 +25,7 @@ use glommio::channels::local_channel::{self, LocalReceiver};
 use glommio::net::TcpListener;
 
 use crate::config::BrokerConfig;
+use crate::datadir::{check_shard_count, DataDirLock};
 use crate::groups::CLIENT_EXPIRY_MS;
 use crate::handler::{client::notify_changes, BrokerHandler};
 use crate::register::Registrar;
@@ -37,15 +38,16 @@ const STOP_POLL: Duration = Duration::from_millis(100);
 const OFFSET_PERSIST_INTERVAL: Duration = Duration::from_secs(5);
 /// How often shard 0 drops clients that stopped heartbeating.
 const CLIENT_SCAN_INTERVAL: Duration = Duration::from_secs(10);
-/// File recording the shard count the data directory was written with.
-const SHARD_COUNT_FILE: &str = "shards";
 
 /// A running broker.
 #[derive(Debug)]
 pub struct BrokerHandle {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    /// Each returns whether its store closed cleanly.
+    threads: Vec<JoinHandle<bool>>,
+    /// Dropped last: released once every store has closed.
+    _lock: DataDirLock,
 }
 
 impl BrokerHandle {
@@ -55,15 +57,22 @@ impl BrokerHandle {
     }
 
     /// Stops accepting, unregisters, checkpoints every store, and waits.
-    pub fn shutdown(mut self) {
-        self.stop_and_join();
+    /// An error says how many stores did not close cleanly (their next
+    /// open recovers them as after a crash).
+    pub fn shutdown(mut self) -> Result<(), String> {
+        match self.stop_and_join() {
+            0 => Ok(()),
+            n => Err(format!(
+                "{n} shard store(s) did not close cleanly; see the log"
+            )),
+        }
     }
 
-    fn stop_and_join(&mut self) {
+    /// Returns the number of shards that did not stop cleanly.
+    fn stop_and_join(&mut self) -> usize {
         self.stop.store(true, Ordering::SeqCst);
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
+        let joined = self.threads.drain(..).map(|t| t.join().unwrap_or(false));
+        joined.filter(|clean| !clean).count()
     }
 }
 
@@ -73,31 +82,14 @@ impl Drop for BrokerHandle {
     }
 }
 
-/// Refuses a data directory written with another shard count: queues map
-/// to shards by count, so changing it would orphan stored messages.
-fn check_shard_count(shared: &BrokerShared, shards: usize) -> Result<(), String> {
-    let path = shared.config_dir().join(SHARD_COUNT_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) if text.trim() == shards.to_string() => Ok(()),
-        Ok(text) => Err(format!(
-            "data directory was written with {} shards; set broker.shards = {} (changing it is not supported)",
-            text.trim(),
-            text.trim()
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::write(&path, shards.to_string()).map_err(|e| format!("cannot write {}: {e}", path.display()))
-        }
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-    }
-}
-
 /// Starts the broker; returns once every shard listens.
 pub fn start(config: BrokerConfig) -> Result<BrokerHandle, String> {
     config.validate().map_err(|e| e.to_string())?;
+    let lock = DataDirLock::acquire(&config.store.data_dir)?;
     probe_listen_addrs(&config)?;
     let shards = config.shard_count();
     let shared = Arc::new(BrokerShared::load(config)?);
-    check_shard_count(&shared, shards)?;
+    check_shard_count(shared.config_dir(), shards)?;
     let b = &shared.config.broker;
     let addr: SocketAddr = format!("{}:{}", b.advertised_host, b.listen_port)
         .parse()
@@ -119,6 +111,7 @@ pub fn start(config: BrokerConfig) -> Result<BrokerHandle, String> {
         addr,
         stop,
         threads,
+        _lock: lock,
     };
     for _ in 0..shards {
         match ready_rx.recv() {
@@ -148,7 +141,7 @@ fn run_shard_thread(
     mesh: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
     stop: Arc<AtomicBool>,
     ready: Ready,
-) {
+) -> bool {
     let spin = Duration::from_micros(shared.config.broker.spin_before_park_us);
     let executor = match glommio::LocalExecutorBuilder::default()
         .spin_before_park(spin)
@@ -158,12 +151,12 @@ fn run_shard_thread(
         Ok(ex) => ex,
         Err(e) => {
             let _ = ready.send(Err(format!("cannot start executor: {e}")));
-            return;
+            return false;
         }
     };
     executor.run(async move {
         let Some((shard, listeners)) = start_shard(shared, mesh, &ready).await else {
-            return;
+            return false;
         };
         let _ = ready.send(Ok(()));
         let mut stoppers = Vec::new();
@@ -186,8 +179,8 @@ fn run_shard_thread(
         for accept in accepts {
             accept.await;
         }
-        stop_shard(&shard).await;
-    });
+        stop_shard(&shard).await
+    })
 }
 
 async fn start_shard(
@@ -287,7 +280,15 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, stopped: LocalRece
     let handler = Rc::new(BrokerHandler {
         shard: shard.clone(),
     });
-    let max_frame = shard.shared.config.broker.max_frame_bytes;
+    let b = &shard.shared.config.broker;
+    let max_frame = b.max_frame_bytes;
+    let idle = Duration::from_millis(b.idle_timeout_ms);
+    // Every shard takes its share of the broker's limit (the kernel
+    // spreads connections evenly over the SO_REUSEPORT listeners).
+    let limit = b
+        .max_connections
+        .div_ceil(shard.shared.config.shard_count());
+    let mut last_refusal_log: Option<std::time::Instant> = None;
     loop {
         let next = futures_lite::future::or(async { Some(listener.accept().await) }, async {
             stopped.recv().await;
@@ -295,10 +296,20 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, stopped: LocalRece
         });
         match next.await {
             None => return,
-            Some(Ok(stream)) => match Connection::start(stream, handler.clone(), max_frame) {
-                Ok(conn) => shard.register_connection(&conn),
-                Err(e) => tracing::debug!(error = %e, "connection dropped at start"),
-            },
+            Some(Ok(_)) if shard.connection_count() >= limit => {
+                // Dropping the stream closes it: the client sees a reset.
+                if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    last_refusal_log = Some(std::time::Instant::now());
+                    tracing::warn!(shard = shard.id.0, limit,
+                        "connection limit reached (broker.max_connections); closing new connections");
+                }
+            }
+            Some(Ok(stream)) => {
+                match Connection::start_server(stream, handler.clone(), max_frame, idle) {
+                    Ok(conn) => shard.register_connection(&conn),
+                    Err(e) => tracing::debug!(error = %e, "connection dropped at start"),
+                }
+            }
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "accept failed");
                 glommio::timer::sleep(STOP_POLL).await;
@@ -329,12 +340,17 @@ fn spawn_housekeeping(shard: &Rc<Shard>) {
     .detach();
 }
 
-async fn stop_shard(shard: &Rc<Shard>) {
+/// Returns whether the store closed cleanly.
+async fn stop_shard(shard: &Rc<Shard>) -> bool {
     if shard.id.0 == 0 {
         Registrar::new(shard.shared.clone()).unregister_all().await;
         shard.shared.persist_offsets();
     }
-    if let Err(e) = shard.store.close().await {
-        tracing::error!(shard = shard.id.0, error = %e, "store did not close cleanly");
+    match shard.store.close().await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(shard = shard.id.0, error = %e, "store did not close cleanly");
+            false
+        }
     }
 }

@@ -253,6 +253,11 @@ impl Shard {
             .insert(conn.id(), conn.clone());
     }
 
+    /// Connections this shard serves now.
+    pub fn connection_count(&self) -> usize {
+        self.connections.borrow().len()
+    }
+
     pub fn forget_connection(&self, conn: &Connection) {
         self.connections.borrow_mut().remove(&conn.id());
     }

@@ -166,7 +166,7 @@ fn a_heartbeat_creating_thousands_of_groups_does_not_stall_sends_and_is_persiste
     let broker = start_broker(config.clone());
     let addr = broker.addr();
     run(move || measure_stall(addr));
-    broker.shutdown();
+    broker.shutdown().unwrap();
     let broker = start_broker(config);
     run(move || async move {
         let conn = connect(addr).await;
@@ -197,7 +197,7 @@ fn a_heartbeat_creating_thousands_of_groups_does_not_stall_sends_and_is_persiste
             );
         }
     });
-    broker.shutdown();
+    broker.shutdown().unwrap();
     ns.shutdown();
 }
 

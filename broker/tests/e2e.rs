@@ -215,7 +215,7 @@ fn offsets_and_messages_survive_a_restart() {
             rsp::SUCCESS
         );
     });
-    broker.shutdown();
+    broker.shutdown().unwrap();
     for shard in ["shard-0", "shard-1"] {
         assert!(
             !data.path().join(shard).join("abort").exists(),
@@ -241,7 +241,7 @@ fn offsets_and_messages_survive_a_restart() {
             [body(7), body(8), body(9)]
         );
     });
-    broker.shutdown();
+    broker.shutdown().unwrap();
     ns.shutdown();
 }
 
@@ -307,7 +307,7 @@ fn bad_input_gets_clear_errors_and_other_connections_keep_working() {
             .unwrap();
         assert_eq!(rsp.code, rsp::SUCCESS);
     });
-    broker.shutdown();
+    broker.shutdown().unwrap();
     ns.shutdown();
 }
 
@@ -788,6 +788,6 @@ fn undeliverable_scheduled_messages_are_moved_aside_and_the_level_moves_on() {
         assert_eq!(rsp.code, rsp::SUCCESS, "{:?}", rsp.remark);
         await_body(&conn, "PlantTopic", b"later").await;
     });
-    broker.shutdown();
+    broker.shutdown().unwrap();
     ns.shutdown();
 }

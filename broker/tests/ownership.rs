@@ -200,3 +200,99 @@ fn logs_written_to_a_file_are_plain_text_with_the_bound_addresses() {
     assert!(log.contains(&format!("listen=127.0.0.1:{port}")), "{log}");
     assert!(log.contains(&format!("vip_port={}", port - 2)), "{log}");
 }
+
+#[test]
+fn shard_counts_beyond_the_memory_budget_are_refused_at_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "big",
+        "127.0.0.1",
+        free_port(),
+        false,
+        &dir.path().join("data"),
+    );
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "shards = 1\n",
+        "shards = 64\nmemory_budget_bytes = 1073741824\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let (status, log) = refused(&config);
+    assert!(!status.success(), "{status:?}: {log}");
+    assert!(
+        log.contains("broker.shards") && log.contains("memory budget"),
+        "{log}"
+    );
+}
+
+#[test]
+fn sigterm_right_after_start_stops_the_broker_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "b",
+        "127.0.0.1",
+        free_port(),
+        false,
+        &dir.path().join("data"),
+    );
+    let mut broker = spawn(&config);
+    std::thread::sleep(Duration::from_millis(30));
+    let pid = broker.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    while broker.child.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "SIGTERM not honoured: {}",
+            log_text(&broker)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// True once the broker closed `peer` (end of stream or a reset).
+fn closed_by_broker(peer: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    peer.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    match peer.read(&mut [0u8; 16]) {
+        Ok(0) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        Ok(_) => false,
+    }
+}
+
+#[test]
+fn connections_past_the_limit_are_closed_and_idle_ones_time_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(
+        dir.path(),
+        "b",
+        "127.0.0.1",
+        port,
+        false,
+        &dir.path().join("data"),
+    );
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "shards = 1\n",
+        "shards = 1\nmax_connections = 2\nidle_timeout_ms = 1000\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    // `start` connects once to see the broker up; wait for that one to go.
+    let _broker = start(&config, port);
+    std::thread::sleep(Duration::from_millis(300));
+    let connect = || std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (mut first, _second) = (connect(), connect());
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        closed_by_broker(&mut connect()),
+        "a third connection is refused"
+    );
+    assert!(closed_by_broker(&mut first), "an idle connection is closed");
+}

@@ -80,7 +80,7 @@ fn produce_then_consume_a_fixed_count() {
         consumed.contains("consume (end-to-end latency): 500 messages"),
         "{consumed}"
     );
-    broker.shutdown();
+    broker.shutdown().unwrap();
     ns.shutdown();
 }
 

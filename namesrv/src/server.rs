@@ -27,6 +27,8 @@ pub use listen::{bind_listener, probe_listen_addr};
 struct NamesrvHandler {
     core: RefCell<NamesrvCore>,
     started: Instant,
+    /// Connections open now (bounded by `max_connections`).
+    connections: std::cell::Cell<usize>,
 }
 
 impl NamesrvHandler {
@@ -46,6 +48,7 @@ impl Handler for NamesrvHandler {
     }
 
     fn on_close(&self, conn: &Connection) {
+        self.connections.set(self.connections.get().saturating_sub(1));
         let gone = self.core.borrow_mut().routes.connection_closed(conn.id());
         for addr in gone {
             tracing::info!(broker = %addr, "broker connection closed; removed from routes");
@@ -84,6 +87,7 @@ pub async fn serve(config: NamesrvConfig, listener: TcpListener, stop: StopSigna
     let handler = Rc::new(NamesrvHandler {
         core: RefCell::new(NamesrvCore::new(config.clone())),
         started: Instant::now(),
+        connections: std::cell::Cell::new(0),
     });
     let scanner = handler.clone();
     let scan_every = Duration::from_millis(config.scan_interval_ms);
@@ -96,13 +100,10 @@ pub async fn serve(config: NamesrvConfig, listener: TcpListener, stop: StopSigna
             }
         }
     });
+    let refusals = std::cell::Cell::new(None);
     while !stop.is_stopped() {
         match listener.accept().await {
-            Ok(stream) if !stop.is_stopped() => {
-                if let Err(e) = Connection::start(stream, handler.clone(), config.max_frame_bytes) {
-                    tracing::debug!(error = %e, "connection dropped at start");
-                }
-            }
+            Ok(stream) if !stop.is_stopped() => accept(stream, &handler, &config, &refusals),
             Ok(_) => break,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -111,6 +112,29 @@ pub async fn serve(config: NamesrvConfig, listener: TcpListener, stop: StopSigna
         }
     }
     drop(scan.cancel());
+}
+
+/// Serves a new connection, or closes it at once when `max_connections`
+/// are open (logged at most every 10 s).
+fn accept(
+    stream: glommio::net::TcpStream,
+    handler: &Rc<NamesrvHandler>,
+    config: &NamesrvConfig,
+    last_refusal_log: &std::cell::Cell<Option<Instant>>,
+) {
+    if handler.connections.get() >= config.max_connections {
+        if last_refusal_log.get().is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+            last_refusal_log.set(Some(Instant::now()));
+            tracing::warn!(limit = config.max_connections,
+                "connection limit reached (max_connections); closing new connections");
+        }
+        return;
+    }
+    let idle = Duration::from_millis(config.idle_timeout_ms);
+    match Connection::start_server(stream, handler.clone(), config.max_frame_bytes, idle) {
+        Ok(_) => handler.connections.set(handler.connections.get() + 1),
+        Err(e) => tracing::debug!(error = %e, "connection dropped at start"),
+    }
 }
 
 /// A NameServer running on its own thread.

@@ -178,3 +178,36 @@ fn silent_broker_expires_while_its_connection_stays_open() {
     });
     ns.shutdown();
 }
+
+/// True once the server closed `peer` (a read sees end of stream).
+fn closed_by_server(peer: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    matches!(peer.read(&mut [0u8; 16]), Ok(0))
+}
+
+#[test]
+fn connections_past_the_limit_are_closed_and_idle_ones_time_out() {
+    let ns = bolide_namesrv::server::spawn(NamesrvConfig {
+        listen_addr: "127.0.0.1:0".into(),
+        max_connections: 2,
+        idle_timeout_ms: 1_000,
+        ..NamesrvConfig::default()
+    })
+    .unwrap();
+    let connect = || std::net::TcpStream::connect(ns.addr()).unwrap();
+    let (mut first, _second) = (connect(), connect());
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = connect();
+    assert!(closed_by_server(&mut third), "a third connection is refused");
+    // The first two say nothing: the idle timeout closes them.
+    assert!(closed_by_server(&mut first), "an idle connection is closed");
+    std::thread::sleep(Duration::from_millis(200));
+    in_executor(move || async move {
+        let conn = Connection::connect(ns.addr(), Rc::new(NoRequests), 1 << 20, TIMEOUT)
+            .await
+            .unwrap();
+        let rsp = conn.invoke(route_request("Nope"), TIMEOUT).await.unwrap();
+        assert_eq!(rsp.code, rsp::TOPIC_NOT_EXIST, "room again once they closed");
+    });
+}

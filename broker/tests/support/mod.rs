@@ -152,6 +152,6 @@ where
     let broker = start_broker(config);
     let (addr, ns_addr) = (broker.addr(), ns.addr());
     run(move || body(addr, ns_addr));
-    broker.shutdown();
+    broker.shutdown().unwrap();
     ns.shutdown();
 }

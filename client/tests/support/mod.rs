@@ -57,7 +57,7 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         if let Some(b) = self.broker.take() {
-            b.shutdown();
+            let _ = b.shutdown();
         }
         if let Some(n) = self.namesrv.take() {
             n.shutdown();
