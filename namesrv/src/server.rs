@@ -48,7 +48,8 @@ impl Handler for NamesrvHandler {
     }
 
     fn on_close(&self, conn: &Connection) {
-        self.connections.set(self.connections.get().saturating_sub(1));
+        self.connections
+            .set(self.connections.get().saturating_sub(1));
         let gone = self.core.borrow_mut().routes.connection_closed(conn.id());
         for addr in gone {
             tracing::info!(broker = %addr, "broker connection closed; removed from routes");
@@ -123,10 +124,15 @@ fn accept(
     last_refusal_log: &std::cell::Cell<Option<Instant>>,
 ) {
     if handler.connections.get() >= config.max_connections {
-        if last_refusal_log.get().is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+        if last_refusal_log
+            .get()
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(10))
+        {
             last_refusal_log.set(Some(Instant::now()));
-            tracing::warn!(limit = config.max_connections,
-                "connection limit reached (max_connections); closing new connections");
+            tracing::warn!(
+                limit = config.max_connections,
+                "connection limit reached (max_connections); closing new connections"
+            );
         }
         return;
     }

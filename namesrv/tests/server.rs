@@ -182,7 +182,8 @@ fn silent_broker_expires_while_its_connection_stays_open() {
 /// True once the server closed `peer` (a read sees end of stream).
 fn closed_by_server(peer: &mut std::net::TcpStream) -> bool {
     use std::io::Read;
-    peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     matches!(peer.read(&mut [0u8; 16]), Ok(0))
 }
 
@@ -199,7 +200,10 @@ fn connections_past_the_limit_are_closed_and_idle_ones_time_out() {
     let (mut first, _second) = (connect(), connect());
     std::thread::sleep(Duration::from_millis(200));
     let mut third = connect();
-    assert!(closed_by_server(&mut third), "a third connection is refused");
+    assert!(
+        closed_by_server(&mut third),
+        "a third connection is refused"
+    );
     // The first two say nothing: the idle timeout closes them.
     assert!(closed_by_server(&mut first), "an idle connection is closed");
     std::thread::sleep(Duration::from_millis(200));
@@ -208,6 +212,10 @@ fn connections_past_the_limit_are_closed_and_idle_ones_time_out() {
             .await
             .unwrap();
         let rsp = conn.invoke(route_request("Nope"), TIMEOUT).await.unwrap();
-        assert_eq!(rsp.code, rsp::TOPIC_NOT_EXIST, "room again once they closed");
+        assert_eq!(
+            rsp.code,
+            rsp::TOPIC_NOT_EXIST,
+            "room again once they closed"
+        );
     });
 }
