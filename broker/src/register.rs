@@ -76,9 +76,12 @@ pub fn broker_addr(shared: &BrokerShared) -> String {
 
 fn register_request(shared: &BrokerShared) -> RemotingCommand {
     let b = &shared.config.broker;
+    // Its own statement: the topics lock is released before the (long,
+    // with thousands of topics) encode, which every send would wait for.
+    let topics = shared.topics().to_wrapper();
     let body = RegisterBrokerBody {
         filter_server_list: vec![],
-        topic_config_serialize_wrapper: shared.topics().to_wrapper(),
+        topic_config_serialize_wrapper: topics,
     }
     .encode();
     let header = RegisterBrokerRequestHeader {
