@@ -125,8 +125,8 @@ fn start(args: Args) -> Result<Running, String> {
 }
 
 fn main() {
-    bolide_namesrv::signal::block_termination_signals();
-    bolide_namesrv::logging::init();
+    bolide_transport::signal::block_termination_signals();
+    bolide_transport::logging::init();
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -137,7 +137,9 @@ fn main() {
     let (events, next) = std::sync::mpsc::channel();
     let signals = events.clone();
     std::thread::spawn(move || {
-        let _ = signals.send(Event::Signal(bolide_namesrv::signal::wait_for_termination()));
+        let _ = signals.send(Event::Signal(
+            bolide_transport::signal::wait_for_termination(),
+        ));
     });
     std::thread::spawn(move || {
         let _ = events.send(Event::Started(start(args)));

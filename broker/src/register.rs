@@ -14,11 +14,11 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bolide_client::remoting::{Connection, NoInbound};
 use bolide_proto::body::{JsonBody, RegisterBrokerBody};
 use bolide_proto::codes::{request_code, response_code};
 use bolide_proto::header::namesrv::{RegisterBrokerRequestHeader, UnregisterBrokerRequestHeader};
 use bolide_proto::RemotingCommand;
+use bolide_transport::remoting::{Connection, NoInbound};
 
 use crate::shared::BrokerShared;
 

@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use bolide_client::remoting::Connection;
 use bolide_proto::ids::ShardId;
 use bolide_store::io::dma::DmaStorage;
 use bolide_store::store::ShardStore;
+use bolide_transport::remoting::Connection;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::channels::local_channel::{self, LocalReceiver};
 use glommio::net::TcpListener;
@@ -257,12 +257,12 @@ pub fn listen_addrs(config: &BrokerConfig) -> Result<Vec<SocketAddr>, String> {
 
 /// Refuses to start where anyone already listens: every shard binds with
 /// SO_REUSEPORT, which would otherwise let this broker silently share a
-/// port with another process (see `bolide_namesrv::server::listen`). Runs
+/// port with another process (see `bolide_transport::listen`). Runs
 /// once, before any shard binds, since the shards' own sockets would trip
 /// it.
 fn probe_listen_addrs(config: &BrokerConfig) -> Result<(), String> {
     for addr in listen_addrs(config)? {
-        bolide_namesrv::server::probe_listen_addr(addr).map_err(|e| e.to_string())?;
+        bolide_transport::listen::probe_listen_addr(addr).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -270,7 +270,7 @@ fn probe_listen_addrs(config: &BrokerConfig) -> Result<(), String> {
 fn bind_listeners(config: &BrokerConfig) -> Result<Vec<TcpListener>, String> {
     listen_addrs(config)?
         .into_iter()
-        .map(|addr| bolide_namesrv::server::bind_listener(addr).map_err(|e| e.to_string()))
+        .map(|addr| bolide_transport::listen::bind_listener(addr).map_err(|e| e.to_string()))
         .collect()
 }
 

@@ -15,7 +15,6 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bolide_client::remoting::Connection;
 use bolide_proto::ids::{PhysicalOffset, ShardId};
 use bolide_proto::message::NewMessage;
 use bolide_proto::msgid::UniqueKeyGenerator;
@@ -24,6 +23,7 @@ use bolide_store::io::dma::DmaStorage;
 use bolide_store::pull::GetStatus;
 use bolide_store::store::{AppendResult, Dispatched, GetRequest, GetResult, ShardStore};
 use bolide_store::StoreError;
+use bolide_transport::remoting::Connection;
 use glommio::channels::channel_mesh::Senders;
 use glommio::channels::local_channel::{self, LocalSender};
 

@@ -72,7 +72,7 @@ type Sample = (Instant, Duration);
 
 /// Sends on one connection until `stop` is set.
 async fn send_until(
-    conn: bolide_client::remoting::Connection,
+    conn: bolide_transport::remoting::Connection,
     stop: std::rc::Rc<std::cell::Cell<bool>>,
 ) -> Vec<Sample> {
     let mut samples = Vec::new();

@@ -25,7 +25,7 @@ fn body(i: usize) -> Vec<u8> {
 
 /// Pulls a queue from `from` until caught up; returns (body, tag) pairs.
 async fn drain(
-    conn: &bolide_client::remoting::Connection,
+    conn: &bolide_transport::remoting::Connection,
     topic: &str,
     queue: i32,
     from: i64,
@@ -333,7 +333,7 @@ fn heartbeat(client_id: &str) -> RemotingCommand {
 
 #[test]
 fn heartbeats_build_the_group_and_notify_members() {
-    use bolide_client::remoting::{Connection, Handler};
+    use bolide_transport::remoting::{Connection, Handler};
     use std::cell::RefCell;
     use std::rc::Rc;
 
@@ -501,7 +501,7 @@ fn send_back_as(group: &str, offset: i64, delay_level: &str) -> RemotingCommand 
 }
 
 /// The commit-log offset of the first message of a queue.
-async fn first_offset(conn: &bolide_client::remoting::Connection, topic: &str) -> i64 {
+async fn first_offset(conn: &bolide_transport::remoting::Connection, topic: &str) -> i64 {
     let rsp = conn
         .invoke(pull_request("G", topic, 0, 0, "*", 0), TIMEOUT)
         .await
@@ -519,7 +519,7 @@ async fn first_offset(conn: &bolide_client::remoting::Connection, topic: &str) -
 /// Long-polls queue 0 of `topic` until a message with `wanted` as body
 /// arrives (within ~10 s); returns every body seen.
 async fn await_body(
-    conn: &bolide_client::remoting::Connection,
+    conn: &bolide_transport::remoting::Connection,
     topic: &str,
     wanted: &[u8],
 ) -> Vec<Vec<u8>> {

@@ -125,7 +125,7 @@ fn produce_until_killed(
 /// kill -9 the dead process's listening socket can linger while io_uring
 /// tears down, so the first connections may be reset.
 async fn pull_with_retry(
-    conn: &mut bolide_client::remoting::Connection,
+    conn: &mut bolide_transport::remoting::Connection,
     addr: std::net::SocketAddr,
     queue: i32,
     offset: i64,
@@ -149,11 +149,13 @@ async fn pull_with_retry(
     }
 }
 
-async fn connect_with_retry(addr: std::net::SocketAddr) -> bolide_client::remoting::Connection {
+async fn connect_with_retry(addr: std::net::SocketAddr) -> bolide_transport::remoting::Connection {
     let started = Instant::now();
     loop {
-        let handler = Rc::new(bolide_client::remoting::NoInbound);
-        match bolide_client::remoting::Connection::connect(addr, handler, 16 << 20, TIMEOUT).await {
+        let handler = Rc::new(bolide_transport::remoting::NoInbound);
+        match bolide_transport::remoting::Connection::connect(addr, handler, 16 << 20, TIMEOUT)
+            .await
+        {
             Ok(c) => return c,
             Err(e) => assert!(
                 started.elapsed() < Duration::from_secs(20),

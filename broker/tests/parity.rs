@@ -7,7 +7,6 @@ mod support;
 use std::time::Duration;
 
 use bolide_broker::config::BrokerConfig;
-use bolide_client::remoting::Connection;
 use bolide_proto::body::{
     ConsumerData, HeartbeatData, JsonBody, SubscriptionData, SubscriptionGroupConfig,
     TopicConfigSerializeWrapper, TopicRouteData,
@@ -15,6 +14,7 @@ use bolide_proto::body::{
 use bolide_proto::codes::{request_code as req, response_code as rsp};
 use bolide_proto::message::{encode_batch_item, records, PropertiesBuilder};
 use bolide_proto::RemotingCommand;
+use bolide_transport::remoting::Connection;
 use bytes::BytesMut;
 use support::*;
 

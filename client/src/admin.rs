@@ -36,12 +36,12 @@ use bolide_proto::header::pull::PullMessageRequestHeader;
 use bolide_proto::header::query::{QueryMessageRequestHeader, ViewMessageRequestHeader};
 use bolide_proto::msgid::OffsetMsgId;
 use bolide_proto::RemotingCommand;
+use bolide_transport::remoting::{Connection, NoInbound};
 
 use crate::error::ClientError;
 use crate::message::{invalid, validate_topic, MessageExt};
 use crate::nameserver::parse_addr_list;
 use crate::producer::AUTO_CREATE_TOPIC;
-use crate::remoting::{Connection, NoInbound};
 use crate::route::{any_addr, master_addr, parse_addr, subscribe_queues, MessageQueue};
 
 /// Default bound of one admin request.

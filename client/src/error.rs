@@ -6,8 +6,7 @@ use std::net::SocketAddr;
 
 use bolide_proto::codes::response_code;
 use bolide_proto::ProtoError;
-
-use crate::remoting::TransportError;
+use bolide_transport::remoting::TransportError;
 
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,8 @@
-//! # bolide-client — Bolide's Rust client, and the transport its servers share
+//! # bolide-client — Bolide's Rust client
 //!
-//! * [`remoting`] — a duplex remoting connection over glommio, used by the
-//!   NameServer and broker to serve requests and by clients to send them.
+//! * [`remoting`] — the duplex remoting connection over glommio, re-exported
+//!   from `bolide-transport` (where the servers get it too, without
+//!   depending on this crate).
 //! * [`error`] — [`error::ClientError`], the client layer's error type.
 //! * [`route`] — [`route::MessageQueue`] and the publish / subscribe queues
 //!   of a topic route (perm bits, master addresses, `orderTopicConf`).
@@ -37,7 +38,10 @@ pub mod message;
 pub mod nameserver;
 pub mod producer;
 pub mod rebalance;
-pub mod remoting;
 pub mod route;
 pub mod runtime;
 pub mod selector;
+
+/// Re-exported so client code keeps one import path; it lives in
+/// `bolide-transport`, which the servers use without this crate.
+pub use bolide_transport::remoting;

@@ -18,9 +18,9 @@ use std::time::Duration;
 use bolide_proto::body::TopicRouteData;
 use bolide_proto::codes::{request_code, response_code, version};
 use bolide_proto::RemotingCommand;
+use bolide_transport::remoting::{Connection, NoInbound};
 
 use crate::error::ClientError;
-use crate::remoting::{Connection, NoInbound};
 use crate::route::parse_addr;
 
 /// Timeout of one request, and of one connect (RocketMQ's default 3 s).
@@ -143,7 +143,7 @@ impl NameServerClient {
         &self,
         addr: SocketAddr,
         request: RemotingCommand,
-    ) -> Result<RemotingCommand, crate::remoting::TransportError> {
+    ) -> Result<RemotingCommand, bolide_transport::remoting::TransportError> {
         let conn = self.connection(addr).await?;
         conn.invoke(request, self.config.timeout).await
     }
@@ -153,7 +153,7 @@ impl NameServerClient {
     async fn connection(
         &self,
         addr: SocketAddr,
-    ) -> Result<Connection, crate::remoting::TransportError> {
+    ) -> Result<Connection, bolide_transport::remoting::TransportError> {
         let open = self
             .conn
             .borrow()

@@ -44,6 +44,7 @@ use bolide_proto::ids::QueueOffset;
 use bolide_proto::message::encode_batch_item;
 use bolide_proto::msgid::UniqueKeyGenerator;
 use bolide_proto::RemotingCommand;
+use bolide_transport::remoting::{Connection, NoInbound, TransportError};
 use bytes::{Bytes, BytesMut};
 use glommio::task::JoinHandle;
 
@@ -51,7 +52,6 @@ use crate::error::ClientError;
 use crate::fault::FaultTable;
 use crate::message::{invalid, Message, SendResult, SendStatus};
 use crate::nameserver::{parse_addr_list, NameServerClient, NameServerClientConfig};
-use crate::remoting::{Connection, NoInbound, TransportError};
 use crate::route::{master_addr, parse_addr, publish_info, MessageQueue, TopicPublishInfo};
 use crate::runtime::{ClientRuntime, LocalHandle, TryPending};
 use crate::selector::{select_by_key, QueueSelector};

@@ -8,12 +8,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bolide_client::nameserver::{parse_addr_list, NameServerClient, NameServerClientConfig};
-use bolide_client::remoting::{Connection, NoInbound};
 use bolide_client::route::{master_addr, parse_addr, publish_info, MessageQueue};
 use bolide_proto::body::TopicRouteData;
 use bolide_proto::codes::{request_code, response_code};
 use bolide_proto::header::admin::CreateTopicRequestHeader;
 use bolide_proto::RemotingCommand;
+use bolide_transport::remoting::{Connection, NoInbound};
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_FRAME_BYTES: usize = 16 << 20;

@@ -8,13 +8,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bolide_client::remoting::Connection;
 use bolide_client::route::MessageQueue;
 use bolide_proto::codes::{pull_sys_flag, request_code, response_code};
 use bolide_proto::header::offset::{GetMaxOffsetRequestHeader, GetMinOffsetRequestHeader};
 use bolide_proto::header::pull::PullMessageRequestHeader;
 use bolide_proto::message::records;
 use bolide_proto::RemotingCommand;
+use bolide_transport::remoting::Connection;
 use hdrhistogram::Histogram;
 
 use crate::args::Options;

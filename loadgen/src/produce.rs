@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bolide_client::remoting::Connection;
 use bolide_client::route::MessageQueue;
 use bolide_proto::codes::{request_code, response_code};
 use bolide_proto::header::send::SendMessageRequestHeader;
 use bolide_proto::message::encode_batch_item;
 use bolide_proto::{ExtFields, RemotingCommand};
+use bolide_transport::remoting::Connection;
 use bytes::{Bytes, BytesMut};
 use hdrhistogram::Histogram;
 

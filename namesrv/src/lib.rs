@@ -12,12 +12,12 @@
 //! * [`server`] — the glommio listener around it; runs as the
 //!   `bolide-namesrv` binary or embedded in another process.
 //! * [`config`] — `namesrv.toml`.
-//! * [`signal`], [`logging`] — process plumbing shared by the server binaries.
+//!
+//! Connections, listeners, signals and logging come from `bolide-transport`,
+//! shared with the broker and the client.
 
 pub mod config;
 pub mod core;
 pub mod kv;
-pub mod logging;
 pub mod routes;
 pub mod server;
-pub mod signal;

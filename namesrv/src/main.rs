@@ -36,8 +36,8 @@ fn load_config() -> Result<NamesrvConfig, String> {
 }
 
 fn main() {
-    bolide_namesrv::signal::block_termination_signals();
-    bolide_namesrv::logging::init();
+    bolide_transport::signal::block_termination_signals();
+    bolide_transport::logging::init();
     let config = match load_config() {
         Ok(c) => c,
         Err(e) => {
@@ -53,7 +53,7 @@ fn main() {
         }
     };
     println!("bolide-namesrv listening on {}", handle.addr());
-    bolide_namesrv::signal::wait_for_termination();
+    bolide_transport::signal::wait_for_termination();
     handle.shutdown();
     println!("bolide-namesrv stopped");
 }

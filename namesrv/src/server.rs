@@ -3,9 +3,9 @@
 //! scan that drops silent brokers. Runs in the calling thread ([`serve`]) or
 //! on a thread of its own ([`spawn`], for embedding).
 //!
-//! [`listen`] (re-exported here) is how both the NameServer and the broker
-//! take a port: a probe that refuses an address someone listens on, then a
-//! SO_REUSEPORT listener.
+//! It takes its port as the broker does ([`bolide_transport::listen`]): a
+//! probe that refuses an address someone listens on, then a SO_REUSEPORT
+//! listener.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -14,15 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bolide_client::remoting::{Connection, Handler};
 use bolide_proto::RemotingCommand;
+use bolide_transport::listen::{bind_listener, probe_listen_addr};
+use bolide_transport::remoting::{Connection, Handler};
 use glommio::net::TcpListener;
 
 use crate::config::NamesrvConfig;
 use crate::core::NamesrvCore;
-
-pub mod listen;
-pub use listen::{bind_listener, probe_listen_addr};
 
 struct NamesrvHandler {
     core: RefCell<NamesrvCore>,

@@ -4,11 +4,11 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use bolide_client::remoting::{Connection, Handler};
 use bolide_namesrv::config::NamesrvConfig;
 use bolide_proto::body::{JsonBody, RegisterBrokerBody, TopicConfig, TopicRouteData};
 use bolide_proto::codes::{request_code as req, response_code as rsp};
 use bolide_proto::RemotingCommand;
+use bolide_transport::remoting::{Connection, Handler};
 
 struct NoRequests;
 

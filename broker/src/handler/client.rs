@@ -8,7 +8,6 @@
 
 use std::rc::Rc;
 
-use bolide_client::remoting::Connection;
 use bolide_proto::body::{
     ConsumerData, ConsumerListByGroupResponseBody, HeartbeatData, JsonBody, LockBatchRequestBody,
     LockBatchResponseBody, UnlockBatchRequestBody,
@@ -19,6 +18,7 @@ use bolide_proto::header::client::{
     UnregisterClientRequestHeader,
 };
 use bolide_proto::RemotingCommand;
+use bolide_transport::remoting::Connection;
 
 use super::{bad_request, error, success};
 use crate::groups::{check_heartbeat_size, ConnRef, HeartbeatLimits, MembershipChange};

@@ -19,10 +19,10 @@ pub mod send;
 
 use std::rc::Rc;
 
-use bolide_client::remoting::{Connection, Handler};
 use bolide_proto::codes::{request_code as req, response_code as rsp};
 use bolide_proto::{ProtoError, RemotingCommand};
 use bolide_store::StoreError;
+use bolide_transport::remoting::{Connection, Handler};
 
 use crate::groups::ConnRef;
 use crate::shard::Shard;

@@ -20,7 +20,6 @@
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
-use bolide_client::remoting::Connection;
 use bolide_proto::body::TopicConfig;
 use bolide_proto::codes::{perm, response_code as rsp};
 use bolide_proto::delay::DelayLevels;
@@ -35,6 +34,7 @@ use bolide_proto::message::{
 };
 use bolide_proto::msgid::OffsetMsgId;
 use bolide_proto::RemotingCommand;
+use bolide_transport::remoting::Connection;
 use bytes::Bytes;
 
 use super::{bad_request, error, store_error, success};

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use bolide_broker::config::{BrokerConfig, FlushModeName};
 use bolide_broker::runtime::BrokerHandle;
-use bolide_client::remoting::{Connection, NoInbound};
 use bolide_namesrv::config::NamesrvConfig;
 use bolide_namesrv::server::NamesrvHandle;
 use bolide_proto::codes::{pull_sys_flag, request_code as req};
@@ -19,6 +18,7 @@ use bolide_proto::header::pull::PullMessageRequestHeader;
 use bolide_proto::header::send::SendMessageRequestHeader;
 use bolide_proto::message::PropertiesBuilder;
 use bolide_proto::RemotingCommand;
+use bolide_transport::remoting::{Connection, NoInbound};
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -30,12 +30,12 @@ use bolide_proto::header::{
 use bolide_proto::ids::QueueOffset;
 use bolide_proto::message::{property, records};
 use bolide_proto::RemotingCommand;
+use bolide_transport::remoting::{Connection, Handler, TransportError};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 
 use super::subscription::{is_retry_topic, Subscription};
 use crate::error::ClientError;
 use crate::message::MessageExt;
-use crate::remoting::{Connection, Handler, TransportError};
 use crate::route::MessageQueue;
 
 /// A wake-up signal within one executor; pending wake-ups collapse into one.
