@@ -80,22 +80,35 @@ fn produce_until_killed(
     let (tx, rx) = std::sync::mpsc::channel();
     run(move || async move {
         let acks: Rc<RefCell<Acks>> = Rc::default();
-        let conn = connect_with_retry(addr).await;
+        let killed = Rc::new(std::cell::Cell::new(false));
         let tasks: Vec<_> = (0..SENDERS)
             .map(|sender| {
-                let (acks, conn) = (acks.clone(), conn.clone());
+                let (acks, killed) = (acks.clone(), killed.clone());
                 glommio::spawn_local(async move {
+                    // Right after a restart the first connection may land
+                    // on the dead process's lingering listener: a send that
+                    // gets no answer reconnects, until the kill.
+                    let Some(mut conn) = connect_until_killed(addr, &killed).await else {
+                        return;
+                    };
                     for seq in (round * 1_000_000).. {
                         let queue = ((sender + seq) % QUEUES as usize) as i32;
                         let request = send_request(TOPIC, queue, &body(sender, seq), "t", "k");
-                        let Ok(rsp) = conn.invoke(request, TIMEOUT).await else {
-                            return;
-                        };
-                        if rsp.code != rsp::SUCCESS {
+                        let sent = conn.invoke(request, Duration::from_secs(2)).await;
+                        if killed.get() {
                             return;
                         }
-                        acks.borrow_mut()
-                            .insert((queue, ext_i64(&rsp, "queueOffset")), body(sender, seq));
+                        match sent {
+                            Ok(rsp) if rsp.code == rsp::SUCCESS => {
+                                let key = (queue, ext_i64(&rsp, "queueOffset"));
+                                acks.borrow_mut().insert(key, body(sender, seq));
+                            }
+                            Ok(_) => glommio::timer::sleep(Duration::from_millis(20)).await,
+                            Err(_) => match connect_until_killed(addr, &killed).await {
+                                Some(c) => conn = c,
+                                None => return,
+                            },
+                        }
                     }
                 })
             })
@@ -111,6 +124,7 @@ fn produce_until_killed(
             }
             glommio::timer::sleep(Duration::from_millis(5)).await;
         }
+        killed.set(true);
         child.kill().expect("SIGKILL");
         let _ = child.wait();
         for t in tasks {
@@ -119,6 +133,38 @@ fn produce_until_killed(
         tx.send(acks.take()).unwrap();
     });
     rx.recv().unwrap()
+}
+
+/// A broker that must not outlive a failed test.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Connects, retrying (for at most 20 s) until the broker is killed.
+async fn connect_until_killed(
+    addr: std::net::SocketAddr,
+    killed: &std::cell::Cell<bool>,
+) -> Option<bolide_transport::remoting::Connection> {
+    let started = Instant::now();
+    while !killed.get() {
+        let handler = Rc::new(bolide_transport::remoting::NoInbound);
+        match bolide_transport::remoting::Connection::connect(addr, handler, 16 << 20, TIMEOUT)
+            .await
+        {
+            Ok(c) => return Some(c),
+            Err(e) => assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "cannot connect: {e}"
+            ),
+        }
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+    None
 }
 
 /// Pulls one batch, reconnecting on transport errors: right after a
@@ -223,7 +269,7 @@ fn kill_9_rounds(store_extra: &str, kills: &[usize]) {
         acks.extend(round_acks);
     }
 
-    let mut restarted = spawn_broker(&config, port);
+    let mut restarted = KillOnDrop(spawn_broker(&config, port));
     let stored = consume_all(addr);
     let lost: Vec<_> = acks
         .iter()
@@ -239,11 +285,11 @@ fn kill_9_rounds(store_extra: &str, kills: &[usize]) {
     );
 
     let status = Command::new("kill")
-        .args(["-TERM", &restarted.id().to_string()])
+        .args(["-TERM", &restarted.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = restarted.wait().unwrap();
+    let exit = restarted.0.wait().unwrap();
     assert!(
         exit.success(),
         "SIGTERM should stop the broker cleanly: {exit:?}"
