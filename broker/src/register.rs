@@ -1,7 +1,25 @@
-//! Registration with the NameServers: every `register_interval_ms`, and
-//! within a second of a topic change, shard 0 sends REGISTER_BROKER with the
-//! full topic list to every configured NameServer; at shutdown it sends
-//! UNREGISTER_BROKER. One connection per NameServer, re-opened on failure.
+//! Registration with the NameServers: shard 0 sends REGISTER_BROKER with
+//! the full topic list to every configured NameServer at start, every
+//! `register_interval_ms`, and at once after a topic change; at shutdown it
+//! sends UNREGISTER_BROKER. One connection and one task per NameServer, so
+//! one that hangs delays none of the others.
+//!
+//! Requests that wait for their change to be routable: an attempt reads the
+//! topic-config version before it snapshots the topics, so a registration
+//! a NameServer accepted covers every change up to that version. After each
+//! attempt the registrar publishes ([`BrokerShared::topics_registered`])
+//! the [`settled_version`]: the lowest version any *live* NameServer has
+//! accepted. A NameServer is live until an attempt to it fails and again
+//! once one succeeds. So "every NameServer knows the change" means every
+//! one not known to be down: RocketMQ's registerBrokerAll sends to all and
+//! waits for every answer, success or failure, within a timeout; here one
+//! whose last attempt failed is not asked again before its retry, and
+//! waiting for it would only make every topic change wait out the
+//! requester's bound ([`crate::shard::REGISTER_WAIT`]). A NameServer that
+//! fails while a change waits for it stops counting at that failure;
+//! one that hangs is cut off by the requester's bound. With every
+//! NameServer down (or none configured) changes count as registered at
+//! once: nothing would learn them sooner by waiting.
 //!
 //! A NameServer that fails is retried on its own [`Schedule`]: after 1 s,
 //! then a delay doubling up to 30 s, topic changes included (the retry
@@ -9,9 +27,10 @@
 //! retry rather than one per topic change or tick; the others keep their
 //! regular interval.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bolide_proto::body::{JsonBody, RegisterBrokerBody};
@@ -24,38 +43,43 @@ use crate::shared::BrokerShared;
 
 /// Time allowed for one NameServer call.
 const NAMESRV_TIMEOUT: Duration = Duration::from_secs(3);
-/// How often a pending topic change is looked for.
-const DIRTY_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// Delay before the first retry of a failed registration.
 const RETRY_MIN_MS: u64 = 1_000;
 /// Longest delay between retries of a failing NameServer.
 const RETRY_MAX_MS: u64 = 30_000;
 
-/// When to register next with one NameServer (times in ms on any clock).
+/// When to register next with one NameServer (times in ms on any clock),
+/// and what it knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Schedule {
     next_ms: u64,
     /// Consecutive failed attempts; 0 while registered.
     failures: u32,
+    /// Topic-config version of the last registration it accepted.
+    registered: u64,
 }
 
 impl Schedule {
-    /// Due at once.
+    /// Due at once, knowing nothing.
     fn new() -> Schedule {
         Schedule {
             next_ms: 0,
             failures: 0,
+            registered: 0,
         }
     }
 
-    /// A topic change registers at once unless the NameServer is failing.
-    fn due(&self, now_ms: u64, topics_changed: bool) -> bool {
-        now_ms >= self.next_ms || (topics_changed && self.failures == 0)
+    /// Due at its time, or at once for a topic change it has not accepted
+    /// unless it is failing (its retry sends the change too).
+    fn due(&self, now_ms: u64, version: u64) -> bool {
+        now_ms >= self.next_ms || (version > self.registered && self.failures == 0)
     }
 
-    fn succeeded(&mut self, now_ms: u64, interval_ms: u64) {
+    /// Records a registration of topic-config `version` it accepted.
+    fn succeeded(&mut self, now_ms: u64, interval_ms: u64, version: u64) {
         self.failures = 0;
         self.next_ms = now_ms.saturating_add(interval_ms);
+        self.registered = self.registered.max(version);
     }
 
     /// Records a failure; returns the delay before the retry.
@@ -66,6 +90,14 @@ impl Schedule {
         self.next_ms = now_ms.saturating_add(delay_ms);
         delay_ms
     }
+}
+
+/// The topic-config version every live NameServer knows: the lowest that
+/// a NameServer not failing has accepted, or `current` when every one is
+/// failing or none is configured (see the module docs).
+fn settled_version(schedules: &[Schedule], current: u64) -> u64 {
+    let live = schedules.iter().filter(|s| s.failures == 0);
+    live.map(|s| s.registered).min().unwrap_or(current)
 }
 
 /// The broker's address as clients reach it.
@@ -114,13 +146,15 @@ fn unregister_request(shared: &BrokerShared) -> RemotingCommand {
 /// Connections to the configured NameServers.
 #[derive(Debug)]
 pub struct Registrar {
-    shared: std::sync::Arc<BrokerShared>,
+    shared: Arc<BrokerShared>,
     addrs: Vec<SocketAddr>,
-    conns: std::cell::RefCell<Vec<Option<Connection>>>,
+    conns: RefCell<Vec<Option<Connection>>>,
+    /// One per NameServer, each updated by that NameServer's task only.
+    schedules: RefCell<Vec<Schedule>>,
 }
 
 impl Registrar {
-    pub fn new(shared: std::sync::Arc<BrokerShared>) -> Rc<Self> {
+    pub fn new(shared: Arc<BrokerShared>) -> Rc<Self> {
         let addrs: Vec<SocketAddr> = shared
             .config
             .broker
@@ -128,11 +162,13 @@ impl Registrar {
             .iter()
             .filter_map(|a| a.parse().ok())
             .collect();
-        let conns = std::cell::RefCell::new(vec![None; addrs.len()]);
+        let conns = RefCell::new(vec![None; addrs.len()]);
+        let schedules = RefCell::new(vec![Schedule::new(); addrs.len()]);
         Rc::new(Registrar {
             shared,
             addrs,
             conns,
+            schedules,
         })
     }
 
@@ -182,31 +218,63 @@ impl Registrar {
     /// Registers now, then periodically and after topic changes, forever;
     /// failing NameServers are retried with backoff.
     pub async fn run(self: Rc<Self>) {
-        let interval_ms = self.shared.config.broker.register_interval_ms;
-        let started = std::time::Instant::now();
-        let mut schedules = vec![Schedule::new(); self.addrs.len()];
-        loop {
-            let changed = self.shared.topics_dirty.swap(false, Ordering::Relaxed);
-            for (i, schedule) in schedules.iter_mut().enumerate() {
-                let now_ms = started.elapsed().as_millis() as u64;
-                if schedule.due(now_ms, changed) {
-                    self.attempt(i, schedule, now_ms, interval_ms).await;
-                }
-            }
-            glommio::timer::sleep(DIRTY_CHECK_INTERVAL).await;
+        if self.addrs.is_empty() {
+            return self.without_namesrv().await;
+        }
+        let tasks: Vec<_> = (0..self.addrs.len())
+            .map(|i| glommio::spawn_local(self.clone().serve(i)))
+            .collect();
+        for task in tasks {
+            task.await;
         }
     }
 
-    /// One registration with NameServer `i`, logged only when its state
-    /// changes or a retry fails.
-    async fn attempt(&self, i: usize, schedule: &mut Schedule, now_ms: u64, interval_ms: u64) {
+    /// With no NameServer to tell, every change counts as registered.
+    async fn without_namesrv(&self) {
+        loop {
+            let version = self.shared.topics_version();
+            self.shared.topics_registered(version);
+            self.shared.wait_topics_version(version + 1).await;
+        }
+    }
+
+    /// NameServer `i`'s task: an attempt whenever its schedule is due, and
+    /// after each a publication of what the live NameServers know.
+    async fn serve(self: Rc<Self>, i: usize) {
+        let interval_ms = self.shared.config.broker.register_interval_ms;
+        loop {
+            // Read before the attempt snapshots the topics, so what it
+            // registers covers at least this version.
+            let version = self.shared.topics_version();
+            let mut schedule = self.schedules.borrow()[i];
+            if schedule.due(self.shared.now_ms(), version) {
+                self.attempt(i, &mut schedule, interval_ms, version).await;
+                self.schedules.borrow_mut()[i] = schedule;
+            }
+            // Also when nothing was attempted: a change that came while
+            // this NameServer is failing must not wait for it.
+            let settled = settled_version(&self.schedules.borrow(), version);
+            self.shared.topics_registered(settled);
+            let wait_ms = schedule.next_ms.saturating_sub(self.shared.now_ms());
+            futures_lite::future::or(
+                glommio::timer::sleep(Duration::from_millis(wait_ms)),
+                self.shared.wait_topics_version(version + 1),
+            )
+            .await;
+        }
+    }
+
+    /// One registration of topic-config `version` (or later) with
+    /// NameServer `i`, logged only when its state changes or a retry fails.
+    async fn attempt(&self, i: usize, schedule: &mut Schedule, interval_ms: u64, version: u64) {
         let namesrv = self.addrs[i];
+        let now_ms = self.shared.now_ms();
         match self.register(i).await {
             Ok(()) => {
                 if schedule.failures > 0 {
                     tracing::info!(%namesrv, failed_attempts = schedule.failures, "registered again");
                 }
-                schedule.succeeded(now_ms, interval_ms);
+                schedule.succeeded(now_ms, interval_ms, version);
             }
             Err(error) => {
                 let retry_ms = schedule.failed(now_ms);
@@ -231,15 +299,20 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(s.failed(0), RETRY_MAX_MS);
         }
-        s.succeeded(500, 30_000);
+        s.succeeded(500, 30_000, 7);
         assert_eq!(
             s,
             Schedule {
                 next_ms: 30_500,
-                failures: 0
+                failures: 0,
+                registered: 7,
             }
         );
         assert_eq!(s.failed(500), RETRY_MIN_MS);
+        assert_eq!(s.registered, 7, "a failure forgets nothing it accepted");
+        // An attempt that read an older version cannot lower it.
+        s.succeeded(600, 30_000, 5);
+        assert_eq!(s.registered, 7);
     }
 
     #[test]
@@ -247,23 +320,47 @@ mod tests {
         let registered = Schedule {
             next_ms: 1_000,
             failures: 0,
+            registered: 4,
         };
         let failing = Schedule {
             next_ms: 1_000,
             failures: 3,
+            registered: 4,
         };
-        // (schedule, now, topics changed, due)
+        // (schedule, now, topic-config version, due)
         let cases = [
-            (Schedule::new(), 0, false, true),
-            (registered, 999, false, false),
-            (registered, 1_000, false, true),
-            (registered, 10, true, true),
-            (failing, 10, true, false),
-            (failing, 999, false, false),
-            (failing, 1_000, true, true),
+            (Schedule::new(), 0, 1, true),
+            (registered, 999, 4, false),
+            (registered, 1_000, 4, true),
+            (registered, 10, 5, true),
+            (failing, 10, 5, false),
+            (failing, 999, 4, false),
+            (failing, 1_000, 5, true),
         ];
-        for (i, (schedule, now_ms, changed, due)) in cases.into_iter().enumerate() {
-            assert_eq!(schedule.due(now_ms, changed), due, "case {i}");
+        for (i, (schedule, now_ms, version, due)) in cases.into_iter().enumerate() {
+            assert_eq!(schedule.due(now_ms, version), due, "case {i}");
+        }
+    }
+
+    #[test]
+    fn settled_version_waits_for_live_namesrvs_only() {
+        let at = |registered: u64, failures: u32| Schedule {
+            next_ms: 0,
+            failures,
+            registered,
+        };
+        // (NameServers, current version, settled)
+        let cases: [(&[Schedule], u64, u64); 7] = [
+            (&[], 9, 9),
+            (&[Schedule::new()], 1, 0),
+            (&[at(9, 0)], 9, 9),
+            (&[at(9, 0), at(7, 0)], 9, 7),
+            (&[at(9, 0), at(3, 2)], 9, 9),
+            (&[at(8, 1), at(3, 2)], 9, 9),
+            (&[at(5, 0), at(9, 0), at(2, 1)], 9, 5),
+        ];
+        for (i, (schedules, current, settled)) in cases.into_iter().enumerate() {
+            assert_eq!(settled_version(schedules, current), settled, "case {i}");
         }
     }
 }

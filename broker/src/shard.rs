@@ -40,6 +40,13 @@ const PERSIST_WAIT: Duration = Duration::from_secs(10);
 /// progress. Polling keeps the persister a plain thread; waits are rare
 /// (admin changes, the first send into a new topic).
 const PERSIST_POLL: Duration = Duration::from_millis(1);
+/// Longest a request waits for the NameServers to learn its topic change
+/// before answering anyway. A reachable NameServer answers in
+/// milliseconds, and one known to be down is not waited for
+/// (`crate::register`), so this only runs out while a NameServer hangs
+/// (one that stopped answering without refusing connections), once per
+/// change; below the 5 s that admin tools allow a call.
+pub const REGISTER_WAIT: Duration = Duration::from_secs(3);
 
 /// A pull executed on the owner shard.
 #[derive(Debug, Clone)]
@@ -225,6 +232,33 @@ impl Shard {
             }
             glommio::timer::sleep(PERSIST_POLL).await;
         }
+    }
+
+    /// Waits until the NameServers know topic-config `version` (see
+    /// [`crate::shared::BrokerShared::topics_changed`]), at most
+    /// [`REGISTER_WAIT`]; false, and a log line, if that ran out. The
+    /// change itself is made either way: like RocketMQ, the request answers
+    /// after the wait whatever its outcome.
+    pub async fn registered(&self, version: u64) -> bool {
+        let reached = async {
+            self.shared.wait_registered(version).await;
+            true
+        };
+        let timeout = async {
+            glommio::timer::sleep(REGISTER_WAIT).await;
+            false
+        };
+        let registered = futures_lite::future::or(reached, timeout).await;
+        if !registered {
+            tracing::warn!(
+                version,
+                registered_version = self.shared.registered_version(),
+                wait = ?REGISTER_WAIT,
+                "answering before every NameServer confirmed a topic change; \
+                 the registrar keeps trying"
+            );
+        }
+        registered
     }
 
     /// Pauses a long task until the executor has polled for I/O and run

@@ -22,12 +22,25 @@
 //! once). A clean shutdown writes everything: the persister's last pass runs
 //! when the last shard thread exits ([`BrokerShared::attach_shard_thread`])
 //! or this state is dropped, and [`BrokerShared::flush_config`] forces one.
+//!
+//! NameServer registration handshake: every topic change takes the next
+//! topic-config version ([`BrokerShared::topics_changed`]); the registrar
+//! (`crate::register`) reads the version before it snapshots the topics,
+//! so a registration the NameServers accepted covers every change up to
+//! that version, and then publishes it ([`BrokerShared::topics_registered`]).
+//! A request that must not answer before the NameServers route its change
+//! awaits [`BrokerShared::wait_registered`] (bounded by the caller). Both
+//! versions are [`VersionWatch`]es: they only grow, and a task on any
+//! shard's thread can await them.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -290,6 +303,125 @@ impl Drop for Persister {
     }
 }
 
+/// A counter that only grows and that tasks on any thread can await.
+///
+/// Waiters leave a std [`Waker`]; a raise on another shard's thread wakes
+/// them there (glommio queues a foreign wake to the waiter's executor and
+/// rouses it if it sleeps), so nobody polls and no executor thread blocks
+/// beyond the short waiter-list lock. Each pending [`Reached`] holds one
+/// entry, removed when it completes or is dropped, so the list is bounded
+/// by the waiting tasks even when waits time out.
+#[derive(Debug, Default)]
+pub struct VersionWatch {
+    value: AtomicU64,
+    waiters: Mutex<Waiters>,
+}
+
+#[derive(Debug, Default)]
+struct Waiters {
+    next_id: u64,
+    /// (waiter id, its latest waker).
+    wakers: Vec<(u64, Waker)>,
+}
+
+impl VersionWatch {
+    pub fn new(value: u64) -> VersionWatch {
+        VersionWatch {
+            value: AtomicU64::new(value),
+            waiters: Mutex::default(),
+        }
+    }
+
+    pub fn get(&self) -> u64 {
+        self.value.load(Ordering::Acquire)
+    }
+
+    /// Adds one; returns the new value.
+    pub fn increment(&self) -> u64 {
+        let value = self.value.fetch_add(1, Ordering::AcqRel) + 1;
+        self.wake_all();
+        value
+    }
+
+    /// Raises the value to `value` (a lower one leaves it as it is).
+    pub fn raise_to(&self, value: u64) {
+        if self.value.fetch_max(value, Ordering::AcqRel) < value {
+            self.wake_all();
+        }
+    }
+
+    /// Completes once the value is at least `target`.
+    pub fn reached(&self, target: u64) -> Reached<'_> {
+        Reached {
+            watch: self,
+            target,
+            id: None,
+        }
+    }
+
+    /// Wakes every waiter; they re-check the value and register again if
+    /// still short. Wakers are woken outside the lock.
+    fn wake_all(&self) {
+        let wakers = std::mem::take(&mut lock(&self.waiters).wakers);
+        for (_, waker) in wakers {
+            waker.wake();
+        }
+    }
+}
+
+/// The future of [`VersionWatch::reached`].
+#[derive(Debug)]
+pub struct Reached<'a> {
+    watch: &'a VersionWatch,
+    target: u64,
+    /// Set once this waiter has left a waker.
+    id: Option<u64>,
+}
+
+impl Reached<'_> {
+    fn forget_waker(&mut self) {
+        if let Some(id) = self.id.take() {
+            lock(&self.watch.waiters).wakers.retain(|(w, _)| *w != id);
+        }
+    }
+}
+
+impl Future for Reached<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.watch.get() >= self.target {
+            self.forget_waker();
+            return Poll::Ready(());
+        }
+        {
+            let mut waiters = lock(&self.watch.waiters);
+            let id = *self.id.get_or_insert_with(|| {
+                waiters.next_id += 1;
+                waiters.next_id
+            });
+            // A wake took this entry out, or an earlier poll left it.
+            match waiters.wakers.iter_mut().find(|(w, _)| *w == id) {
+                Some((_, waker)) => waker.clone_from(cx.waker()),
+                None => waiters.wakers.push((id, cx.waker().clone())),
+            }
+        }
+        // A raise between the first check and leaving the waker took the
+        // list before the waker was in it: look again, now that it is.
+        if self.watch.get() >= self.target {
+            self.forget_waker();
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Reached<'_> {
+    fn drop(&mut self) {
+        self.forget_waker();
+    }
+}
+
 /// The shard threads attached by [`BrokerShared::attach_shard_thread`].
 #[derive(Debug)]
 struct ShardThreads {
@@ -325,8 +457,11 @@ pub struct BrokerShared {
     tables: Arc<Tables>,
     groups: Mutex<Groups>,
     locks: Mutex<QueueLocks>,
-    /// Topics changed since the last NameServer registration.
-    pub topics_dirty: AtomicBool,
+    /// Topic-config version: one more per change.
+    topics_version: VersionWatch,
+    /// The topic-config version the NameServers know (see `crate::register`
+    /// for which NameServers count).
+    registered_version: VersionWatch,
     config_dir: PathBuf,
     /// Messages stored since start (runtime info).
     pub put_total: AtomicU64,
@@ -406,7 +541,9 @@ impl BrokerShared {
             tables,
             groups: Mutex::new(Groups::default()),
             locks: Mutex::new(QueueLocks::default()),
-            topics_dirty: AtomicBool::new(true),
+            // Version 1 is the loaded topics, not yet registered (0).
+            topics_version: VersionWatch::new(1),
+            registered_version: VersionWatch::new(0),
             config_dir,
             put_total: AtomicU64::new(0),
             get_total: AtomicU64::new(0),
@@ -494,10 +631,46 @@ impl BrokerShared {
         self.tables.mark(ConfigFile::Offsets);
     }
 
-    /// Marks topics for the persister and for re-registration.
+    /// Marks topics for the persister and for re-registration; call after
+    /// the change is in the table.
     pub fn topics_changed(&self) {
-        self.topics_dirty.store(true, Ordering::Relaxed);
+        self.topics_changed_version();
+    }
+
+    /// [`Self::topics_changed`], returning the topic-config version that
+    /// covers the change, for [`Self::wait_registered`].
+    pub fn topics_changed_version(&self) -> u64 {
         self.tables.mark(ConfigFile::Topics);
+        // After the table change: a registrar that reads this version (or
+        // a later one) then snapshots a table that holds the change.
+        self.topics_version.increment()
+    }
+
+    /// The current topic-config version.
+    pub fn topics_version(&self) -> u64 {
+        self.topics_version.get()
+    }
+
+    /// Completes once the topic-config version is at least `version`.
+    pub fn wait_topics_version(&self, version: u64) -> Reached<'_> {
+        self.topics_version.reached(version)
+    }
+
+    /// The registrar's word that the NameServers know every topic change
+    /// up to `version`; wakes the requests waiting for it.
+    pub fn topics_registered(&self, version: u64) {
+        self.registered_version.raise_to(version);
+    }
+
+    /// The topic-config version the NameServers know.
+    pub fn registered_version(&self) -> u64 {
+        self.registered_version.get()
+    }
+
+    /// Completes once the NameServers know topic-config `version`. Not
+    /// bounded: the caller puts a limit on it (a NameServer can hang).
+    pub fn wait_registered(&self, version: u64) -> Reached<'_> {
+        self.registered_version.reached(version)
     }
 
     /// Next schedule-queue offset to deliver for a delay level.
@@ -689,5 +862,107 @@ mod tests {
         std::fs::write(tmp.path().join("config").join("topics.json"), b"{oops").unwrap();
         let err = BrokerShared::load(config(tmp.path())).unwrap_err();
         assert!(err.contains("topics.json"), "{err}");
+    }
+
+    /// Counts its wakes.
+    struct CountingWaker(AtomicUsize);
+
+    impl std::task::Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn waiting(watch: &VersionWatch) -> usize {
+        lock(&watch.waiters).wakers.len()
+    }
+
+    #[test]
+    fn a_watch_completes_at_its_target_and_keeps_one_waker_per_waiter() {
+        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        let wakes = || counter.0.load(Ordering::SeqCst);
+        let watch = VersionWatch::new(1);
+        assert!(Pin::new(&mut watch.reached(1)).poll(&mut cx).is_ready());
+        assert_eq!(waiting(&watch), 0, "ready at once leaves no waker");
+        let mut wait = watch.reached(3);
+        assert!(Pin::new(&mut wait).poll(&mut cx).is_pending());
+        assert!(Pin::new(&mut wait).poll(&mut cx).is_pending());
+        assert_eq!(waiting(&watch), 1, "polled twice, registered once");
+        assert_eq!(watch.increment(), 2);
+        assert_eq!((wakes(), waiting(&watch)), (1, 0), "woken, short of 3");
+        assert!(Pin::new(&mut wait).poll(&mut cx).is_pending());
+        watch.raise_to(1);
+        assert_eq!((watch.get(), wakes()), (2, 1), "never lowered, no wake");
+        watch.raise_to(5);
+        assert_eq!(wakes(), 2);
+        assert!(Pin::new(&mut wait).poll(&mut cx).is_ready());
+        assert_eq!(waiting(&watch), 0);
+        let mut abandoned = watch.reached(9);
+        assert!(Pin::new(&mut abandoned).poll(&mut cx).is_pending());
+        drop(abandoned);
+        assert_eq!(
+            waiting(&watch),
+            0,
+            "a dropped wait (a timeout) leaves nothing"
+        );
+    }
+
+    #[test]
+    fn a_watch_wakes_a_waiter_on_another_thread() {
+        let watch = Arc::new(VersionWatch::new(0));
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let watch = watch.clone();
+            std::thread::spawn(move || {
+                futures_lite::future::block_on(watch.reached(2));
+                done_tx.send(()).unwrap();
+            })
+        };
+        watch.increment();
+        watch.increment();
+        // Bounded, not timed: a lost wake hangs, and this turns that into a failure.
+        done_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("woken");
+        waiter.join().unwrap();
+        assert_eq!(waiting(&watch), 0);
+    }
+
+    /// The runtime's case: the registrar raises on shard 0's thread, the
+    /// request waits on another shard's executor, which sleeps in io_uring
+    /// meanwhile and must be roused.
+    #[test]
+    fn registration_wakes_a_request_parked_on_a_sleeping_executor() {
+        let tmp = tempfile::tempdir().unwrap();
+        let shared = Arc::new(BrokerShared::load(config(tmp.path())).unwrap());
+        let version = shared.topics_changed_version();
+        assert_eq!(version, 2, "version 1 is the loaded topics");
+        let waiter = {
+            let shared = shared.clone();
+            glommio::LocalExecutorBuilder::default()
+                .spawn(move || async move {
+                    let reached = async {
+                        shared.wait_registered(version).await;
+                        true
+                    };
+                    let bound = async {
+                        glommio::timer::sleep(Duration::from_secs(30)).await;
+                        false
+                    };
+                    futures_lite::future::or(reached, bound).await
+                })
+                .unwrap()
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while waiting(&shared.registered_version) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Short of the target: woken, it looks and waits again.
+        shared.topics_registered(version - 1);
+        shared.topics_registered(version);
+        assert!(waiter.join().unwrap(), "woken by the registration");
+        assert_eq!(shared.registered_version(), version);
     }
 }

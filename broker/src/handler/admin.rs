@@ -6,7 +6,10 @@
 //! Admin changes of topics and groups answer once they are on disk: they
 //! ask the persister thread for a pass and wait for it without blocking the
 //! executor ([`persisted`]). Automatic changes (auto-created topics and
-//! groups, offsets) are written within a second instead, unwaited.
+//! groups, offsets) are written within a second instead, unwaited. Topic
+//! changes also answer only once the NameServers route them (or a bounded
+//! wait ran out, [`crate::shard::Shard::registered`]), so a route query
+//! right after `updateTopic` on every broker of a cluster lists them all.
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -40,6 +43,16 @@ async fn persisted(shard: &Shard) -> RemotingCommand {
     }
 }
 
+/// Waits, at once, for the disk and the NameServers to hold topic-config
+/// `version`; answers as [`persisted`] does (a registration that did not
+/// finish in time is logged, not refused: the change is made, the
+/// registrar keeps trying, and RocketMQ answers the same way).
+async fn persisted_and_registered(shard: &Shard, version: u64) -> RemotingCommand {
+    let (answer, _registered) =
+        futures_lite::future::zip(persisted(shard), shard.registered(version)).await;
+    answer
+}
+
 pub async fn create_topic(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
     let h: CreateTopicRequestHeader = match req.decode_header() {
         Ok(h) => h,
@@ -59,8 +72,8 @@ pub async fn create_topic(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingC
     let outcome = shard.shared.topics().upsert(config, wall_clock_ms());
     match outcome {
         Ok(()) => {
-            shard.shared.topics_changed();
-            persisted(shard).await
+            let version = shard.shared.topics_changed_version();
+            persisted_and_registered(shard, version).await
         }
         Err(
             TopicRefusal::InvalidName(why)
@@ -83,8 +96,8 @@ pub async fn delete_topic(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingC
     }
     shard.shared.offsets().remove_topic(&h.topic);
     shard.shared.offsets_changed();
-    shard.shared.topics_changed();
-    persisted(shard).await
+    let version = shard.shared.topics_changed_version();
+    persisted_and_registered(shard, version).await
 }
 
 pub fn all_topic_config(shard: &Rc<Shard>) -> RemotingCommand {

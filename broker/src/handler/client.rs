@@ -43,12 +43,12 @@ fn decode_heartbeat(body: &[u8], limits: HeartbeatLimits) -> Result<HeartbeatDat
 
 /// HEART_BEAT: checks the limits (a heartbeat past one is refused whole),
 /// auto-creates the groups' settings and retry topics, records membership.
-/// Persisting what it created is the persister's job, off this thread;
-/// registering new retry topics with the NameServers is the registrar's,
-/// told through [`crate::shared::BrokerShared::topics_changed`]: it does so
-/// within its next check (tens of ms), long before a client asks for routes
-/// again (every 30 s). RocketMQ registers before answering instead; the
-/// registrar offers no way to wait for it yet.
+/// Persisting what it created is the persister's job, off this thread.
+/// A heartbeat that created a retry topic answers once the NameServers
+/// route it (bounded, [`Shard::registered`]), as RocketMQ registers before
+/// answering: a client asks for the `%RETRY%` route right after its first
+/// heartbeat, and one that finds none skips rebalancing it until its next
+/// route refresh (30 s).
 pub async fn heartbeat(
     shard: &Rc<Shard>,
     conn: &Connection,
@@ -98,7 +98,8 @@ pub async fn heartbeat(
         notify_changes(shard, changes);
     }
     if topics_created {
-        shard.shared.topics_changed();
+        let version = shard.shared.topics_changed_version();
+        shard.registered(version).await;
     }
     success()
 }
