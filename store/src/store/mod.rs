@@ -460,6 +460,8 @@ fn queue_entry<'a>(queues: &'a mut Queues, topic: &str, queue_id: u32) -> &'a mu
 }
 
 #[cfg(test)]
+mod crash_tests;
+#[cfg(test)]
 mod disk_tests;
 #[cfg(test)]
 mod tests;

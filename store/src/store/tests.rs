@@ -1,6 +1,5 @@
 //! Store tests on the in-memory disk (and one on real files).
 
-use std::cell::RefCell;
 use std::path::Path;
 use std::rc::Rc;
 
@@ -10,11 +9,11 @@ use bolide_proto::tags::tags_code;
 
 use super::*;
 use crate::io::dma::DmaStorage;
-use crate::io::mem::{MemStorage, SplitMix};
+use crate::io::mem::MemStorage;
 use crate::pull::GetStatus;
 use crate::testutil::{msg, run};
 
-async fn open_mem(
+pub(super) async fn open_mem(
     mem: &MemStorage,
     cfg: StoreConfig,
 ) -> (Rc<ShardStore<MemStorage>>, RecoveryReport) {
@@ -23,7 +22,12 @@ async fn open_mem(
         .unwrap()
 }
 
-fn get<'a>(topic: &'a str, q: u32, offset: u64, tags: Option<&'a [i64]>) -> GetRequest<'a> {
+pub(super) fn get<'a>(
+    topic: &'a str,
+    q: u32,
+    offset: u64,
+    tags: Option<&'a [i64]>,
+) -> GetRequest<'a> {
     GetRequest {
         topic,
         queue_id: q,
@@ -498,134 +502,6 @@ fn recovery_truncates_garbage_tail_and_rebuilds_queues() {
         assert!(report.truncated_bytes > 0);
         check_store(&again, &results).await;
     });
-}
-
-/// Seeded crash workloads: concurrent appenders, a crash at a random
-/// point, recovery, then every acknowledged-durable record must be there
-/// byte for byte and queues must agree with the log.
-#[test]
-fn seeded_crashes_lose_nothing_acknowledged() {
-    let started = std::time::Instant::now();
-    for seed in 0..24u64 {
-        if started.elapsed().as_secs() > 20 {
-            break;
-        }
-        let outcome = std::panic::catch_unwind(|| run(move || crash_once(seed)));
-        if outcome.is_err() {
-            panic!("crash test failed with seed {seed}");
-        }
-    }
-}
-
-type Acked = Rc<RefCell<Vec<(AppendResult, Vec<u8>)>>>;
-
-/// What a seed crashes: the mode, and a process crash (`kill`) or power
-/// loss (`crash`).
-fn crash_plan(seed: u64) -> (FlushMode, bool) {
-    let mode = [FlushMode::Sync, FlushMode::Async, FlushMode::Memory][(seed % 3) as usize];
-    (mode, (seed / 3) % 2 == 0)
-}
-
-/// Whether an acknowledged append must survive the crash `crash_plan`
-/// chose, given the durable offset when it happened.
-fn must_survive(mode: FlushMode, process_crash: bool, r: &AppendResult, durable: u64) -> bool {
-    let durable_then = r.physical_offset.0 + r.size_bytes as u64 <= durable;
-    match mode {
-        FlushMode::Sync => true,
-        FlushMode::Async => process_crash || durable_then,
-        FlushMode::Memory => durable_then,
-    }
-}
-
-async fn crash_once(seed: u64) {
-    let mut rng = SplitMix(seed);
-    let mem = MemStorage::new(1 << 30);
-    let (mode, process_crash) = crash_plan(seed);
-    let crash = move |mem: &MemStorage| match process_crash {
-        true => mem.kill(),
-        false => mem.crash(seed),
-    };
-    let cfg = StoreConfig {
-        flush_mode: mode,
-        ..StoreConfig::for_tests()
-    };
-    let (store, _) = open_mem(&mem, cfg.clone()).await;
-    let acked: Acked = Rc::default();
-    let crash_after = 20 + rng.below(300);
-    let crashed: Rc<RefCell<Option<(MemStorage, u64)>>> = Rc::default();
-    let tasks: Vec<_> = (0..8)
-        .map(|t| {
-            let (s, acked, crashed, mem) =
-                (store.clone(), acked.clone(), crashed.clone(), mem.clone());
-            let mut rng = SplitMix(seed * 100 + t);
-            glommio::spawn_local(async move {
-                while crashed.borrow().is_none() {
-                    let len = 1 + rng.below(2500) as usize;
-                    let body: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
-                    let m = msg(
-                        &format!("T{}", rng.below(3)),
-                        rng.below(3) as u32,
-                        &body,
-                        Some("tag"),
-                        Some("key"),
-                    );
-                    let Ok(r) = s.append(m).await else { break };
-                    if crashed.borrow().is_some() {
-                        break;
-                    }
-                    let bytes = s.read_record(r.physical_offset).await.unwrap();
-                    acked.borrow_mut().push((r, bytes));
-                    if acked.borrow().len() as u64 >= crash_after {
-                        *crashed.borrow_mut() = Some((crash(&mem), s.durable_offset().0));
-                    }
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await;
-    }
-    let (disk, durable) = crashed
-        .borrow_mut()
-        .take()
-        .unwrap_or_else(|| (crash(&mem), store.durable_offset().0));
-    let must_survive: Vec<_> = acked
-        .borrow()
-        .iter()
-        .filter(|(r, _)| must_survive(mode, process_crash, r, durable))
-        .cloned()
-        .collect();
-    let all_acked = mode == FlushMode::Sync || (mode == FlushMode::Async && process_crash);
-    assert!(!all_acked || must_survive.len() as u64 >= crash_after);
-    drop(store);
-    let (again, report) = open_mem(&disk, cfg).await;
-    for (r, bytes) in &must_survive {
-        let got = again
-            .read_record(r.physical_offset)
-            .await
-            .unwrap_or_else(|e| panic!("{e} ({report:?})"));
-        assert_eq!(&got, bytes, "record at {} differs", r.physical_offset);
-    }
-    for (topic, q) in again.queues() {
-        let (min, max) = again.queue_bounds(&topic, q).unwrap();
-        let mut offset = min;
-        while offset < max {
-            let r = again
-                .get_messages(&get(&topic, q, offset, None))
-                .await
-                .unwrap();
-            assert_eq!(r.status, GetStatus::Found, "{topic}/{q}@{offset}");
-            for (i, rec) in records(&r.messages).enumerate() {
-                assert_eq!(rec.unwrap().queue_offset().0, offset + i as u64);
-            }
-            offset = r.next_begin_offset;
-        }
-    }
-    again
-        .append(msg("T0", 0, b"after crash", None, None))
-        .await
-        .unwrap();
-    again.close().await.unwrap();
 }
 
 #[test]
