@@ -86,9 +86,12 @@ struct FileData {
     unsynced: Vec<Op>,
 }
 
+type Files = BTreeMap<PathBuf, Rc<RefCell<FileData>>>;
+type Tails = BTreeMap<PathBuf, Rc<RefCell<Vec<u8>>>>;
+
 #[derive(Debug)]
 struct MemFs {
-    files: BTreeMap<PathBuf, Rc<RefCell<FileData>>>,
+    files: Files,
     dirs: BTreeSet<PathBuf>,
     faults: Faults,
     syncs: u64,
@@ -97,7 +100,7 @@ struct MemFs {
     reads: BTreeMap<PathBuf, u64>,
     /// Shared-memory tails ([`Storage::map_tail`]): kept by
     /// [`MemStorage::kill`], lost by [`MemStorage::crash`].
-    tails: BTreeMap<PathBuf, Rc<RefCell<Vec<u8>>>>,
+    tails: Tails,
 }
 
 /// The in-memory disk; clones share it.
@@ -174,19 +177,7 @@ impl MemStorage {
             };
             files.insert(path.clone(), Rc::new(RefCell::new(file)));
         }
-        MemStorage {
-            fs: Rc::new(RefCell::new(MemFs {
-                files,
-                dirs: fs.dirs.clone(),
-                faults: Faults {
-                    capacity_bytes: fs.faults.capacity_bytes,
-                    ..Faults::default()
-                },
-                syncs: 0,
-                reads: BTreeMap::new(),
-                tails: BTreeMap::new(),
-            })),
-        }
+        fs.after_crash(files, BTreeMap::new())
     }
 
     /// Simulates a process crash (`kill -9`): a new disk holding everything
@@ -197,24 +188,9 @@ impl MemStorage {
         let fs = self.fs.borrow();
         let deep = |d: &Rc<RefCell<FileData>>| Rc::new(RefCell::new(d.borrow().clone()));
         let files = fs.files.iter().map(|(p, d)| (p.clone(), deep(d))).collect();
-        let tails = fs
-            .tails
-            .iter()
-            .map(|(p, t)| (p.clone(), Rc::new(RefCell::new(t.borrow().clone()))))
-            .collect();
-        MemStorage {
-            fs: Rc::new(RefCell::new(MemFs {
-                files,
-                dirs: fs.dirs.clone(),
-                faults: Faults {
-                    capacity_bytes: fs.faults.capacity_bytes,
-                    ..Faults::default()
-                },
-                syncs: 0,
-                reads: BTreeMap::new(),
-                tails,
-            })),
-        }
+        let copy = |t: &Rc<RefCell<Vec<u8>>>| Rc::new(RefCell::new(t.borrow().clone()));
+        let tails = fs.tails.iter().map(|(p, t)| (p.clone(), copy(t))).collect();
+        fs.after_crash(files, tails)
     }
 
     /// Test helper: reads of the files below `dir` so far.
@@ -315,6 +291,24 @@ fn apply_torn(image: &mut Vec<u8>, pos: u64, data: &[u8], rng: &mut SplitMix) {
 }
 
 impl MemFs {
+    /// A new disk of the same size and directories holding `files` and
+    /// `tails`, with no faults switched on (the crash ended them).
+    fn after_crash(&self, files: Files, tails: Tails) -> MemStorage {
+        MemStorage {
+            fs: Rc::new(RefCell::new(MemFs {
+                files,
+                dirs: self.dirs.clone(),
+                faults: Faults {
+                    capacity_bytes: self.faults.capacity_bytes,
+                    ..Faults::default()
+                },
+                syncs: 0,
+                reads: BTreeMap::new(),
+                tails,
+            })),
+        }
+    }
+
     fn used_bytes(&self) -> u64 {
         self.files
             .values()
