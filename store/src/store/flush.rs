@@ -200,10 +200,11 @@ impl<S: Storage> ShardStore<S> {
         self.flush.borrow_mut().flushing = false;
         match outcome {
             Err(e) if is_out_of_space(&e) => {
-                if self.flush.borrow().stalled.is_none() {
+                // Retried every tick while the disk stays full: log rarely.
+                self.refusals.note(self.now_ms(), || {
                     tracing::error!(shard = self.shard.0, error = %e,
                         "commit log write found the disk full; appends refused until space returns");
-                }
+                });
                 self.flush.borrow_mut().stalled = Some(e);
             }
             Err(e) => self.poison(e),
