@@ -22,14 +22,18 @@
 //! * [`filter`] — tag subscriptions matched against consume-queue units.
 //! * [`delay`] — delay levels: the schedule topic and its transformations.
 //! * [`longpoll`] — parked pulls, woken by arrivals or deadlines.
+//! * [`clock`] — the one clock (wall and monotonic readings), real or
+//!   driven by hand; the store stamps records with the same one.
 //!
 //! Runtime: [`runtime`] (threads, listeners, shutdown), [`datadir`] (one
-//! process per data directory), [`shard`] (mesh,
-//! owner-side execution), [`shared`] (state every shard shares, persisted
+//! process per data directory), [`shard`] (mesh, owner-side execution;
+//! generic over the store's storage, so `tests/in_memory.rs` runs it on
+//! the in-memory disk), [`shared`] (state every shard shares, persisted
 //! under `<data>/config/`), [`register`] (NameServer registration),
 //! [`schedule`] (delivers delayed messages when due),
 //! [`handler`] (one module per family of request codes).
 
+pub mod clock;
 pub mod config;
 pub mod datadir;
 pub mod delay;

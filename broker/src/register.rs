@@ -39,6 +39,7 @@ use bolide_proto::header::namesrv::{RegisterBrokerRequestHeader, UnregisterBroke
 use bolide_proto::RemotingCommand;
 use bolide_transport::remoting::{Connection, NoInbound};
 
+use crate::clock::SharedClock;
 use crate::shared::BrokerShared;
 
 /// Time allowed for one NameServer call.
@@ -147,6 +148,7 @@ fn unregister_request(shared: &BrokerShared) -> RemotingCommand {
 #[derive(Debug)]
 pub struct Registrar {
     shared: Arc<BrokerShared>,
+    clock: SharedClock,
     addrs: Vec<SocketAddr>,
     conns: RefCell<Vec<Option<Connection>>>,
     /// One per NameServer, each updated by that NameServer's task only.
@@ -154,7 +156,7 @@ pub struct Registrar {
 }
 
 impl Registrar {
-    pub fn new(shared: Arc<BrokerShared>) -> Rc<Self> {
+    pub fn new(shared: Arc<BrokerShared>, clock: SharedClock) -> Rc<Self> {
         let addrs: Vec<SocketAddr> = shared
             .config
             .broker
@@ -166,6 +168,7 @@ impl Registrar {
         let schedules = RefCell::new(vec![Schedule::new(); addrs.len()]);
         Rc::new(Registrar {
             shared,
+            clock,
             addrs,
             conns,
             schedules,
@@ -247,7 +250,7 @@ impl Registrar {
             // registers covers at least this version.
             let version = self.shared.topics_version();
             let mut schedule = self.schedules.borrow()[i];
-            if schedule.due(self.shared.now_ms(), version) {
+            if schedule.due(self.clock.monotonic_ms(), version) {
                 self.attempt(i, &mut schedule, interval_ms, version).await;
                 self.schedules.borrow_mut()[i] = schedule;
             }
@@ -255,7 +258,7 @@ impl Registrar {
             // this NameServer is failing must not wait for it.
             let settled = settled_version(&self.schedules.borrow(), version);
             self.shared.topics_registered(settled);
-            let wait_ms = schedule.next_ms.saturating_sub(self.shared.now_ms());
+            let wait_ms = schedule.next_ms.saturating_sub(self.clock.monotonic_ms());
             futures_lite::future::or(
                 glommio::timer::sleep(Duration::from_millis(wait_ms)),
                 self.shared.wait_topics_version(version + 1),
@@ -268,7 +271,7 @@ impl Registrar {
     /// NameServer `i`, logged only when its state changes or a retry fails.
     async fn attempt(&self, i: usize, schedule: &mut Schedule, interval_ms: u64, version: u64) {
         let namesrv = self.addrs[i];
-        let now_ms = self.shared.now_ms();
+        let now_ms = self.clock.monotonic_ms();
         match self.register(i).await {
             Ok(()) => {
                 if schedule.failures > 0 {

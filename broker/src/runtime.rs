@@ -24,6 +24,7 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::channels::local_channel::{self, LocalReceiver};
 use glommio::net::TcpListener;
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::BrokerConfig;
 use crate::datadir::{check_shard_count, DataDirLock};
 use crate::groups::CLIENT_EXPIRY_MS;
@@ -31,6 +32,9 @@ use crate::handler::{client::notify_changes, BrokerHandler};
 use crate::register::Registrar;
 use crate::shard::{Envelope, Shard, MESH_CHANNEL_CAPACITY};
 use crate::shared::BrokerShared;
+
+/// The shard the runtime runs: over real files.
+pub type LiveShard = Shard<DmaStorage>;
 
 /// How often a shard looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(100);
@@ -88,7 +92,8 @@ pub fn start(config: BrokerConfig) -> Result<BrokerHandle, String> {
     let lock = DataDirLock::acquire(&config.store.data_dir)?;
     probe_listen_addrs(&config)?;
     let shards = config.shard_count();
-    let shared = Arc::new(BrokerShared::load(config)?);
+    let clock = SystemClock::shared();
+    let shared = Arc::new(BrokerShared::load(config, clock.as_ref())?);
     check_shard_count(shared.config_dir(), shards)?;
     let b = &shared.config.broker;
     let addr: SocketAddr = format!("{}:{}", b.advertised_host, b.listen_port)
@@ -101,9 +106,10 @@ pub fn start(config: BrokerConfig) -> Result<BrokerHandle, String> {
     for k in 0..shards {
         let (shared, mesh, stop, ready) =
             (shared.clone(), mesh.clone(), stop.clone(), ready_tx.clone());
+        let clock = clock.clone();
         let thread = std::thread::Builder::new()
             .name(format!("bolide-shard-{k}"))
-            .spawn(move || run_shard_thread(shared, mesh, stop, ready))
+            .spawn(move || run_shard_thread(shared, clock, mesh, stop, ready))
             .map_err(|e| format!("cannot start shard thread: {e}"))?;
         threads.push(thread);
     }
@@ -138,6 +144,7 @@ type Ready = mpsc::Sender<Result<(), String>>;
 
 fn run_shard_thread(
     shared: Arc<BrokerShared>,
+    clock: SharedClock,
     mesh: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
     stop: Arc<AtomicBool>,
     ready: Ready,
@@ -155,7 +162,7 @@ fn run_shard_thread(
         }
     };
     executor.run(async move {
-        let Some((shard, listeners)) = start_shard(shared, mesh, &ready).await else {
+        let Some((shard, listeners)) = start_shard(shared, clock, mesh, &ready).await else {
             return false;
         };
         let _ = ready.send(Ok(()));
@@ -185,9 +192,10 @@ fn run_shard_thread(
 
 async fn start_shard(
     shared: Arc<BrokerShared>,
+    clock: SharedClock,
     mesh: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
     ready: &Ready,
-) -> Option<(Rc<Shard>, Vec<TcpListener>)> {
+) -> Option<(Rc<LiveShard>, Vec<TcpListener>)> {
     let fail = |e: String| {
         let _ = ready.send(Err(e));
     };
@@ -225,7 +233,7 @@ async fn start_shard(
             return None;
         }
     };
-    let shard = Shard::new(id, shared, store, store_host, senders);
+    let shard = Shard::new(id, shared, store, store_host, senders, clock);
     for (_, rx) in receivers.streams() {
         glommio::spawn_local(shard.clone().serve_peer(rx)).detach();
     }
@@ -276,7 +284,7 @@ fn bind_listeners(config: &BrokerConfig) -> Result<Vec<TcpListener>, String> {
 
 /// Accepts connections until `stopped` closes; the listener is dropped
 /// (closed) on return.
-async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, stopped: LocalReceiver<()>) {
+async fn accept_loop(shard: Rc<LiveShard>, listener: TcpListener, stopped: LocalReceiver<()>) {
     let handler = Rc::new(BrokerHandler {
         shard: shard.clone(),
     });
@@ -318,8 +326,8 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, stopped: LocalRece
     }
 }
 
-fn spawn_housekeeping(shard: &Rc<Shard>) {
-    let registrar = Registrar::new(shard.shared.clone());
+fn spawn_housekeeping(shard: &Rc<LiveShard>) {
+    let registrar = Registrar::new(shard.shared.clone(), shard.clock.clone());
     glommio::spawn_local(registrar.run()).detach();
     let persist = shard.clone();
     glommio::spawn_local(async move {
@@ -333,7 +341,10 @@ fn spawn_housekeeping(shard: &Rc<Shard>) {
     glommio::spawn_local(async move {
         loop {
             glommio::timer::sleep(CLIENT_SCAN_INTERVAL).await;
-            let changes = scan.shared.groups().expire(scan.now_ms(), CLIENT_EXPIRY_MS);
+            let changes = scan
+                .shared
+                .groups()
+                .expire(scan.clock.monotonic_ms(), CLIENT_EXPIRY_MS);
             notify_changes(&scan, changes);
         }
     })
@@ -341,9 +352,11 @@ fn spawn_housekeeping(shard: &Rc<Shard>) {
 }
 
 /// Returns whether the store closed cleanly.
-async fn stop_shard(shard: &Rc<Shard>) -> bool {
+async fn stop_shard(shard: &Rc<LiveShard>) -> bool {
     if shard.id.0 == 0 {
-        Registrar::new(shard.shared.clone()).unregister_all().await;
+        Registrar::new(shard.shared.clone(), shard.clock.clone())
+            .unregister_all()
+            .await;
         shard.shared.persist_offsets();
     }
     match shard.store.close().await {

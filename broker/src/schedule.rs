@@ -22,10 +22,11 @@ use std::time::Duration;
 use bolide_proto::consume_queue::CqUnit;
 use bolide_proto::delay::SCHEDULE_TOPIC;
 use bolide_proto::message::{NewMessage, RecordView};
+use bolide_store::io::Storage;
 use bolide_store::StoreError;
 
 use crate::delay::from_schedule;
-use crate::shard::{wall_clock_ms, Shard};
+use crate::shard::Shard;
 use crate::topics::{dlq_topic, validate_topic_name, RETRY_TOPIC_PREFIX};
 
 /// Longest sleep between checks of a level's queue.
@@ -166,7 +167,7 @@ impl LevelState {
 }
 
 /// Starts the scheduler of every level this shard owns.
-pub fn spawn_schedulers(shard: &Rc<Shard>) {
+pub fn spawn_schedulers<S: Storage>(shard: &Rc<Shard<S>>) {
     // The runtime calls this once on every shard thread as it starts: the
     // hook that lets the config persister make its last pass at shutdown.
     shard.shared.attach_shard_thread();
@@ -177,7 +178,7 @@ pub fn spawn_schedulers(shard: &Rc<Shard>) {
     }
 }
 
-async fn run_level(shard: Rc<Shard>, level: u32) {
+async fn run_level<S: Storage>(shard: Rc<Shard<S>>, level: u32) {
     let mut state = LevelState::new(level);
     loop {
         let wait = deliver_due(&shard, &mut state).await;
@@ -188,7 +189,7 @@ async fn run_level(shard: Rc<Shard>, level: u32) {
 /// Delivers what is due at the head of the level's queue; returns how long
 /// to wait before looking again. Units carry their delivery time, so only
 /// due messages are read from the log.
-async fn deliver_due(shard: &Rc<Shard>, state: &mut LevelState) -> Duration {
+async fn deliver_due<S: Storage>(shard: &Rc<Shard<S>>, state: &mut LevelState) -> Duration {
     let (level, queue) = (state.level, state.level - 1);
     let store = &shard.store;
     let min = store.min_offset(SCHEDULE_TOPIC, queue);
@@ -199,16 +200,16 @@ async fn deliver_due(shard: &Rc<Shard>, state: &mut LevelState) -> Duration {
     {
         Ok(units) if units.is_empty() => return IDLE_POLL,
         Ok(units) => units,
-        Err(e) => return state.failed(shard.now_ms(), offset, &e.to_string()),
+        Err(e) => return state.failed(shard.clock.monotonic_ms(), offset, &e.to_string()),
     };
     for unit in units {
-        let now_ms = wall_clock_ms();
+        let now_ms = shard.clock.now_ms();
         if unit.tags_code > now_ms {
             return Duration::from_millis((unit.tags_code - now_ms) as u64).min(IDLE_POLL);
         }
         match handle_unit(shard, unit).await {
-            Outcome::Retry(why) => return state.failed(shard.now_ms(), offset, &why),
-            outcome => state.settled(shard.now_ms(), offset, &outcome),
+            Outcome::Retry(why) => return state.failed(shard.clock.monotonic_ms(), offset, &why),
+            outcome => state.settled(shard.clock.monotonic_ms(), offset, &outcome),
         }
         offset += 1;
         shard.shared.set_delay_offset(level, offset);
@@ -217,7 +218,7 @@ async fn deliver_due(shard: &Rc<Shard>, state: &mut LevelState) -> Duration {
 }
 
 /// Reads one due scheduled record and delivers it.
-async fn handle_unit(shard: &Rc<Shard>, unit: CqUnit) -> Outcome {
+async fn handle_unit<S: Storage>(shard: &Rc<Shard<S>>, unit: CqUnit) -> Outcome {
     let bytes = match shard.store.read_record(unit.physical_offset).await {
         Ok(bytes) => bytes,
         Err(e) if is_permanent(&e) => return Outcome::Dropped(format!("unreadable record: {e}")),
@@ -235,7 +236,7 @@ async fn handle_unit(shard: &Rc<Shard>, unit: CqUnit) -> Outcome {
 
 /// Re-stores a due message in its real topic, or moves it aside when that
 /// topic refuses it for good.
-async fn deliver(shard: &Rc<Shard>, msg: NewMessage) -> Outcome {
+async fn deliver<S: Storage>(shard: &Rc<Shard<S>>, msg: NewMessage) -> Outcome {
     let real_topic = msg.topic.clone();
     let refused = match validate_topic_name(&real_topic) {
         Err(why) => why,
@@ -254,11 +255,16 @@ async fn deliver(shard: &Rc<Shard>, msg: NewMessage) -> Outcome {
 }
 
 /// Stores a message its real topic refused in the dead-letter topic `dlq`.
-async fn move_aside(shard: &Rc<Shard>, mut msg: NewMessage, dlq: String, why: String) -> Outcome {
+async fn move_aside<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    mut msg: NewMessage,
+    dlq: String,
+    why: String,
+) -> Outcome {
     let created = shard
         .shared
         .topics()
-        .ensure_single_queue(&dlq, wall_clock_ms());
+        .ensure_single_queue(&dlq, shard.clock.now_ms());
     match created {
         Ok(true) => shard.shared.topics_changed(),
         Ok(false) => {}
@@ -281,7 +287,7 @@ async fn move_aside(shard: &Rc<Shard>, mut msg: NewMessage, dlq: String, why: St
     }
 }
 
-async fn store_in(shard: &Rc<Shard>, msg: NewMessage) -> Result<(), StoreError> {
+async fn store_in<S: Storage>(shard: &Rc<Shard<S>>, msg: NewMessage) -> Result<(), StoreError> {
     let owner = shard.owner(&msg.topic, msg.queue_id);
     shard.append(owner, vec![msg]).await.map(|_| ())
 }

@@ -19,7 +19,7 @@ use bolide_proto::ids::{PhysicalOffset, ShardId};
 use bolide_proto::message::NewMessage;
 use bolide_proto::msgid::UniqueKeyGenerator;
 use bolide_proto::RemotingCommand;
-use bolide_store::io::dma::DmaStorage;
+use bolide_store::io::Storage;
 use bolide_store::pull::GetStatus;
 use bolide_store::store::{AppendResult, Dispatched, GetRequest, GetResult, ShardStore};
 use bolide_store::StoreError;
@@ -27,6 +27,7 @@ use bolide_transport::remoting::Connection;
 use glommio::channels::channel_mesh::Senders;
 use glommio::channels::local_channel::{self, LocalSender};
 
+use crate::clock::{store_clock, SharedClock};
 use crate::filter::TagFilter;
 use crate::longpoll::{ParkedPulls, PullTicket};
 use crate::router::shard_for;
@@ -129,12 +130,15 @@ pub fn is_not_found(status: GetStatus, offset: u64) -> bool {
     }
 }
 
-/// One core's shard.
-pub struct Shard {
+/// One core's shard, over the store's storage `S` (real files in the
+/// runtime, the in-memory disk in tests).
+pub struct Shard<S: Storage> {
     pub id: ShardId,
     pub shard_count: u16,
     pub shared: Arc<BrokerShared>,
-    pub store: Rc<ShardStore<DmaStorage>>,
+    pub store: Rc<ShardStore<S>>,
+    /// The one clock of this broker; the store stamps records with it too.
+    pub clock: SharedClock,
     /// `brokerIP1:listenPort`, written into records as the store host.
     pub store_host: SocketAddr,
     senders: Senders<Envelope>,
@@ -147,7 +151,7 @@ pub struct Shard {
     next_queue: Cell<u32>,
 }
 
-impl std::fmt::Debug for Shard {
+impl<S: Storage> std::fmt::Debug for Shard<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shard")
             .field("id", &self.id)
@@ -156,26 +160,30 @@ impl std::fmt::Debug for Shard {
     }
 }
 
-impl Shard {
-    /// Builds the shard and hooks long polling into its store's dispatch.
+impl<S: Storage> Shard<S> {
+    /// Builds the shard, sets its store's clock to `clock`, and hooks long
+    /// polling into the store's dispatch.
     pub fn new(
         id: ShardId,
         shared: Arc<BrokerShared>,
-        store: Rc<ShardStore<DmaStorage>>,
+        store: Rc<ShardStore<S>>,
         store_host: SocketAddr,
         senders: Senders<Envelope>,
-    ) -> Rc<Shard> {
+        clock: SharedClock,
+    ) -> Rc<Self> {
+        store.set_clock(store_clock(&clock));
         let shard_count = senders.nr_consumers().max(1) as u16;
         let ip = match store_host.ip() {
             std::net::IpAddr::V4(ip) => ip,
             std::net::IpAddr::V6(_) => std::net::Ipv4Addr::LOCALHOST,
         };
-        let keys = UniqueKeyGenerator::new(ip, std::process::id(), id.0 as u32, wall_clock_ms());
+        let keys = UniqueKeyGenerator::new(ip, std::process::id(), id.0 as u32, clock.now_ms());
         let shard = Rc::new(Shard {
             id,
             shard_count,
             shared,
             store,
+            clock,
             store_host,
             senders,
             pending: RefCell::new(HashMap::new()),
@@ -186,7 +194,7 @@ impl Shard {
             unique_keys: RefCell::new(keys),
             next_queue: Cell::new(id.0 as u32),
         });
-        let weak: Weak<Shard> = Rc::downgrade(&shard);
+        let weak: Weak<Self> = Rc::downgrade(&shard);
         shard
             .store
             .set_dispatch_listener(Box::new(move |d: &Dispatched| {
@@ -197,14 +205,9 @@ impl Shard {
         shard
     }
 
-    /// Monotonic milliseconds, the same clock on every shard.
-    pub fn now_ms(&self) -> u64 {
-        self.shared.now_ms()
-    }
-
     /// A fresh unique key (`UNIQ_KEY`) for a message that came without one.
     pub fn unique_key(&self) -> String {
-        self.unique_keys.borrow_mut().next(wall_clock_ms())
+        self.unique_keys.borrow_mut().next(self.clock.now_ms())
     }
 
     /// Runs pure CPU work that can take milliseconds (decoding a huge
@@ -414,7 +417,7 @@ impl Shard {
         if op.hold_ms == 0 || !is_not_found(first.status, op.offset) {
             return Ok(first);
         }
-        let deadline_ms = self.now_ms() + op.hold_ms;
+        let deadline_ms = self.clock.monotonic_ms() + op.hold_ms;
         let ticket = self.parked.borrow_mut().park(
             &op.topic,
             op.queue,
@@ -434,7 +437,7 @@ impl Shard {
         })
         .await;
         self.wakers.borrow_mut().remove(&ticket);
-        let expired = self.parked.borrow_mut().expired(self.now_ms());
+        let expired = self.parked.borrow_mut().expired(self.clock.monotonic_ms());
         for t in expired {
             // Dropping a waker wakes its pull, which then answers as expired.
             self.wakers.borrow_mut().remove(&t);
@@ -577,13 +580,6 @@ impl Shard {
             .call(ShardId(shard), ShardOp::Notify { conn_id, command })
             .await;
     }
-}
-
-/// Wall-clock milliseconds since the Unix epoch.
-pub fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

@@ -47,6 +47,7 @@ use std::time::{Duration, Instant};
 use bolide_proto::body::SubscriptionGroupConfig;
 use bolide_proto::delay::DelayLevels;
 
+use crate::clock::Clock;
 use crate::config::BrokerConfig;
 use crate::groups::Groups;
 use crate::locks::QueueLocks;
@@ -469,7 +470,6 @@ pub struct BrokerShared {
     pub get_total: AtomicU64,
     /// Wall-clock ms at start.
     pub boot_timestamp_ms: i64,
-    started: Instant,
     shard_threads: Arc<ShardThreads>,
     persister: Persister,
 }
@@ -524,8 +524,8 @@ fn load_tables(config: &BrokerConfig, dir: &Path) -> Result<Tables, String> {
 
 impl BrokerShared {
     /// Loads persisted topics, groups and offsets from `<data>/config/` and
-    /// starts the persister.
-    pub fn load(config: BrokerConfig) -> Result<Self, String> {
+    /// starts the persister; `clock` gives the boot timestamp.
+    pub fn load(config: BrokerConfig, clock: &dyn Clock) -> Result<Self, String> {
         let config_dir = config.store.data_dir.join("config");
         std::fs::create_dir_all(&config_dir)
             .map_err(|e| format!("cannot create {}: {e}", config_dir.display()))?;
@@ -547,16 +547,10 @@ impl BrokerShared {
             config_dir,
             put_total: AtomicU64::new(0),
             get_total: AtomicU64::new(0),
-            boot_timestamp_ms: crate::shard::wall_clock_ms(),
-            started: Instant::now(),
+            boot_timestamp_ms: clock.now_ms(),
             shard_threads,
             persister,
         })
-    }
-
-    /// Monotonic milliseconds since start, the same clock on every shard.
-    pub fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
     }
 
     /// Where broker-wide files live.
@@ -585,13 +579,16 @@ impl BrokerShared {
     }
 
     /// A group's settings, auto-created when the config allows it (and the
-    /// group limit is not reached).
-    pub fn subscription_group(&self, group: &str) -> Result<SubscriptionGroupConfig, GroupRefusal> {
+    /// group limit is not reached); `now_ms` is wall time.
+    pub fn subscription_group(
+        &self,
+        group: &str,
+        now_ms: i64,
+    ) -> Result<SubscriptionGroupConfig, GroupRefusal> {
         let auto = self.config.broker.auto_create_subscription_group;
-        let now = crate::shard::wall_clock_ms();
         let (config, created) = self
             .subscription_groups()
-            .find_or_create(group, auto, now)?;
+            .find_or_create(group, auto, now_ms)?;
         if created {
             self.subscription_groups_changed();
         }
@@ -599,16 +596,16 @@ impl BrokerShared {
     }
 
     /// Auto-creates (when allowed) every group a heartbeat names, or none
-    /// when that would pass the group limit.
+    /// when that would pass the group limit; `now_ms` is wall time.
     pub fn create_subscription_groups<'a>(
         &self,
         groups: impl IntoIterator<Item = &'a str>,
+        now_ms: i64,
     ) -> Result<(), GroupRefusal> {
         if !self.config.broker.auto_create_subscription_group {
             return Ok(());
         }
-        let now = crate::shard::wall_clock_ms();
-        if self.subscription_groups().create_all(groups, now)? > 0 {
+        if self.subscription_groups().create_all(groups, now_ms)? > 0 {
             self.subscription_groups_changed();
         }
         Ok(())
@@ -764,6 +761,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::SystemClock;
 
     fn config(dir: &Path) -> BrokerConfig {
         let mut config = BrokerConfig::default();
@@ -774,14 +772,14 @@ mod tests {
     #[test]
     fn topics_and_offsets_survive_a_reload() {
         let tmp = tempfile::tempdir().unwrap();
-        let shared = BrokerShared::load(config(tmp.path())).unwrap();
+        let shared = BrokerShared::load(config(tmp.path()), &SystemClock::new()).unwrap();
         shared.topics().for_send("T", "TBW102", 4, 1).unwrap();
         shared.topics_changed();
         shared.commit_offset("g", "T", 1, 42);
         shared.set_delay_offset(3, 9);
-        shared.subscription_group("SG").unwrap();
+        shared.subscription_group("SG", 0).unwrap();
         shared.flush_config().unwrap();
-        let again = BrokerShared::load(config(tmp.path())).unwrap();
+        let again = BrokerShared::load(config(tmp.path()), &SystemClock::new()).unwrap();
         assert_eq!(again.topics().get("T").unwrap().write_queue_nums, 4);
         assert_eq!(again.offsets().query("g", "T", 1), Some(42));
         assert_eq!(again.delay_offset(3), 9);
@@ -792,7 +790,7 @@ mod tests {
     fn changes_are_written_by_the_persister_and_by_the_last_pass_at_drop() {
         let tmp = tempfile::tempdir().unwrap();
         let offsets = tmp.path().join("config").join("consumer_offsets.json");
-        let shared = BrokerShared::load(config(tmp.path())).unwrap();
+        let shared = BrokerShared::load(config(tmp.path()), &SystemClock::new()).unwrap();
         shared.commit_offset("g", "T", 0, 1);
         let ticket = shared.request_flush();
         let deadline = Instant::now() + FLUSH_WAIT;
@@ -803,14 +801,14 @@ mod tests {
         assert!(offsets.exists());
         shared.commit_offset("g", "T", 0, 2);
         drop(shared);
-        let again = BrokerShared::load(config(tmp.path())).unwrap();
+        let again = BrokerShared::load(config(tmp.path()), &SystemClock::new()).unwrap();
         assert_eq!(again.offsets().query("g", "T", 0), Some(2));
     }
 
     #[test]
     fn the_last_shard_thread_to_exit_makes_the_last_pass() {
         let tmp = tempfile::tempdir().unwrap();
-        let shared = Arc::new(BrokerShared::load(config(tmp.path())).unwrap());
+        let shared = Arc::new(BrokerShared::load(config(tmp.path()), &SystemClock::new()).unwrap());
         // Like the runtime's shards: all attached before any exits.
         let started = Arc::new(std::sync::Barrier::new(2));
         let threads: Vec<_> = (0..2u32)
@@ -837,7 +835,7 @@ mod tests {
     #[test]
     fn a_failed_write_is_reported_and_retried() {
         let tmp = tempfile::tempdir().unwrap();
-        let shared = BrokerShared::load(config(tmp.path())).unwrap();
+        let shared = BrokerShared::load(config(tmp.path()), &SystemClock::new()).unwrap();
         let dir = tmp.path().join("config");
         // A directory where the temp file would go makes the write fail.
         std::fs::create_dir(dir.join("topics.tmp")).unwrap();
@@ -860,7 +858,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(tmp.path().join("config")).unwrap();
         std::fs::write(tmp.path().join("config").join("topics.json"), b"{oops").unwrap();
-        let err = BrokerShared::load(config(tmp.path())).unwrap_err();
+        let err = BrokerShared::load(config(tmp.path()), &SystemClock::new()).unwrap_err();
         assert!(err.contains("topics.json"), "{err}");
     }
 
@@ -936,7 +934,7 @@ mod tests {
     #[test]
     fn registration_wakes_a_request_parked_on_a_sleeping_executor() {
         let tmp = tempfile::tempdir().unwrap();
-        let shared = Arc::new(BrokerShared::load(config(tmp.path())).unwrap());
+        let shared = Arc::new(BrokerShared::load(config(tmp.path()), &SystemClock::new()).unwrap());
         let version = shared.topics_changed_version();
         assert_eq!(version, 2, "version 1 is the loaded topics");
         let waiter = {

@@ -24,16 +24,17 @@ use bolide_proto::header::query::{
 };
 use bolide_proto::ids::GlobalOffset;
 use bolide_proto::RemotingCommand;
+use bolide_store::io::Storage;
 
 use super::{bad_request, error, store_error, success};
-use crate::shard::{wall_clock_ms, Shard};
+use crate::shard::Shard;
 use crate::topics::TopicRefusal;
 
 /// Most messages one QUERY_MESSAGE returns, whatever `maxNum` asks.
 pub const MAX_QUERY_MESSAGES: usize = 64;
 /// Waits until the persister has written the change just made: SUCCESS,
 /// or SYSTEM_ERROR saying it is applied but not (yet) on disk.
-async fn persisted(shard: &Shard) -> RemotingCommand {
+async fn persisted<S: Storage>(shard: &Shard<S>) -> RemotingCommand {
     match shard.persist_now().await {
         Ok(()) => success(),
         Err(why) => error(
@@ -47,13 +48,16 @@ async fn persisted(shard: &Shard) -> RemotingCommand {
 /// `version`; answers as [`persisted`] does (a registration that did not
 /// finish in time is logged, not refused: the change is made, the
 /// registrar keeps trying, and RocketMQ answers the same way).
-async fn persisted_and_registered(shard: &Shard, version: u64) -> RemotingCommand {
+async fn persisted_and_registered<S: Storage>(shard: &Shard<S>, version: u64) -> RemotingCommand {
     let (answer, _registered) =
         futures_lite::future::zip(persisted(shard), shard.registered(version)).await;
     answer
 }
 
-pub async fn create_topic(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn create_topic<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let h: CreateTopicRequestHeader = match req.decode_header() {
         Ok(h) => h,
         Err(e) => return bad_request(e),
@@ -69,7 +73,7 @@ pub async fn create_topic(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingC
         order: h.order.unwrap_or(false),
         ..TopicConfig::default()
     };
-    let outcome = shard.shared.topics().upsert(config, wall_clock_ms());
+    let outcome = shard.shared.topics().upsert(config, shard.clock.now_ms());
     match outcome {
         Ok(()) => {
             let version = shard.shared.topics_changed_version();
@@ -86,12 +90,15 @@ pub async fn create_topic(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingC
 /// Deletes a topic's config and committed offsets. Its stored messages
 /// stay until retention removes them; a topic re-created under the same
 /// name continues its queues' offsets.
-pub async fn delete_topic(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn delete_topic<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let h: DeleteTopicRequestHeader = match req.decode_header() {
         Ok(h) => h,
         Err(e) => return bad_request(e),
     };
-    if !shard.shared.topics().delete(&h.topic, wall_clock_ms()) {
+    if !shard.shared.topics().delete(&h.topic, shard.clock.now_ms()) {
         return success();
     }
     shard.shared.offsets().remove_topic(&h.topic);
@@ -100,12 +107,12 @@ pub async fn delete_topic(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingC
     persisted_and_registered(shard, version).await
 }
 
-pub fn all_topic_config(shard: &Rc<Shard>) -> RemotingCommand {
+pub fn all_topic_config<S: Storage>(shard: &Rc<Shard<S>>) -> RemotingCommand {
     let wrapper = shard.shared.topics().to_wrapper();
     success().with_body(wrapper.encode())
 }
 
-pub async fn runtime_info(shard: &Rc<Shard>) -> RemotingCommand {
+pub async fn runtime_info<S: Storage>(shard: &Rc<Shard<S>>) -> RemotingCommand {
     let shared = &shard.shared;
     let mut table = KvTable::default();
     let mut put = |k: &str, v: String| {
@@ -142,7 +149,10 @@ pub async fn runtime_info(shard: &Rc<Shard>) -> RemotingCommand {
     success().with_body(table.encode())
 }
 
-pub async fn view_message(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn view_message<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let h: ViewMessageRequestHeader = match req.decode_header() {
         Ok(h) => h,
         Err(e) => return bad_request(e),
@@ -162,7 +172,10 @@ pub async fn view_message(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingC
     }
 }
 
-pub async fn query_message(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn query_message<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let h: QueryMessageRequestHeader = match req.decode_header() {
         Ok(h) => h,
         Err(e) => return bad_request(e),
@@ -178,7 +191,7 @@ pub async fn query_message(shard: &Rc<Shard>, req: &RemotingCommand) -> Remoting
         ),
         Ok(records) => {
             let header = QueryMessageResponseHeader {
-                index_last_update_timestamp: wall_clock_ms(),
+                index_last_update_timestamp: shard.clock.now_ms(),
                 index_last_update_phyoffset: shard.store.write_offset().0 as i64,
             };
             success().with_header(&header).with_body(records.concat())
@@ -187,7 +200,10 @@ pub async fn query_message(shard: &Rc<Shard>, req: &RemotingCommand) -> Remoting
     }
 }
 
-pub async fn upsert_group(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn upsert_group<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let config = match SubscriptionGroupConfig::decode(&req.body) {
         Ok(c) => c,
         Err(e) => return bad_request(e),
@@ -201,7 +217,7 @@ pub async fn upsert_group(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingC
     let outcome = shard
         .shared
         .subscription_groups()
-        .upsert(config, wall_clock_ms());
+        .upsert(config, shard.clock.now_ms());
     if let Err(refusal) = outcome {
         return error(rsp::SYSTEM_ERROR, refusal.why());
     }
@@ -209,12 +225,12 @@ pub async fn upsert_group(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingC
     persisted(shard).await
 }
 
-pub fn all_groups(shard: &Rc<Shard>) -> RemotingCommand {
+pub fn all_groups<S: Storage>(shard: &Rc<Shard<S>>) -> RemotingCommand {
     let wrapper = shard.shared.subscription_groups().to_wrapper();
     success().with_body(wrapper.encode())
 }
 
-pub fn get_group(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub fn get_group<S: Storage>(shard: &Rc<Shard<S>>, req: &RemotingCommand) -> RemotingCommand {
     let group: String = match req.ext_fields.read("group") {
         Ok(g) => g,
         Err(e) => return bad_request(e),
@@ -229,7 +245,10 @@ pub fn get_group(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
     }
 }
 
-pub async fn delete_group(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn delete_group<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let group: String = match req.ext_fields.read("groupName") {
         Ok(g) => g,
         Err(e) => return bad_request(e),
@@ -237,7 +256,7 @@ pub async fn delete_group(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingC
     let deleted = shard
         .shared
         .subscription_groups()
-        .delete(&group, wall_clock_ms());
+        .delete(&group, shard.clock.now_ms());
     if !deleted {
         return success();
     }

@@ -18,11 +18,12 @@ use bolide_proto::header::client::{
     UnregisterClientRequestHeader,
 };
 use bolide_proto::RemotingCommand;
-use bolide_transport::remoting::Connection;
+use bolide_store::io::Storage;
 
 use super::{bad_request, error, success};
 use crate::groups::{check_heartbeat_size, ConnRef, HeartbeatLimits, MembershipChange};
-use crate::shard::{wall_clock_ms, Shard};
+use crate::handler::Peer;
+use crate::shard::Shard;
 use crate::topics::{retry_topic, validate_group_name};
 
 /// Heartbeats larger than this are decoded off the executor: thousands of
@@ -49,9 +50,9 @@ fn decode_heartbeat(body: &[u8], limits: HeartbeatLimits) -> Result<HeartbeatDat
 /// answering: a client asks for the `%RETRY%` route right after its first
 /// heartbeat, and one that finds none skips rebalancing it until its next
 /// route refresh (30 s).
-pub async fn heartbeat(
-    shard: &Rc<Shard>,
-    conn: &Connection,
+pub async fn heartbeat<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    peer: &Peer,
     req: &RemotingCommand,
 ) -> RemotingCommand {
     let broker = &shard.shared.config.broker;
@@ -73,28 +74,32 @@ pub async fn heartbeat(
         return error(rsp::SUBSCRIPTION_GROUP_NOT_EXIST, why);
     }
     let names = hb.consumer_data_set.iter().map(|c| c.group_name.as_str());
-    if let Err(refusal) = shard.shared.create_subscription_groups(names) {
+    if let Err(refusal) = shard
+        .shared
+        .create_subscription_groups(names, shard.clock.now_ms())
+    {
         return error(rsp::SUBSCRIPTION_GROUP_NOT_EXIST, refusal.why());
     }
     let conn_ref = ConnRef {
         shard: shard.id.0,
-        conn_id: conn.id(),
+        conn_id: peer.conn_id,
     };
     shard
         .shared
         .groups()
-        .producers_seen(&hb, conn_ref, shard.now_ms());
+        .producers_seen(&hb, conn_ref, shard.clock.monotonic_ms());
     let mut topics_created = false;
     for (i, chunk) in hb.consumer_data_set.chunks(MEMBERSHIP_CHUNK).enumerate() {
         if i > 0 {
             shard.let_others_run().await;
         }
         topics_created |= ensure_retry_topics(shard, chunk);
-        let changes =
-            shard
-                .shared
-                .groups()
-                .consumers_seen(&hb.client_id, chunk, conn_ref, shard.now_ms());
+        let changes = shard.shared.groups().consumers_seen(
+            &hb.client_id,
+            chunk,
+            conn_ref,
+            shard.clock.monotonic_ms(),
+        );
         notify_changes(shard, changes);
     }
     if topics_created {
@@ -110,7 +115,7 @@ pub async fn heartbeat(
 /// (RocketMQ skips the others: auto-creation off and no admin-made group),
 /// and whose name makes a valid topic: a group like `cpp.group` still
 /// consumes, it cannot retry, and send-back says why.
-fn ensure_retry_topics(shard: &Shard, consumers: &[ConsumerData]) -> bool {
+fn ensure_retry_topics<S: Storage>(shard: &Shard<S>, consumers: &[ConsumerData]) -> bool {
     let retry_topics: Vec<String> = {
         let settings = shard.shared.subscription_groups();
         consumers
@@ -120,7 +125,7 @@ fn ensure_retry_topics(shard: &Shard, consumers: &[ConsumerData]) -> bool {
             .map(retry_topic)
             .collect()
     };
-    let now = wall_clock_ms();
+    let now = shard.clock.now_ms();
     let mut topics = shard.shared.topics();
     let mut created = false;
     for topic in &retry_topics {
@@ -130,7 +135,7 @@ fn ensure_retry_topics(shard: &Shard, consumers: &[ConsumerData]) -> bool {
     created
 }
 
-pub fn unregister(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub fn unregister<S: Storage>(shard: &Rc<Shard<S>>, req: &RemotingCommand) -> RemotingCommand {
     let h: UnregisterClientRequestHeader = match req.decode_header() {
         Ok(h) => h,
         Err(e) => return bad_request(e),
@@ -146,7 +151,7 @@ pub fn unregister(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
     success()
 }
 
-pub fn consumer_list(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub fn consumer_list<S: Storage>(shard: &Rc<Shard<S>>, req: &RemotingCommand) -> RemotingCommand {
     let h: GetConsumerListByGroupRequestHeader = match req.decode_header() {
         Ok(h) => h,
         Err(e) => return bad_request(e),
@@ -166,7 +171,7 @@ pub fn consumer_list(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingComman
     )
 }
 
-pub fn lock_batch(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub fn lock_batch<S: Storage>(shard: &Rc<Shard<S>>, req: &RemotingCommand) -> RemotingCommand {
     let body = match LockBatchRequestBody::decode(&req.body) {
         Ok(b) => b,
         Err(e) => return bad_request(e),
@@ -175,7 +180,7 @@ pub fn lock_batch(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
         &body.consumer_group,
         &body.client_id,
         &body.mq_set,
-        shard.now_ms(),
+        shard.clock.monotonic_ms(),
     );
     success().with_body(
         LockBatchResponseBody {
@@ -185,7 +190,7 @@ pub fn lock_batch(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
     )
 }
 
-pub fn unlock_batch(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub fn unlock_batch<S: Storage>(shard: &Rc<Shard<S>>, req: &RemotingCommand) -> RemotingCommand {
     let body = match UnlockBatchRequestBody::decode(&req.body) {
         Ok(b) => b,
         Err(e) => return bad_request(e),
@@ -198,7 +203,7 @@ pub fn unlock_batch(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand
 }
 
 /// Tells each remaining member of a changed group to rebalance (oneway).
-pub fn notify_changes(shard: &Rc<Shard>, changes: Vec<MembershipChange>) {
+pub fn notify_changes<S: Storage>(shard: &Rc<Shard<S>>, changes: Vec<MembershipChange>) {
     for change in changes {
         for member in change.notify {
             let header = NotifyConsumerIdsChangedRequestHeader {

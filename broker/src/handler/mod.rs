@@ -1,6 +1,8 @@
 //! Request handlers: one file per family of request codes, each a plain
-//! async function `(shard, connection, request) -> response`. [`dispatch`]
-//! maps codes to them; unknown codes get REQUEST_CODE_NOT_SUPPORTED.
+//! async function `(shard, peer, request) -> response`. [`dispatch`]
+//! maps codes to them; unknown codes get REQUEST_CODE_NOT_SUPPORTED. A
+//! handler sees the connection only as a [`Peer`] (its id and address), so
+//! tests and simulations drive [`dispatch`] without sockets.
 //!
 //! * [`send`] — SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320),
 //!   CONSUMER_SEND_MSG_BACK (36)
@@ -17,29 +19,50 @@ pub mod offsets;
 pub mod pull;
 pub mod send;
 
+use std::net::SocketAddr;
 use std::rc::Rc;
 
 use bolide_proto::codes::{request_code as req, response_code as rsp};
 use bolide_proto::{ProtoError, RemotingCommand};
+use bolide_store::io::Storage;
 use bolide_store::StoreError;
 use bolide_transport::remoting::{Connection, Handler};
 
 use crate::groups::ConnRef;
 use crate::shard::Shard;
 
-/// Serves one shard's connections.
-#[derive(Debug)]
-pub struct BrokerHandler {
-    pub shard: Rc<Shard>,
+/// Who sent a request: what handlers need of its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// The connection's id on the shard that accepted it.
+    pub conn_id: u64,
+    /// The client's address (a message's born host).
+    pub addr: SocketAddr,
 }
 
-impl Handler for BrokerHandler {
+impl Peer {
+    /// The peer at the other end of `conn`.
+    pub fn of(conn: &Connection) -> Peer {
+        Peer {
+            conn_id: conn.id(),
+            addr: conn.peer_addr(),
+        }
+    }
+}
+
+/// Serves one shard's connections.
+#[derive(Debug)]
+pub struct BrokerHandler<S: Storage> {
+    pub shard: Rc<Shard<S>>,
+}
+
+impl<S: Storage> Handler for BrokerHandler<S> {
     async fn handle(
         self: Rc<Self>,
         conn: Connection,
         request: RemotingCommand,
     ) -> Option<RemotingCommand> {
-        Some(dispatch(&self.shard, &conn, &request).await)
+        Some(dispatch(&self.shard, &Peer::of(&conn), &request).await)
     }
 
     fn on_close(&self, conn: &Connection) {
@@ -54,16 +77,16 @@ impl Handler for BrokerHandler {
 }
 
 /// Answers one request.
-pub async fn dispatch(
-    shard: &Rc<Shard>,
-    conn: &Connection,
+pub async fn dispatch<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    peer: &Peer,
     request: &RemotingCommand,
 ) -> RemotingCommand {
     match request.code {
         req::SEND_MESSAGE | req::SEND_MESSAGE_V2 | req::SEND_BATCH_MESSAGE => {
-            send::send(shard, conn, request).await
+            send::send(shard, peer, request).await
         }
-        req::CONSUMER_SEND_MSG_BACK => send::send_back(shard, conn, request).await,
+        req::CONSUMER_SEND_MSG_BACK => send::send_back(shard, peer, request).await,
         req::PULL_MESSAGE | req::LITE_PULL_MESSAGE => pull::pull(shard, request).await,
         req::QUERY_CONSUMER_OFFSET => offsets::query_consumer_offset(shard, request).await,
         req::UPDATE_CONSUMER_OFFSET => offsets::update_consumer_offset(shard, request),
@@ -71,7 +94,7 @@ pub async fn dispatch(
         req::GET_MIN_OFFSET => offsets::min_offset(shard, request).await,
         req::SEARCH_OFFSET_BY_TIMESTAMP => offsets::search_by_time(shard, request).await,
         req::GET_EARLIEST_MSG_STORETIME => offsets::earliest_time(shard, request).await,
-        req::HEART_BEAT => client::heartbeat(shard, conn, request).await,
+        req::HEART_BEAT => client::heartbeat(shard, peer, request).await,
         req::UNREGISTER_CLIENT => client::unregister(shard, request),
         req::GET_CONSUMER_LIST_BY_GROUP => client::consumer_list(shard, request),
         req::LOCK_BATCH_MQ => client::lock_batch(shard, request),

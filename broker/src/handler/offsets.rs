@@ -12,6 +12,7 @@ use bolide_proto::header::offset::{
     QueryConsumerOffsetRequestHeader, SearchOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
 use bolide_proto::RemotingCommand;
+use bolide_store::io::Storage;
 
 use super::{bad_request, error, queue_id, store_error, success};
 use crate::shard::Shard;
@@ -44,7 +45,10 @@ macro_rules! queue_or_reply {
 /// starts at 0 answers 0 (so a new group reads what is there, as Java does
 /// while the start of the queue is still hot) unless the client asked
 /// `setZeroIfNotFound=false`; otherwise QUERY_NOT_FOUND.
-pub async fn query_consumer_offset(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn query_consumer_offset<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let h: QueryConsumerOffsetRequestHeader = header_or_reply!(req);
     let queue = queue_or_reply!(h.queue_id);
     if let Some(offset) = shard
@@ -64,7 +68,10 @@ pub async fn query_consumer_offset(shard: &Rc<Shard>, req: &RemotingCommand) -> 
 }
 
 /// UPDATE_CONSUMER_OFFSET.
-pub fn update_consumer_offset(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub fn update_consumer_offset<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let h: UpdateConsumerOffsetRequestHeader = header_or_reply!(req);
     let queue = queue_or_reply!(h.queue_id);
     if h.commit_offset < 0 {
@@ -82,19 +89,28 @@ pub fn update_consumer_offset(shard: &Rc<Shard>, req: &RemotingCommand) -> Remot
     response
 }
 
-pub async fn max_offset(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn max_offset<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let h: GetMaxOffsetRequestHeader = header_or_reply!(req);
     let queue = queue_or_reply!(h.queue_id);
     offset_response(shard.bounds(&h.topic, queue).await.1)
 }
 
-pub async fn min_offset(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn min_offset<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let h: GetMinOffsetRequestHeader = header_or_reply!(req);
     let queue = queue_or_reply!(h.queue_id);
     offset_response(shard.bounds(&h.topic, queue).await.0)
 }
 
-pub async fn search_by_time(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn search_by_time<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let h: SearchOffsetRequestHeader = header_or_reply!(req);
     let queue = queue_or_reply!(h.queue_id);
     let upper = h.boundary_type == Some(BoundaryType::Upper);
@@ -107,7 +123,10 @@ pub async fn search_by_time(shard: &Rc<Shard>, req: &RemotingCommand) -> Remotin
     }
 }
 
-pub async fn earliest_time(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn earliest_time<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let h: GetEarliestMsgStoretimeRequestHeader = header_or_reply!(req);
     let queue = queue_or_reply!(h.queue_id);
     match shard.earliest_time(&h.topic, queue).await {

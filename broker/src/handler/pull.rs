@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 use bolide_proto::codes::{perm, pull_sys_flag, response_code as rsp};
 use bolide_proto::header::pull::{PullMessageRequestHeader, PullMessageResponseHeader};
 use bolide_proto::RemotingCommand;
+use bolide_store::io::Storage;
 use bolide_store::pull::GetStatus;
 use bolide_store::store::GetResult;
 
@@ -44,7 +45,7 @@ pub fn response_code(status: GetStatus, offset: i64) -> i32 {
     }
 }
 
-pub async fn pull(shard: &Rc<Shard>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn pull<S: Storage>(shard: &Rc<Shard<S>>, req: &RemotingCommand) -> RemotingCommand {
     let h: PullMessageRequestHeader = match req.decode_header() {
         Ok(h) => h,
         Err(e) => return bad_request(e),
@@ -119,11 +120,14 @@ fn respond(result: GetResult, request_offset: i64) -> RemotingCommand {
 }
 
 /// Validates the request and turns it into a read on the owner shard.
-fn plan(shard: &Shard, h: &PullMessageRequestHeader) -> Result<GetOp, RemotingCommand> {
+fn plan<S: Storage>(
+    shard: &Shard<S>,
+    h: &PullMessageRequestHeader,
+) -> Result<GetOp, RemotingCommand> {
     let queue = queue_id(h.queue_id)?;
     let group = shard
         .shared
-        .subscription_group(&h.consumer_group)
+        .subscription_group(&h.consumer_group, shard.clock.now_ms())
         .map_err(|refusal| error(rsp::SUBSCRIPTION_GROUP_NOT_EXIST, refusal.why()))?;
     if !group.consume_enable {
         return Err(error(
@@ -178,8 +182,8 @@ fn plan(shard: &Shard, h: &PullMessageRequestHeader) -> Result<GetOp, RemotingCo
 
 /// The tag filter: from the request when it carries one, else from the
 /// group's heartbeat subscription.
-fn subscription_filter(
-    shard: &Shard,
+fn subscription_filter<S: Storage>(
+    shard: &Shard<S>,
     h: &PullMessageRequestHeader,
 ) -> Result<TagFilter, RemotingCommand> {
     let parse_failed = |e: crate::filter::FilterError| error(rsp::SUBSCRIPTION_PARSE_FAILED, e.0);

@@ -34,11 +34,12 @@ use bolide_proto::message::{
 };
 use bolide_proto::msgid::OffsetMsgId;
 use bolide_proto::RemotingCommand;
-use bolide_transport::remoting::Connection;
+use bolide_store::io::Storage;
 use bytes::Bytes;
 
 use super::{bad_request, error, store_error, success};
 use crate::delay;
+use crate::handler::Peer;
 use crate::shard::Shard;
 use crate::topics::{
     dlq_topic, retry_topic, validate_group_name, validate_topic_name, TopicRefusal,
@@ -52,7 +53,11 @@ struct Item {
     properties: String,
 }
 
-pub async fn send(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -> RemotingCommand {
+pub async fn send<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    peer: &Peer,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let h = match SendMessageRequestHeader::from_request(req.code, &req.ext_fields) {
         Ok(h) => h,
         Err(e) => return bad_request(e),
@@ -74,7 +79,7 @@ pub async fn send(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
     };
     let mut msgs: Vec<NewMessage> = items
         .into_iter()
-        .map(|item| complete(shard, conn, &h, &topic, queue, item))
+        .map(|item| complete(shard, peer, &h, &topic, queue, item))
         .collect();
     let uniq = (msgs.len() == 1).then(|| {
         Properties(&msgs[0].properties)
@@ -147,8 +152,8 @@ fn items_of(
 }
 
 /// What RocketMQ refuses in a batch (MESSAGE_ILLEGAL).
-fn check_batch(
-    shard: &Shard,
+fn check_batch<S: Storage>(
+    shard: &Shard<S>,
     h: &SendMessageRequestHeader,
     items: &[Item],
 ) -> Option<RemotingCommand> {
@@ -195,7 +200,7 @@ fn batch_refusal<'a>(
 }
 
 /// Size limits and unsupported features, checked before anything is stored.
-fn check_items(shard: &Shard, items: &[Item]) -> Option<RemotingCommand> {
+fn check_items<S: Storage>(shard: &Shard<S>, items: &[Item]) -> Option<RemotingCommand> {
     let max_body = shard.shared.config.broker.max_message_bytes;
     for item in items {
         if item.body.len() > max_body {
@@ -222,8 +227,8 @@ fn check_items(shard: &Shard, items: &[Item]) -> Option<RemotingCommand> {
 
 /// The topic to store into (DLQ for exhausted retries), its write queue
 /// count, and whether its config is not on disk yet.
-fn target_topic(
-    shard: &Shard,
+fn target_topic<S: Storage>(
+    shard: &Shard<S>,
     h: &SendMessageRequestHeader,
 ) -> Result<(String, u32, bool), RemotingCommand> {
     let mut topic = h.topic.clone();
@@ -241,8 +246,8 @@ fn target_topic(
 }
 
 /// The topic to store into and its write queue count, its config on disk.
-async fn durable_target(
-    shard: &Shard,
+async fn durable_target<S: Storage>(
+    shard: &Shard<S>,
     h: &SendMessageRequestHeader,
 ) -> Result<(String, u32), RemotingCommand> {
     let (topic, queue_nums, unpersisted) = target_topic(shard, h)?;
@@ -253,7 +258,10 @@ async fn durable_target(
 }
 
 /// Makes sure a retry or DLQ topic exists, its config on disk.
-async fn durable_group_topic(shard: &Shard, topic: &str) -> Result<(), RemotingCommand> {
+async fn durable_group_topic<S: Storage>(
+    shard: &Shard<S>,
+    topic: &str,
+) -> Result<(), RemotingCommand> {
     let (_, unpersisted) = topic_for_send(shard, topic, "", 1)?;
     if unpersisted {
         topic_durable(shard, topic).await?;
@@ -264,7 +272,7 @@ async fn durable_group_topic(shard: &Shard, topic: &str) -> Result<(), RemotingC
 /// Waits until a topic created moments ago is on disk: a message is never
 /// acknowledged into a topic whose config a crash would forget (its
 /// messages would stay stored but unreachable). Once per new topic.
-async fn topic_durable(shard: &Shard, topic: &str) -> Result<(), RemotingCommand> {
+async fn topic_durable<S: Storage>(shard: &Shard<S>, topic: &str) -> Result<(), RemotingCommand> {
     let outcome = shard.persist_now().await;
     if !shard.shared.topics().is_unpersisted(topic) {
         return Ok(());
@@ -278,13 +286,13 @@ async fn topic_durable(shard: &Shard, topic: &str) -> Result<(), RemotingCommand
 
 /// Looks up (or auto-creates) a writable topic; also whether its config
 /// is not on disk yet.
-fn topic_for_send(
-    shard: &Shard,
+fn topic_for_send<S: Storage>(
+    shard: &Shard<S>,
     topic: &str,
     default_topic: &str,
     queue_nums: i32,
 ) -> Result<(TopicConfig, bool), RemotingCommand> {
-    let now = crate::shard::wall_clock_ms();
+    let now = shard.clock.now_ms();
     let is_group_topic =
         topic.starts_with(RETRY_TOPIC_PREFIX) || topic.starts_with(crate::topics::DLQ_TOPIC_PREFIX);
     let (outcome, unpersisted) = {
@@ -322,7 +330,11 @@ fn topic_for_send(
 }
 
 /// The queue to store into: the requested one, or round-robin when negative.
-fn choose_queue(shard: &Shard, requested: i32, queue_nums: u32) -> Result<u32, RemotingCommand> {
+fn choose_queue<S: Storage>(
+    shard: &Shard<S>,
+    requested: i32,
+    queue_nums: u32,
+) -> Result<u32, RemotingCommand> {
     if requested < 0 {
         return Ok(shard.next_queue() % queue_nums);
     }
@@ -336,9 +348,9 @@ fn choose_queue(shard: &Shard, requested: i32, queue_nums: u32) -> Result<u32, R
 
 /// Builds the stored message: adds UNIQ_KEY and CLUSTER when missing,
 /// appending to the producer's properties instead of re-encoding them.
-fn complete(
-    shard: &Shard,
-    conn: &Connection,
+fn complete<S: Storage>(
+    shard: &Shard<S>,
+    peer: &Peer,
     h: &SendMessageRequestHeader,
     topic: &str,
     queue: u32,
@@ -368,7 +380,7 @@ fn complete(
         flag: item.flag,
         sys_flag: h.sys_flag,
         born_timestamp: h.born_timestamp,
-        born_host: conn.peer_addr(),
+        born_host: peer.addr,
         store_host: shard.store_host,
         reconsume_times: h.reconsume_times.unwrap_or(0),
         prepared_transaction_offset: 0,
@@ -380,9 +392,9 @@ fn complete(
 /// CONSUMER_SEND_MSG_BACK: a consumer could not process the message at
 /// `offset`; store a copy in `%RETRY%<group>`, or in `%DLQ%<group>` once
 /// its retries are exhausted (or `delayLevel < 0`).
-pub async fn send_back(
-    shard: &Rc<Shard>,
-    conn: &Connection,
+pub async fn send_back<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    peer: &Peer,
     req: &RemotingCommand,
 ) -> RemotingCommand {
     let h: ConsumerSendMsgBackRequestHeader = match req.decode_header() {
@@ -410,7 +422,10 @@ pub async fn send_back(
     if let Err(why) = sendable_back(original.topic()) {
         return error(rsp::INVALID_PARAMETER, why);
     }
-    let group = match shard.shared.subscription_group(&h.group) {
+    let group = match shard
+        .shared
+        .subscription_group(&h.group, shard.clock.now_ms())
+    {
         Ok(group) => group,
         Err(refusal) => return error(rsp::SUBSCRIPTION_GROUP_NOT_EXIST, refusal.why()),
     };
@@ -430,7 +445,7 @@ pub async fn send_back(
         &topic,
         reconsume_times,
         h.origin_msg_id.as_deref(),
-        conn,
+        peer,
     );
     if !to_dlq {
         let levels = &shard.shared.delay_levels;
@@ -480,7 +495,7 @@ fn retry_message(
     topic: &str,
     reconsume_times: i32,
     origin_msg_id: Option<&str>,
-    conn: &Connection,
+    peer: &Peer,
 ) -> NewMessage {
     let props = original.properties();
     let mut builder = PropertiesBuilder::from_properties(props);
@@ -499,7 +514,7 @@ fn retry_message(
     msg.topic = topic.to_owned();
     msg.queue_id = 0;
     msg.reconsume_times = reconsume_times;
-    msg.born_host = conn.peer_addr();
+    msg.born_host = peer.addr;
     msg.properties = builder.build();
     msg
 }

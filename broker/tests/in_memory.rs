@@ -1,0 +1,179 @@
+//! The broker on the in-memory disk with a hand-driven clock, no sockets:
+//! a single-shard [`Shard`] over `ShardStore<MemStorage>` answers a SEND and
+//! a PULL through the real [`dispatch`], survives a process crash
+//! (`MemStorage::kill`) and still serves the acknowledged message. The first
+//! brick of the whole-broker simulation (issue 9).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bolide_broker::clock::{ManualClock, SharedClock};
+use bolide_broker::config::BrokerConfig;
+use bolide_broker::handler::{dispatch, Peer};
+use bolide_broker::shard::{Envelope, Shard, MESH_CHANNEL_CAPACITY};
+use bolide_broker::shared::BrokerShared;
+use bolide_proto::codes::{pull_sys_flag, request_code, response_code};
+use bolide_proto::header::pull::PullMessageRequestHeader;
+use bolide_proto::header::send::{SendMessageRequestHeader, SendMessageResponseHeader};
+use bolide_proto::ids::ShardId;
+use bolide_proto::message::RecordView;
+use bolide_proto::RemotingCommand;
+use bolide_store::config::{FlushMode, StoreConfig};
+use bolide_store::io::mem::MemStorage;
+use bolide_store::store::ShardStore;
+use glommio::channels::channel_mesh::MeshBuilder;
+
+/// 2026-01-01T00:00:00Z: the manual clock's start.
+const START_MS: i64 = 1_767_225_600_000;
+const TOPIC: &str = "InMemoryTopic";
+const GROUP: &str = "InMemoryGroup";
+
+fn broker_config(dir: &Path) -> BrokerConfig {
+    let mut config = BrokerConfig::default();
+    config.store.data_dir = dir.to_path_buf();
+    // Below the test store's limit, so the broker refuses bigger first.
+    config.broker.max_message_bytes = 8 << 10;
+    config
+}
+
+/// The store config the broker derives, shrunk to test sizes (the
+/// in-memory disk holds every byte in RAM).
+fn store_config(config: &BrokerConfig) -> StoreConfig {
+    StoreConfig {
+        flush_mode: FlushMode::Async,
+        delay_levels: config.store_config().delay_levels,
+        ..StoreConfig::for_tests()
+    }
+}
+
+/// Opens shard 0 of a one-shard broker on `disk`, as the runtime does
+/// (mesh, store, shard), with the store under `/data`.
+async fn open_shard(
+    shared: &Arc<BrokerShared>,
+    disk: &MemStorage,
+    clock: &SharedClock,
+) -> Rc<Shard<MemStorage>> {
+    let mesh = MeshBuilder::<Envelope, _>::full(1, MESH_CHANNEL_CAPACITY);
+    let (senders, _receivers) = mesh.join().await.expect("join the mesh");
+    let config = store_config(&shared.config);
+    let (store, _report) = ShardStore::open(disk.clone(), config, Path::new("/data"), ShardId(0))
+        .await
+        .expect("open the store");
+    let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
+    Shard::new(
+        ShardId(0),
+        shared.clone(),
+        store,
+        host,
+        senders,
+        clock.clone(),
+    )
+}
+
+fn send_request(body: &[u8]) -> RemotingCommand {
+    let header = SendMessageRequestHeader {
+        producer_group: "InMemoryProducer".into(),
+        topic: TOPIC.into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 1,
+        queue_id: 0,
+        sys_flag: 0,
+        born_timestamp: START_MS,
+        flag: 0,
+        properties: None,
+        reconsume_times: Some(0),
+        unit_mode: Some(false),
+        max_reconsume_times: None,
+        batch: Some(false),
+        broker_name: None,
+    };
+    let mut cmd = RemotingCommand::request(request_code::SEND_MESSAGE_V2).with_body(body.to_vec());
+    header.to_v2(&mut cmd.ext_fields);
+    cmd
+}
+
+fn pull_request(offset: i64) -> RemotingCommand {
+    let header = PullMessageRequestHeader {
+        consumer_group: GROUP.into(),
+        topic: TOPIC.into(),
+        queue_id: 0,
+        queue_offset: offset,
+        max_msg_nums: 32,
+        sys_flag: pull_sys_flag::SUBSCRIPTION,
+        commit_offset: 0,
+        suspend_timeout_millis: 0,
+        subscription: Some("*".into()),
+        sub_version: 0,
+        expression_type: Some("TAG".into()),
+        max_msg_bytes: None,
+        broker_name: None,
+    };
+    RemotingCommand::request(request_code::PULL_MESSAGE).with_header(&header)
+}
+
+/// Pulls queue 0 from `offset`: every record's (queue offset, store
+/// timestamp, body).
+async fn pull(shard: &Rc<Shard<MemStorage>>, peer: &Peer, offset: i64) -> Vec<(u64, i64, Vec<u8>)> {
+    let response = dispatch(shard, peer, &pull_request(offset)).await;
+    assert_eq!(
+        response.code,
+        response_code::SUCCESS,
+        "{:?}",
+        response.remark
+    );
+    let mut records = Vec::new();
+    let mut rest = &response.body[..];
+    while !rest.is_empty() {
+        let record = RecordView::parse(rest).expect("a whole record");
+        let entry = (
+            record.queue_offset().0,
+            record.store_timestamp(),
+            record.body().to_vec(),
+        );
+        records.push(entry);
+        rest = &rest[record.total_size()..];
+    }
+    records
+}
+
+#[test]
+fn an_acknowledged_send_survives_a_process_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    glommio::LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            let manual = Arc::new(ManualClock::new(START_MS));
+            let clock: SharedClock = manual.clone();
+            let peer = Peer {
+                conn_id: 1,
+                addr: "127.0.0.1:40000".parse().unwrap(),
+            };
+            let shared = Arc::new(BrokerShared::load(broker_config(&dir), clock.as_ref()).unwrap());
+            let disk = MemStorage::new(1 << 30);
+            let shard = open_shard(&shared, &disk, &clock).await;
+
+            manual.advance(5);
+            let sent = dispatch(&shard, &peer, &send_request(b"hello")).await;
+            assert_eq!(sent.code, response_code::SUCCESS, "{:?}", sent.remark);
+            let ack: SendMessageResponseHeader = sent.decode_header().unwrap();
+            assert_eq!((ack.queue_id, ack.queue_offset), (0, 0));
+            let before = pull(&shard, &peer, 0).await;
+            // The store stamped the record with the manual clock.
+            assert_eq!(before, vec![(0, START_MS + 5, b"hello".to_vec())]);
+
+            // kill -9: the page cache survives, the process does not.
+            let disk = disk.kill();
+            drop(shard);
+            drop(shared);
+            manual.advance(1_000);
+            let shared = Arc::new(BrokerShared::load(broker_config(&dir), clock.as_ref()).unwrap());
+            assert_eq!(shared.boot_timestamp_ms, START_MS + 1_005);
+            let shard = open_shard(&shared, &disk, &clock).await;
+            assert_eq!(pull(&shard, &peer, 0).await, before);
+        })
+        .expect("spawn executor")
+        .join()
+        .expect("executor thread");
+}
