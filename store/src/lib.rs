@@ -20,7 +20,8 @@
 //! ```
 //!
 //! Layers: [`io`] is the I/O seam (`O_DIRECT` files via io_uring, or an
-//! in-memory disk that injects faults); `log::buffer`, `log::tail`, `cq`, [`pull`],
+//! in-memory disk that injects faults); `log::buffer`, `log::tail`,
+//! `log::follow`, `cq`, [`pull`],
 //! [`checkpoint`], [`retention`], [`layout`] and `index::format` are pure
 //! logic tested without disks; [`store`] runs them against the I/O.
 //!

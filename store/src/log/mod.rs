@@ -1,4 +1,5 @@
 //! The commit log.
 pub(crate) mod buffer;
+pub(crate) mod follow;
 pub(crate) mod tail;
 pub(crate) mod windows;

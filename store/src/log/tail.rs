@@ -19,10 +19,10 @@
 //! earlier lap of the ring fail that check); a filler is only skipped when
 //! it ends its segment and the record after it could not have fit before it.
 
-use bolide_proto::message::{encode_blank, peek_head, RecordHead, BLANK_HEADER_BYTES};
+use bolide_proto::message::{encode_blank, BLANK_HEADER_BYTES};
 
 use crate::io::TailMemory;
-use crate::layout::segment_base;
+use crate::log::follow::{next_record, Next};
 
 /// A ring over [`TailMemory`] addressed by log offset.
 #[derive(Debug)]
@@ -71,33 +71,13 @@ impl<T: TailMemory> TailRing<T> {
         out
     }
 
-    /// The record that follows log offset `pos`: at `pos`, or at the next
-    /// segment's start when a filler ending the segment sits at `pos`.
-    /// Returns its offset and bytes, unvalidated (the caller checks CRC and
-    /// stored offset), or `None` when the ring holds no record head there.
+    /// The record that follows log offset `pos` (see `log::follow`), or
+    /// `None` when the ring holds none there.
     pub fn record_at(&self, pos: u64, segment_size: u64) -> Option<(u64, Vec<u8>)> {
-        let seg_end = segment_base(pos, segment_size) + segment_size;
-        match peek_head(&self.get(pos, BLANK_HEADER_BYTES)).ok()? {
-            RecordHead::Message(_) => self.message_at(pos, seg_end),
-            RecordHead::Blank(len) if pos + len as u64 == seg_end => {
-                let (at, bytes) = self.message_at(seg_end, seg_end + segment_size)?;
-                // The append only rolled over if the record did not fit.
-                let did_not_fit = pos + (bytes.len() + BLANK_HEADER_BYTES) as u64 > seg_end;
-                did_not_fit.then_some((at, bytes))
-            }
-            RecordHead::Blank(_) => None,
-        }
-    }
-
-    fn message_at(&self, pos: u64, seg_end: u64) -> Option<(u64, Vec<u8>)> {
-        match peek_head(&self.get(pos, BLANK_HEADER_BYTES)).ok()? {
-            RecordHead::Message(len)
-                if pos + (len + BLANK_HEADER_BYTES) as u64 <= seg_end
-                    && len as u64 <= self.capacity() =>
-            {
-                Some((pos, self.get(pos, len)))
-            }
-            _ => None,
+        let read = |p: u64, len: usize| Some(self.get(p, len));
+        match next_record(read, pos, segment_size, self.mem.len()) {
+            Next::Record { at, bytes } => Some((at, bytes)),
+            Next::Incomplete | Next::Invalid => None,
         }
     }
 }

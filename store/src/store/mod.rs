@@ -16,6 +16,7 @@ mod notify;
 mod persist;
 mod prealloc;
 mod query;
+mod raw;
 mod read;
 mod recovery;
 mod tail;
@@ -46,6 +47,7 @@ use flush::FlushState;
 use notify::Notify;
 use prealloc::Prealloc;
 
+pub use raw::RawAppend;
 pub use read::{GetRequest, GetResult};
 pub use recovery::RecoveryReport;
 

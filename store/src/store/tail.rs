@@ -6,8 +6,6 @@
 //! (their stored physical offset is checked) and are dispatched like
 //! recovered ones; the open's checkpoint then writes and syncs them.
 
-use bolide_proto::message::RecordView;
-
 use crate::error::{Result, StoreError};
 use crate::io::{Storage, TailMemory};
 use crate::log::tail::TailRing;
@@ -66,42 +64,18 @@ impl<S: Storage> ShardStore<S> {
     /// Appends the ring's records from the log end on, while each is valid
     /// and next in its queue.
     fn replay_tail(&self, ring: &TailRing<S::Tail>) -> Result<u64> {
-        let segment_size = self.config.segment_size_bytes;
         let mut count = 0;
-        loop {
-            let pos = self.bufs.borrow().write_pos();
-            let Some((at, bytes)) = ring.record_at(pos, segment_size) else {
-                return Ok(count);
-            };
-            let Some(view) = self.valid_record(&bytes, at) else {
-                return Ok(count);
-            };
-            if !self.is_next_in_queue(&view) {
-                tracing::warn!(
-                    offset = at,
-                    "tail ring record out of queue order; replay stops"
-                );
+        while let Some((at, bytes)) =
+            ring.record_at(self.write_offset().0, self.config.segment_size_bytes)
+        {
+            if let Err(e) = self.append_verified(at, &bytes) {
+                // Stale or torn bytes end the replay, as a torn tail ends the log.
+                tracing::debug!(offset = at, error = %e, "tail ring replay ends");
                 return Ok(count);
             }
-            {
-                let mut bufs = self.bufs.borrow_mut();
-                let (reserved, slot) = bufs.reserve(bytes.len());
-                // `record_at` only skips a filler the append itself wrote.
-                assert_eq!(reserved, at, "tail replay out of step with the log");
-                slot.copy_from_slice(&bytes);
-            }
-            self.dispatch_recovered(&view, at, true)?;
             count += 1;
         }
-    }
-
-    fn is_next_in_queue(&self, view: &RecordView<'_>) -> bool {
-        let queues = self.queues.borrow();
-        let next = queues
-            .get(view.topic())
-            .and_then(|t| t.get(&view.queue_id()))
-            .map_or(0, |q| q.max_offset());
-        view.queue_offset().0 == next
+        Ok(count)
     }
 }
 
@@ -111,6 +85,7 @@ mod tests {
     use std::rc::Rc;
 
     use bolide_proto::ids::ShardId;
+    use bolide_proto::message::RecordView;
 
     use super::super::AppendResult;
     use super::*;

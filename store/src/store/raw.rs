@@ -1,0 +1,282 @@
+//! Appending raw log bytes: records that were already encoded, stamped and
+//! stored elsewhere — by a master (replication: a slave's physical offsets
+//! equal its master's) or by this shard before a crash (the tail ring).
+//!
+//! Each record must start where the log ends, carry that offset as its
+//! stored physical offset, pass its CRC and be the next of its queue; it is
+//! then copied into the write buffers (and the tail ring) unchanged and
+//! dispatched like an append: consume-queue unit, key index, long polls.
+
+use bolide_proto::message::RecordView;
+
+use crate::error::{Result, StoreError};
+use crate::io::Storage;
+use crate::log::follow::{next_record, Next};
+
+use super::ShardStore;
+
+/// What [`ShardStore::append_raw`] took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawAppend {
+    pub records: u64,
+    /// Bytes of the input consumed (records and fillers); the rest is an
+    /// incomplete record to send again with more bytes.
+    pub consumed_bytes: u64,
+}
+
+impl<S: Storage> ShardStore<S> {
+    /// Appends the records in `bytes`, the log's bytes from offset `at`,
+    /// which must be where this log ends. Stops before an incomplete
+    /// record (and after half the tail ring's size); a record that is not valid and next fails with `Corrupt`,
+    /// after the valid ones before it were appended. Durability follows the
+    /// flush mode, as for [`append`](Self::append): sync mode returns once
+    /// the records are durable.
+    pub async fn append_raw(&self, at: u64, bytes: &[u8]) -> Result<RawAppend> {
+        // One call takes at most half the tail ring (the rest comes again).
+        let bytes = &bytes[..bytes.len().min(self.config.tail_ring_bytes() / 2)];
+        self.check_appendable()?;
+        if self.config.flush_mode.writes_behind() {
+            self.apply_backpressure(bytes.len() as u64).await?;
+        }
+        let end = self.bufs.borrow().write_pos();
+        if at != end {
+            return Err(StoreError::corrupt(
+                "raw append",
+                format!("bytes start at {at} but the log ends at {end}"),
+            ));
+        }
+        let read = |pos: u64, len: usize| {
+            let from = (pos - at) as usize;
+            bytes.get(from..from + len).map(<[u8]>::to_vec)
+        };
+        let mut records = 0;
+        let outcome = loop {
+            let pos = self.bufs.borrow().write_pos();
+            match next_record(
+                read,
+                pos,
+                self.config.segment_size_bytes,
+                self.config.max_message_bytes,
+            ) {
+                Next::Record { at, bytes } => match self.append_verified(at, &bytes) {
+                    Ok(()) => records += 1,
+                    Err(e) => break Err(e),
+                },
+                Next::Incomplete => break Ok(()),
+                Next::Invalid => {
+                    break Err(StoreError::corrupt(
+                        "raw append",
+                        format!("no record at {pos}"),
+                    ))
+                }
+            }
+        };
+        let consumed_bytes = self.bufs.borrow().write_pos() - at;
+        self.after_raw_append().await?;
+        outcome.map(|()| RawAppend {
+            records,
+            consumed_bytes,
+        })
+    }
+
+    async fn after_raw_append(&self) -> Result<()> {
+        if self.config.flush_mode.writes_behind() {
+            if self.bufs.borrow().has_sealed() {
+                self.writer_kick.notify_all();
+            }
+            return Ok(());
+        }
+        let end = self.bufs.borrow().write_pos();
+        self.wait_durable(end).await
+    }
+
+    /// Checks one record found at `at` and appends it unchanged: buffers,
+    /// tail ring, queue, index, long polls.
+    pub(super) fn append_verified(&self, at: u64, bytes: &[u8]) -> Result<()> {
+        let view = self.valid_record(bytes, at).ok_or_else(|| {
+            StoreError::corrupt(
+                "raw append",
+                format!("record at {at} fails its CRC or offset"),
+            )
+        })?;
+        if !self.is_next_in_queue(&view) {
+            return Err(StoreError::corrupt(
+                "raw append",
+                format!(
+                    "record at {at} is not next in {}/{}",
+                    view.topic(),
+                    view.queue_id()
+                ),
+            ));
+        }
+        {
+            let mut bufs = self.bufs.borrow_mut();
+            let before = bufs.write_pos();
+            let (reserved, slot) = bufs.reserve(bytes.len());
+            // `next_record` only follows a filler the append itself wrote.
+            assert_eq!(reserved, at, "raw append out of step with the log");
+            slot.copy_from_slice(bytes);
+            if let Some(tail) = self.tail.borrow_mut().as_mut() {
+                if at != before {
+                    tail.put_filler(before, at - before);
+                }
+                tail.put(at, bytes);
+            }
+        }
+        self.dispatch_recovered(&view, at, true)?;
+        self.notify_raw(&view);
+        Ok(())
+    }
+
+    fn is_next_in_queue(&self, view: &RecordView<'_>) -> bool {
+        let queues = self.queues.borrow();
+        let next = queues
+            .get(view.topic())
+            .and_then(|t| t.get(&view.queue_id()))
+            .map_or(0, |q| q.max_offset());
+        view.queue_offset().0 == next
+    }
+
+    fn notify_raw(&self, view: &RecordView<'_>) {
+        let props = view.properties();
+        let tags = props.get(bolide_proto::message::property::TAGS);
+        let code = self.unit_tags_code(
+            view.topic(),
+            view.queue_id(),
+            props,
+            tags,
+            view.store_timestamp(),
+        );
+        self.notify_listener(
+            view.topic(),
+            view.queue_id(),
+            &[(view.queue_offset().0, code)],
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::rc::Rc;
+
+    use bolide_proto::ids::{PhysicalOffset, ShardId};
+
+    use super::super::AppendResult;
+    use super::*;
+    use crate::config::StoreConfig;
+    use crate::io::mem::MemStorage;
+    use crate::layout::file_name;
+    use crate::testutil::{msg, run};
+
+    const SHARD: ShardId = ShardId(1);
+
+    async fn open(mem: &MemStorage, dir: &str) -> Rc<ShardStore<MemStorage>> {
+        let cfg = StoreConfig::for_tests();
+        ShardStore::open(mem.clone(), cfg, Path::new(dir), SHARD)
+            .await
+            .unwrap()
+            .0
+    }
+
+    /// A closed store's log as one byte stream, offset 0 on.
+    fn log_bytes(mem: &MemStorage, dir: &str, end: u64) -> Vec<u8> {
+        let seg = StoreConfig::for_tests().segment_size_bytes;
+        let mut out = vec![0u8; end as usize];
+        for base in (0..end).step_by(seg as usize) {
+            let path = Path::new(dir)
+                .join("shard-1/commitlog")
+                .join(file_name(base));
+            let file = mem.file_bytes(&path).unwrap();
+            let len = file.len().min((end - base) as usize);
+            out[base as usize..base as usize + len].copy_from_slice(&file[..len]);
+        }
+        out
+    }
+
+    /// A master with records across several segments, closed; its
+    /// appends and log.
+    async fn master() -> (Vec<AppendResult>, Vec<u8>, Vec<Vec<u8>>) {
+        let mem = MemStorage::new(1 << 30);
+        let store = open(&mem, "/m").await;
+        let mut acked = Vec::new();
+        for i in 0..200u32 {
+            let m = msg(
+                &format!("T{}", i % 3),
+                i % 4,
+                &vec![i as u8; 100 + i as usize * 7],
+                Some("t"),
+                Some(&format!("k{i}")),
+            );
+            acked.push(store.append(m).await.unwrap());
+        }
+        let mut records = Vec::new();
+        for r in &acked {
+            records.push(store.read_record(r.physical_offset).await.unwrap());
+        }
+        let end = store.write_offset().0;
+        store.close().await.unwrap();
+        (acked, log_bytes(&mem, "/m", end), records)
+    }
+
+    #[test]
+    fn a_replica_fed_raw_bytes_in_pieces_holds_the_same_log_and_queues() {
+        run(|| async {
+            let (acked, log, records) = master().await;
+            let mem = MemStorage::new(1 << 30);
+            let replica = open(&mem, "/r").await;
+            let (mut off, mut end) = (0usize, 0usize);
+            while off < log.len() {
+                end = (end + 1000).min(log.len()).max(off);
+                let took = replica
+                    .append_raw(off as u64, &log[off..end])
+                    .await
+                    .unwrap();
+                off += took.consumed_bytes as usize;
+            }
+            assert_eq!(replica.write_offset().0, log.len() as u64);
+            for (r, bytes) in acked.iter().zip(&records) {
+                assert_eq!(
+                    &replica.read_record(r.physical_offset).await.unwrap(),
+                    bytes
+                );
+            }
+            assert_eq!(replica.queue_bounds("T1", 1), Some((0, 17)));
+            let found = replica
+                .query_by_key("T2", "k5", 0, i64::MAX, 10)
+                .await
+                .unwrap();
+            assert_eq!(found.len(), 1, "the key index follows");
+            replica.close().await.unwrap();
+            let again = open(&mem, "/r").await;
+            assert_eq!(again.write_offset().0, log.len() as u64);
+        });
+    }
+
+    #[test]
+    fn a_corrupt_record_is_refused_after_the_valid_ones_before_it() {
+        run(|| async {
+            let (acked, mut log, _) = master().await;
+            // Flip a byte of record 10's body (170 bytes of 10): its CRC fails.
+            let bad = acked[10].physical_offset.0 as usize;
+            let size = acked[10].size_bytes as usize;
+            let body = log[bad..bad + size]
+                .windows(170)
+                .position(|w| w.iter().all(|b| *b == 10));
+            log[bad + body.unwrap() + 85] ^= 0xFF;
+            let replica = open(&MemStorage::new(1 << 30), "/r").await;
+            let mut off = 0;
+            let err = loop {
+                assert!(off < log.len() as u64, "the corrupt record was taken");
+                match replica.append_raw(off, &log[off as usize..]).await {
+                    Ok(took) => off += took.consumed_bytes,
+                    Err(e) => break e,
+                }
+            };
+            assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+            assert_eq!(replica.write_offset(), PhysicalOffset(bad as u64));
+            let err = replica.append_raw(5, &log[5..]).await.unwrap_err();
+            assert!(err.to_string().contains("log ends at"), "{err}");
+        });
+    }
+}
