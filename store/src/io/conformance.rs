@@ -121,6 +121,7 @@ async fn tail_conformance<S: Storage>(s: &S, root: &Path) {
     let path = root.join("tail");
     let mut tail = s.map_tail(&path, 8192).await.unwrap();
     assert_eq!(tail.len(), 8192);
+    assert!(s.exists(&path).await.unwrap());
     let mut seen = [1u8; 16];
     tail.read(8176, &mut seen);
     assert_eq!(seen, [0u8; 16]);

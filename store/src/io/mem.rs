@@ -467,7 +467,7 @@ impl Storage for MemStorage {
 
     async fn exists(&self, path: &Path) -> io::Result<bool> {
         let fs = self.fs.borrow();
-        Ok(fs.files.contains_key(path) || fs.dirs.contains(path))
+        Ok(fs.files.contains_key(path) || fs.dirs.contains(path) || fs.tails.contains_key(path))
     }
 
     async fn sync_dir(&self, path: &Path) -> io::Result<()> {

@@ -13,22 +13,30 @@ use crate::log::tail::TailRing;
 use super::ShardStore;
 
 impl<S: Storage> ShardStore<S> {
-    /// Maps the tail ring (async mode only) and, after an unclean
-    /// shutdown, replays it. Returns the records replayed.
+    /// Maps the tail ring (async mode) and, after an unclean shutdown,
+    /// replays it — in every mode: a ring left by an async-mode run is
+    /// replayed even if the mode changed since (then written, synced and
+    /// removed). Returns the records replayed.
     pub(super) async fn open_tail(&self, unclean: bool) -> Result<u64> {
-        if !self.config.flush_mode.keeps_tail() {
+        let path = self.dir.join("tail");
+        let keeps = self.config.flush_mode.keeps_tail();
+        let left = self
+            .storage
+            .exists(&path)
+            .await
+            .map_err(|e| StoreError::io("stat", &e))?;
+        if !keeps && !left {
             return Ok(0);
         }
-        let path = self.dir.join("tail");
         let want = self.config.tail_ring_bytes();
         let mut ring = self.map_tail(&path, want).await?;
         let replayed = match unclean {
             true => self.replay_tail(&ring)?,
             false => 0,
         };
-        if ring.capacity() != want as u64 {
-            // A config change resized it: what it held must be on disk
-            // before its bytes move to other places.
+        if !keeps || ring.capacity() != want as u64 {
+            // A config change resized or retired it: what it held must be
+            // on disk before its bytes move or go.
             let end = self.bufs.borrow().write_pos();
             self.wait_durable(end).await?;
             drop(ring);
@@ -36,6 +44,9 @@ impl<S: Storage> ShardStore<S> {
                 .remove_file(&path)
                 .await
                 .map_err(|e| StoreError::io("removing the old tail ring", &e))?;
+            if !keeps {
+                return Ok(replayed);
+            }
             ring = self.map_tail(&path, want).await?;
         }
         *self.tail.borrow_mut() = Some(ring);
@@ -218,6 +229,30 @@ mod tests {
             let (last, _) = open(&disk, bigger).await;
             assert_readable(&last, &acked).await;
             assert_readable(&last, &more).await;
+        });
+    }
+
+    #[test]
+    fn a_ring_left_by_async_mode_is_replayed_in_sync_mode_then_removed() {
+        run(|| async {
+            let mem = MemStorage::new(1 << 30);
+            let (store, _) = open(&mem, async_cfg()).await;
+            let acked = append_n(&store, 40, 700).await;
+            let disk = mem.kill();
+            drop(store);
+            let sync = StoreConfig {
+                flush_mode: FlushMode::Sync,
+                ..async_cfg()
+            };
+            let (again, from_tail) = open(&disk, sync.clone()).await;
+            assert!(from_tail > 0);
+            assert_readable(&again, &acked).await;
+            let tail = Path::new("/d/shard-1/tail");
+            assert!(
+                !disk.exists(tail).await.unwrap(),
+                "the retired ring is removed"
+            );
+            again.close().await.unwrap();
         });
     }
 
