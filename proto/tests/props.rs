@@ -3,8 +3,8 @@
 
 use bolide_proto::binary_header::{decode_binary_header, encode_binary_header};
 use bolide_proto::body::{
-    ClusterInfo, HeartbeatData, JsonBody, LockBatchRequestBody, RegisterBrokerBody, RouteJsonStyle,
-    TopicRouteData,
+    parse_properties, ClusterInfo, GroupList, HeartbeatData, JsonBody, LockBatchRequestBody,
+    RegisterBrokerBody, RouteJsonStyle, TopicRouteData, TopicStatsTable,
 };
 use bolide_proto::codes::LanguageCode;
 use bolide_proto::frame::{check_frame, decode_frame, decode_frame_buf, MAX_FRAME_BYTES};
@@ -123,6 +123,9 @@ proptest! {
             let _ = ClusterInfo::decode(input);
             let _ = RegisterBrokerBody::decode(input);
             let _ = LockBatchRequestBody::decode(input);
+            let _ = TopicStatsTable::decode(input);
+            let _ = GroupList::decode(input);
+            let _ = parse_properties(&String::from_utf8_lossy(input));
         }
     }
 

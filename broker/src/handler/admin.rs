@@ -1,5 +1,6 @@
 //! Administration and lookups: create/update (17) and delete (215) topics,
-//! all topic configs (21), runtime info (28), a message by its offset id
+//! all topic configs (21), runtime info (28), the broker's config (26),
+//! topic stats (202), the groups consuming a topic (300), a message by its offset id
 //! (VIEW_MESSAGE_BY_ID, 33), messages by key (QUERY_MESSAGE, 12), and
 //! subscription groups (200 create/update, 201 all, 352 one, 207 delete).
 //!
@@ -15,7 +16,8 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
 use bolide_proto::body::{
-    JsonBody, KvTable, SubscriptionGroupConfig, TopicConfig, TopicFilterType,
+    properties_text, DataVersion, GroupList, JsonBody, KvTable, MessageQueue,
+    SubscriptionGroupConfig, TopicConfig, TopicFilterType, TopicOffset, TopicStatsTable,
 };
 use bolide_proto::codes::{response_code as rsp, version};
 use bolide_proto::header::admin::{CreateTopicRequestHeader, DeleteTopicRequestHeader};
@@ -23,11 +25,14 @@ use bolide_proto::header::query::{
     QueryMessageRequestHeader, QueryMessageResponseHeader, ViewMessageRequestHeader,
 };
 use bolide_proto::ids::GlobalOffset;
+use bolide_proto::message::RecordView;
 use bolide_proto::RemotingCommand;
 use bolide_store::io::Storage;
 
 use super::{bad_request, error, store_error, success};
-use crate::shard::Shard;
+use crate::config::FlushModeName;
+use crate::filter::TagFilter;
+use crate::shard::{GetOp, Shard};
 use crate::topics::TopicRefusal;
 
 /// Most messages one QUERY_MESSAGE returns, whatever `maxNum` asks.
@@ -146,7 +151,168 @@ pub async fn runtime_info<S: Storage>(shard: &Rc<Shard<S>>) -> RemotingCommand {
         "commitLogMinOffset",
         shard.store.min_log_offset().0.to_string(),
     );
+    let up_ms = (shard.clock.now_ms() - shared.boot_timestamp_ms).max(0);
+    put("runtime", format_runtime(up_ms));
     success().with_body(table.encode())
+}
+
+/// Uptime as RocketMQ's `StoreStatsService` words it:
+/// `[ D days, H hours, M minutes, S seconds ]`.
+pub fn format_runtime(up_ms: i64) -> String {
+    let s = up_ms / 1000;
+    format!(
+        "[ {} days, {} hours, {} minutes, {} seconds ]",
+        s / 86_400,
+        s / 3_600 % 24,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// GET_BROKER_CONFIG (26): the configuration as `key=value` lines, with
+/// RocketMQ's key names where one exists; the header's `version` is the
+/// configuration's DataVersion (it never changes while running: no
+/// UPDATE_BROKER_CONFIG, so counter 0 stamped at boot).
+pub fn broker_config<S: Storage>(shard: &Rc<Shard<S>>) -> RemotingCommand {
+    let shared = &shard.shared;
+    let b = &shared.config.broker;
+    let st = &shared.config.store;
+    let ip = if b.advertised_host.is_empty() {
+        &b.listen_host
+    } else {
+        &b.advertised_host
+    };
+    let mut pairs: Vec<(&str, String)> = vec![
+        ("brokerClusterName", b.cluster_name.clone()),
+        ("brokerName", b.broker_name.clone()),
+        ("brokerId", b.broker_id.to_string()),
+        ("brokerIP1", ip.clone()),
+        ("listenPort", b.listen_port.to_string()),
+        ("namesrvAddr", b.namesrv_addrs.join(";")),
+        (
+            "registerNameServerPeriod",
+            b.register_interval_ms.to_string(),
+        ),
+        ("autoCreateTopicEnable", b.auto_create_topic.to_string()),
+        (
+            "autoCreateSubscriptionGroup",
+            b.auto_create_subscription_group.to_string(),
+        ),
+        (
+            "defaultTopicQueueNums",
+            b.default_topic_queue_nums.to_string(),
+        ),
+        ("maxMessageSize", b.max_message_bytes.to_string()),
+        ("messageDelayLevel", b.message_delay_level.clone()),
+        ("storePathRootDir", st.data_dir.display().to_string()),
+        ("mappedFileSizeCommitLog", st.segment_size_bytes.to_string()),
+        ("flushIntervalCommitLog", st.flush_interval_ms.to_string()),
+        ("fileReservedTime", st.retention_hours.to_string()),
+        ("shards", b.shards.to_string()),
+    ];
+    let (mode, disk_type) = match st.flush_mode {
+        FlushModeName::Async => ("async", Some("ASYNC_FLUSH")),
+        FlushModeName::Sync => ("sync", Some("SYNC_FLUSH")),
+        FlushModeName::Memory => ("memory", None),
+    };
+    if let Some(t) = disk_type {
+        pairs.push(("flushDiskType", t.to_owned()));
+    }
+    pairs.push(("flushMode", mode.to_owned()));
+    let version = DataVersion {
+        counter: 0,
+        state_version: 0,
+        timestamp: shared.boot_timestamp_ms,
+    };
+    let mut answer = success().with_body(properties_text(pairs).into_bytes());
+    let version = String::from_utf8(version.encode()).expect("JSON is UTF-8");
+    answer.ext_fields.insert("version", version);
+    answer
+}
+
+/// GET_TOPIC_STATS_INFO (202): every readable queue's min and max offset
+/// and the store time of its newest message (0 when it has none).
+pub async fn topic_stats<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    req: &RemotingCommand,
+) -> RemotingCommand {
+    let topic: String = match req.ext_fields.read("topic") {
+        Ok(t) => t,
+        Err(e) => return bad_request(e),
+    };
+    let queues = shard.shared.topics().get(&topic).map(|c| c.read_queue_nums);
+    let Some(queues) = queues else {
+        return error(rsp::TOPIC_NOT_EXIST, format!("topic[{topic}] not exist"));
+    };
+    let broker_name = shard.shared.config.broker.broker_name.clone();
+    let mut table = TopicStatsTable::default();
+    for queue in 0..queues.max(0) as u32 {
+        let (min, max) = shard.bounds(&topic, queue).await;
+        let last = if max > 0 {
+            newest_store_time(shard, &topic, queue, max - 1).await
+        } else {
+            0
+        };
+        let mq = MessageQueue {
+            broker_name: broker_name.clone(),
+            queue_id: queue as i32,
+            topic: topic.clone(),
+        };
+        let offsets = TopicOffset {
+            last_update_timestamp: last,
+            max_offset: max as i64,
+            min_offset: min as i64,
+        };
+        table.offset_table.push((mq, offsets));
+    }
+    success().with_body(table.encode())
+}
+
+/// Store time of the message at `offset` of a queue; 0 if unreadable.
+async fn newest_store_time<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    topic: &str,
+    queue: u32,
+    offset: u64,
+) -> i64 {
+    let op = GetOp {
+        topic: topic.to_owned(),
+        queue,
+        offset,
+        max_count: 1,
+        max_bytes: u32::MAX,
+        filter: TagFilter::All,
+        hold_ms: 0,
+    };
+    match shard.get_messages(op).await {
+        Ok(got) if got.message_count > 0 => RecordView::parse(&got.messages)
+            .map(|r| r.store_timestamp())
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// QUERY_TOPIC_CONSUME_BY_WHO (300): groups with an online consumer
+/// subscribed to the topic, and groups that committed offsets of it.
+pub fn consume_by_who<S: Storage>(shard: &Rc<Shard<S>>, req: &RemotingCommand) -> RemotingCommand {
+    let topic: String = match req.ext_fields.read("topic") {
+        Ok(t) => t,
+        Err(e) => return bad_request(e),
+    };
+    let mut groups = std::collections::BTreeSet::new();
+    {
+        let online = shard.shared.groups();
+        for g in online.consumer_groups() {
+            if online.subscription(g, &topic).is_some() {
+                groups.insert(g.to_owned());
+            }
+        }
+    }
+    groups.extend(shard.shared.offsets().groups_of_topic(&topic));
+    let list = GroupList {
+        group_list: groups.into_iter().collect(),
+    };
+    success().with_body(list.encode())
 }
 
 pub async fn view_message<S: Storage>(
@@ -262,4 +428,22 @@ pub async fn delete_group<S: Storage>(
     }
     shard.shared.subscription_groups_changed();
     persisted(shard).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_runtime;
+
+    #[test]
+    fn runtime_reads_like_rocketmq() {
+        assert_eq!(
+            format_runtime(0),
+            "[ 0 days, 0 hours, 0 minutes, 0 seconds ]"
+        );
+        let ms = ((2 * 86_400) + (3 * 3_600) + (4 * 60) + 5) * 1000 + 999;
+        assert_eq!(
+            format_runtime(ms),
+            "[ 2 days, 3 hours, 4 minutes, 5 seconds ]"
+        );
+    }
 }

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::error::{ProtoError, Result};
 
+pub mod admin;
 pub mod group;
 pub mod heartbeat;
 pub mod lenient;
@@ -22,6 +23,7 @@ pub mod queue;
 pub mod register;
 pub mod route;
 
+pub use admin::*;
 pub use group::*;
 pub use heartbeat::*;
 pub use misc::*;
