@@ -135,6 +135,14 @@ mod tests {
         }
     }
 
+    /// The disk left by a process crash after 40 unwritten async appends.
+    async fn killed_after_appends() -> (MemStorage, Vec<AppendResult>) {
+        let mem = MemStorage::new(1 << 30);
+        let (store, _) = open(&mem, async_cfg()).await;
+        let acked = append_n(&store, 40, 700).await;
+        (mem.kill(), acked)
+    }
+
     fn async_cfg() -> StoreConfig {
         StoreConfig {
             flush_interval_ms: 3_600_000,
@@ -211,11 +219,7 @@ mod tests {
     #[test]
     fn a_resized_ring_is_replayed_first() {
         run(|| async {
-            let mem = MemStorage::new(1 << 30);
-            let (store, _) = open(&mem, async_cfg()).await;
-            let acked = append_n(&store, 40, 700).await;
-            let disk = mem.kill();
-            drop(store);
+            let (disk, acked) = killed_after_appends().await;
             let bigger = StoreConfig {
                 write_buffer_bytes: 64 << 10,
                 ..async_cfg()
@@ -235,11 +239,7 @@ mod tests {
     #[test]
     fn a_ring_left_by_async_mode_is_replayed_in_sync_mode_then_removed() {
         run(|| async {
-            let mem = MemStorage::new(1 << 30);
-            let (store, _) = open(&mem, async_cfg()).await;
-            let acked = append_n(&store, 40, 700).await;
-            let disk = mem.kill();
-            drop(store);
+            let (disk, acked) = killed_after_appends().await;
             let sync = StoreConfig {
                 flush_mode: FlushMode::Sync,
                 ..async_cfg()
