@@ -18,6 +18,7 @@ pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../deploy/broker.toml");
 pub struct BrokerConfig {
     pub broker: BrokerSection,
     pub store: StoreSection,
+    pub replication: ReplicationSection,
 }
 
 /// `[broker]`: identity, network, behaviour.
@@ -98,6 +99,65 @@ pub enum FlushModeName {
     Async,
     Sync,
     Memory,
+}
+
+/// A broker's part in its broker group (RocketMQ's `brokerRole`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Answers sends at once; slaves follow.
+    AsyncMaster,
+    /// Answers a send once a slave holds it (or with FLUSH_SLAVE_TIMEOUT /
+    /// SLAVE_NOT_AVAILABLE; the message is stored on the master either way).
+    SyncMaster,
+    /// Follows a master: refuses sends, serves reads.
+    Slave,
+}
+
+impl Role {
+    pub fn is_master(self) -> bool {
+        self != Role::Slave
+    }
+
+    /// RocketMQ's name, as admin tools print it.
+    pub fn rocketmq_name(self) -> &'static str {
+        match self {
+            Role::AsyncMaster => "ASYNC_MASTER",
+            Role::SyncMaster => "SYNC_MASTER",
+            Role::Slave => "SLAVE",
+        }
+    }
+}
+
+/// `[replication]`: master-slave replication of every shard's log.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicationSection {
+    pub role: Role,
+    /// Shard k's replication port is `listen_port + k`; 0 = the broker's
+    /// `listen_port + 1` (RocketMQ's haListenPort).
+    pub listen_port: u16,
+    /// A slave's master: `ip:port` of the master's replication port; empty
+    /// = the address the NameServer names at registration.
+    pub master_addr: String,
+    /// A sync master waits this long for a slave before answering
+    /// FLUSH_SLAVE_TIMEOUT, ms.
+    pub sync_timeout_ms: u64,
+    /// How often a slave copies topics, subscription groups, consumer and
+    /// delay offsets from its master, ms.
+    pub metadata_sync_interval_ms: u64,
+}
+
+impl Default for ReplicationSection {
+    fn default() -> Self {
+        ReplicationSection {
+            role: Role::AsyncMaster,
+            listen_port: 0,
+            master_addr: String::new(),
+            sync_timeout_ms: 2_000,
+            metadata_sync_interval_ms: 10_000,
+        }
+    }
 }
 
 /// `[store]`: where and how data is kept.
@@ -237,10 +297,57 @@ impl BrokerConfig {
             return Err(bad("broker.max_connections", "must be >= the shard count"));
         }
         self.validate_group_limits()?;
+        self.validate_replication()?;
         self.store_config()
             .validate()
             .map_err(|e| bad("store", e))?;
         self.check_memory(machine_memory_bytes())
+    }
+
+    /// Role, broker id and the replication ports agree.
+    fn validate_replication(&self) -> Result<(), ConfigError> {
+        let (b, r) = (&self.broker, &self.replication);
+        match (r.role.is_master(), b.broker_id) {
+            (true, 0) | (false, 1..) => {}
+            (true, _) => return Err(bad("broker.broker_id", "a master's broker_id is 0")),
+            (false, _) => {
+                return Err(bad(
+                    "broker.broker_id",
+                    "a slave's broker_id is 1 or more (0 is the master)",
+                ))
+            }
+        }
+        let last = self.replication_port() as usize + self.shard_count() - 1;
+        if last > u16::MAX as usize {
+            return Err(bad(
+                "replication.listen_port",
+                "the last shard's port (listen_port + shards - 1) is above 65535",
+            ));
+        }
+        if !r.master_addr.is_empty() && r.master_addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(bad(
+                "replication.master_addr",
+                format!("{:?} is not ip:port", r.master_addr),
+            ));
+        }
+        if r.sync_timeout_ms == 0 || r.sync_timeout_ms > 60_000 {
+            return Err(bad("replication.sync_timeout_ms", "must be 1..=60000"));
+        }
+        if r.metadata_sync_interval_ms < 100 {
+            return Err(bad(
+                "replication.metadata_sync_interval_ms",
+                "must be >= 100",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The replication port of shard 0 (shard k listens on this + k).
+    pub fn replication_port(&self) -> u16 {
+        match self.replication.listen_port {
+            0 => self.broker.listen_port.wrapping_add(1),
+            p => p,
+        }
     }
 
     /// The heartbeat and group limits: 0 would refuse every consumer.

@@ -44,6 +44,7 @@ pub mod locks;
 pub mod longpoll;
 pub mod offsets;
 pub mod register;
+pub mod replica;
 pub mod router;
 pub mod runtime;
 pub mod schedule;

@@ -121,7 +121,7 @@ fn register_request(shared: &BrokerShared) -> RemotingCommand {
         broker_name: b.broker_name.clone(),
         broker_addr: broker_addr(shared),
         cluster_name: b.cluster_name.clone(),
-        ha_server_addr: format!("{}:{}", b.advertised_host, b.listen_port as u32 + 1),
+        ha_server_addr: format!("{}:{}", b.advertised_host, shared.config.replication_port()),
         broker_id: b.broker_id as i64,
         heartbeat_timeout_millis: None,
         enable_acting_master: None,

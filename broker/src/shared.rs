@@ -52,6 +52,7 @@ use crate::config::BrokerConfig;
 use crate::groups::Groups;
 use crate::locks::QueueLocks;
 use crate::offsets::OffsetTable;
+use crate::replica::status::ReplicationStatus;
 use crate::subscription_groups::{GroupRefusal, SubscriptionGroups};
 use crate::topics::TopicTable;
 
@@ -472,6 +473,8 @@ pub struct BrokerShared {
     pub boot_timestamp_ms: i64,
     shard_threads: Arc<ShardThreads>,
     persister: Persister,
+    /// Replication as every shard reports it.
+    pub replication: ReplicationStatus,
 }
 
 /// Locks a mutex, recovering from poisoning: every critical section here
@@ -530,6 +533,7 @@ impl BrokerShared {
         std::fs::create_dir_all(&config_dir)
             .map_err(|e| format!("cannot create {}: {e}", config_dir.display()))?;
         let tables = Arc::new(load_tables(&config, &config_dir)?);
+        let config_shards = config.shard_count();
         let persister = Persister::start(tables.clone(), config_dir.clone())?;
         let shard_threads = Arc::new(ShardThreads {
             alive: AtomicUsize::new(0),
@@ -550,6 +554,7 @@ impl BrokerShared {
             boot_timestamp_ms: clock.now_ms(),
             shard_threads,
             persister,
+            replication: ReplicationStatus::new(config_shards),
         })
     }
 
