@@ -1,6 +1,7 @@
 //! JSON command bodies (remoting.md §4): what clients put after the header
 //! of HEART_BEAT, LOCK_BATCH_MQ, REGISTER_BROKER… and what brokers and the
-//! NameServer answer (routes, cluster info, consumer lists).
+//! NameServer answer (routes, cluster info, consumer lists), and the
+//! metadata tables a slave copies from its master.
 //!
 //! Decoding accepts every client's dialect (see [`lenient`]): enums as
 //! names or ordinals, numbers as strings, missing or `null` collections,
@@ -19,6 +20,7 @@ pub mod group;
 pub mod heartbeat;
 pub mod lenient;
 pub mod misc;
+pub mod offsets;
 pub mod queue;
 pub mod register;
 pub mod route;
@@ -27,6 +29,7 @@ pub use admin::*;
 pub use group::*;
 pub use heartbeat::*;
 pub use misc::*;
+pub use offsets::*;
 pub use queue::*;
 pub use register::*;
 pub use route::*;
