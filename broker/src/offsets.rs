@@ -7,9 +7,14 @@
 //! ```
 //!
 //! (Java's `consumerOffset.json` shape, with standard quoted keys.)
+//!
+//! A slave follows its master's table by [`OffsetTable::follow`]: the
+//! larger offset wins per queue, so a commit made on the slave while the
+//! master was down is kept when the master returns with older offsets.
 
 use std::collections::BTreeMap;
 
+use bolide_proto::body::{ConsumerOffsetWrapper, DataVersion};
 use serde::{Deserialize, Serialize};
 
 /// Key separator of the persisted table, as in Java (`topic@group`).
@@ -72,6 +77,52 @@ impl OffsetTable {
             .retain(|k, _| k.split_once(KEY_SEPARATOR).is_none_or(|(t, _)| t != topic));
     }
 
+    /// The GET_ALL_CONSUMER_OFFSET body.
+    pub fn to_wrapper(&self, data_version: DataVersion) -> ConsumerOffsetWrapper {
+        // Queue ids and offsets came in as non-negative i32 / i64, so the
+        // conversions back cannot fail; anything else is left out.
+        let offset_table = self
+            .offset_table
+            .iter()
+            .map(|(key, queues)| {
+                let queues = queues
+                    .iter()
+                    .filter_map(|(q, o)| Some((i32::try_from(*q).ok()?, i64::try_from(*o).ok()?)));
+                (key.clone(), queues.collect())
+            })
+            .collect();
+        ConsumerOffsetWrapper {
+            data_version: Some(data_version),
+            offset_table,
+        }
+    }
+
+    /// Takes the master's offsets (a slave's metadata sync): per queue the
+    /// larger of the two, so neither side's progress is undone, and
+    /// entries only this table has stay. RocketMQ's slave instead
+    /// replaces each `topic@group` entry with the master's, losing what
+    /// consumers committed to it while the master was down. The cost: a
+    /// reset of a group to an earlier offset on the master does not reach
+    /// the slave. Negative values (not offsets) are skipped. Returns true
+    /// if anything changed.
+    pub fn follow(&mut self, master: &ConsumerOffsetWrapper) -> bool {
+        let mut changed = false;
+        for (key, queues) in &master.offset_table {
+            for (queue, offset) in queues {
+                let (Ok(queue), Ok(offset)) = (u32::try_from(*queue), u64::try_from(*offset))
+                else {
+                    continue;
+                };
+                let slot = self.offset_table.entry(key.clone()).or_default();
+                if slot.get(&queue).is_none_or(|mine| *mine < offset) {
+                    slot.insert(queue, offset);
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
     pub fn to_json(&self) -> Vec<u8> {
         // String keys and integers only: serialization cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
@@ -102,6 +153,53 @@ mod tests {
         );
         assert_eq!(OffsetTable::from_json(&json).unwrap(), t);
         assert!(OffsetTable::from_json(b"[]").is_err());
+    }
+
+    #[test]
+    fn the_wire_form_is_javas() {
+        let mut t = OffsetTable::default();
+        t.commit("g", "T", 1, 3);
+        t.commit("g", "T", 0, 12);
+        let version = DataVersion {
+            counter: 0,
+            state_version: 0,
+            timestamp: 7,
+        };
+        let body = bolide_proto::body::JsonBody::encode(&t.to_wrapper(version));
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"dataVersion":{"counter":0,"stateVersion":0,"timestamp":7},"offsetTable":{"T@g":{"0":12,"1":3}}}"#
+        );
+    }
+
+    #[test]
+    fn following_the_master_keeps_the_larger_offset_per_queue() {
+        let mut slave = OffsetTable::default();
+        slave.commit("g", "T", 0, 50); // committed while the master was down
+        slave.commit("g", "T", 1, 5);
+        slave.commit("h", "U", 0, 9); // only the slave has it
+        let mut master = ConsumerOffsetWrapper::default();
+        master
+            .offset_table
+            .insert("T@g".into(), [(0, 40), (1, 8), (2, 1), (-1, 4)].into());
+        master.offset_table.insert("V@g".into(), [(0, -1)].into());
+        assert!(slave.follow(&master));
+        // (group, topic, queue, offset after the sync)
+        let cases = [
+            ("g", "T", 0, Some(50)),
+            ("g", "T", 1, Some(8)),
+            ("g", "T", 2, Some(1)),
+            ("h", "U", 0, Some(9)),
+            ("g", "V", 0, None),
+        ];
+        for (group, topic, queue, want) in cases {
+            assert_eq!(
+                slave.query(group, topic, queue),
+                want,
+                "{topic}@{group} {queue}"
+            );
+        }
+        assert!(!slave.follow(&master), "a second sync changes nothing");
     }
 
     #[test]

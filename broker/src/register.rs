@@ -21,6 +21,10 @@
 //! NameServer down (or none configured) changes count as registered at
 //! once: nothing would learn them sooner by waiting.
 //!
+//! A slave learns its master from the answers: the NameServer names the
+//! master of the broker group (`masterAddr`, `haServerAddr`), recorded in
+//! [`BrokerShared::replication`] ([`master_after_answer`]).
+//!
 //! A NameServer that fails is retried on its own [`Schedule`]: after 1 s,
 //! then a delay doubling up to 30 s, topic changes included (the retry
 //! sends the full list anyway), so one that is down costs a log line per
@@ -35,11 +39,14 @@ use std::time::Duration;
 
 use bolide_proto::body::{JsonBody, RegisterBrokerBody};
 use bolide_proto::codes::{request_code, response_code};
-use bolide_proto::header::namesrv::{RegisterBrokerRequestHeader, UnregisterBrokerRequestHeader};
+use bolide_proto::header::namesrv::{
+    RegisterBrokerRequestHeader, RegisterBrokerResponseHeader, UnregisterBrokerRequestHeader,
+};
 use bolide_proto::RemotingCommand;
 use bolide_transport::remoting::{Connection, NoInbound};
 
 use crate::clock::SharedClock;
+use crate::replica::status::MasterAddrs;
 use crate::shared::BrokerShared;
 
 /// Time allowed for one NameServer call.
@@ -99,6 +106,55 @@ impl Schedule {
 fn settled_version(schedules: &[Schedule], current: u64) -> u64 {
     let live = schedules.iter().filter(|s| s.failures == 0);
     live.map(|s| s.registered).min().unwrap_or(current)
+}
+
+/// Where a slave's master is after a registration answer. A NameServer
+/// that names no master (it has not heard from it yet, or the master's
+/// registration expired) leaves the last known addresses: with several
+/// NameServers the answers differ while one catches up, and a stale
+/// address only costs the followers failed connections until the master
+/// is back (RocketMQ clears the metadata address instead, and keeps the
+/// replication one). `configured_ha` (`replication.master_addr`), when
+/// set, is the replication address whatever the NameServer says.
+pub fn master_after_answer(
+    current: &MasterAddrs,
+    answer: &RegisterBrokerResponseHeader,
+    configured_ha: &str,
+) -> MasterAddrs {
+    let named = |a: &Option<String>| a.as_deref().filter(|a| !a.is_empty()).map(str::to_owned);
+    let Some(broker_addr) = named(&answer.master_addr) else {
+        return current.clone();
+    };
+    let ha_addr = match configured_ha {
+        "" => named(&answer.ha_server_addr).unwrap_or_else(|| current.ha_addr.clone()),
+        configured => configured.to_owned(),
+    };
+    MasterAddrs {
+        broker_addr,
+        ha_addr,
+    }
+}
+
+/// Records the master a registration answer names (slaves only).
+fn learn_master(shared: &BrokerShared, answer: &RemotingCommand) {
+    if shared.config.replication.role.is_master() {
+        return;
+    }
+    let header: RegisterBrokerResponseHeader = match answer.decode_header() {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(error = %e, "registration answer without a readable master address");
+            return;
+        }
+    };
+    let current = shared.replication.master();
+    let configured = &shared.config.replication.master_addr;
+    let next = master_after_answer(&current, &header, configured);
+    if next != current {
+        tracing::info!(master = %next.broker_addr, ha = %next.ha_addr,
+            was = %current.broker_addr, "master address learned from the NameServer");
+        shared.replication.set_master(next);
+    }
 }
 
 /// The broker's address as clients reach it.
@@ -201,7 +257,10 @@ impl Registrar {
     /// Registers with NameServer `i`.
     async fn register(&self, i: usize) -> Result<(), String> {
         match self.invoke(i, register_request(&self.shared)).await? {
-            r if r.code == response_code::SUCCESS => Ok(()),
+            r if r.code == response_code::SUCCESS => {
+                learn_master(&self.shared, &r);
+                Ok(())
+            }
             r => Err(format!("refused with code {}: {:?}", r.code, r.remark)),
         }
     }
@@ -316,6 +375,62 @@ mod tests {
         // An attempt that read an older version cannot lower it.
         s.succeeded(600, 30_000, 5);
         assert_eq!(s.registered, 7);
+    }
+
+    #[test]
+    fn the_master_comes_from_the_answer_and_survives_an_answer_without_one() {
+        let addrs = |b: &str, h: &str| MasterAddrs {
+            broker_addr: b.into(),
+            ha_addr: h.into(),
+        };
+        let answer = |m: Option<&str>, h: Option<&str>| RegisterBrokerResponseHeader {
+            master_addr: m.map(Into::into),
+            ha_server_addr: h.map(Into::into),
+        };
+        let unknown = MasterAddrs::default();
+        let known = addrs("m:10911", "m:10912");
+        // (current, answer, replication.master_addr, result)
+        let cases = [
+            (
+                &unknown,
+                answer(Some("m:10911"), Some("m:10912")),
+                "",
+                known.clone(),
+            ),
+            (
+                &unknown,
+                answer(Some("m:10911"), Some("m:10912")),
+                "c:1",
+                addrs("m:10911", "c:1"),
+            ),
+            (
+                &unknown,
+                answer(Some("m:10911"), None),
+                "",
+                addrs("m:10911", ""),
+            ),
+            (&known, answer(None, None), "", known.clone()),
+            (&known, answer(Some(""), Some("")), "", known.clone()),
+            (
+                &known,
+                answer(Some("n:10911"), Some("")),
+                "",
+                addrs("n:10911", "m:10912"),
+            ),
+            (
+                &known,
+                answer(Some("n:10911"), Some("n:10912")),
+                "",
+                addrs("n:10911", "n:10912"),
+            ),
+        ];
+        for (i, (current, answer, configured, want)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                master_after_answer(current, &answer, configured),
+                want,
+                "case {i}"
+            );
+        }
     }
 
     #[test]

@@ -166,11 +166,17 @@ impl LevelState {
     }
 }
 
-/// Starts the scheduler of every level this shard owns.
+/// Starts the scheduler of every level this shard owns (masters only).
 pub fn spawn_schedulers<S: Storage>(shard: &Rc<Shard<S>>) {
     // The runtime calls this once on every shard thread as it starts: the
     // hook that lets the config persister make its last pass at shutdown.
     shard.shared.attach_shard_thread();
+    // A slave's log is a copy of its master's: the master delivers, and
+    // the slave follows its progress (`crate::replica::follow`), as
+    // RocketMQ starts the schedule service on masters only.
+    if !shard.shared.config.replication.role.is_master() {
+        return;
+    }
     for level in 1..=shard.shared.delay_levels.count() {
         if shard.owner(SCHEDULE_TOPIC, level - 1) == shard.id {
             glommio::spawn_local(run_level(shard.clone(), level)).detach();

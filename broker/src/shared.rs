@@ -35,12 +35,9 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -52,9 +49,13 @@ use crate::config::BrokerConfig;
 use crate::groups::Groups;
 use crate::locks::QueueLocks;
 use crate::offsets::OffsetTable;
-use crate::replica::status::ReplicationStatus;
+use crate::replica::status::{MasterAddrs, ReplicationStatus};
 use crate::subscription_groups::{GroupRefusal, SubscriptionGroups};
 use crate::topics::TopicTable;
+
+mod watch;
+
+pub use watch::{Reached, VersionWatch};
 
 /// Longest time a change waits before the persister writes it.
 pub const PERSIST_INTERVAL: Duration = Duration::from_secs(1);
@@ -305,125 +306,6 @@ impl Drop for Persister {
     }
 }
 
-/// A counter that only grows and that tasks on any thread can await.
-///
-/// Waiters leave a std [`Waker`]; a raise on another shard's thread wakes
-/// them there (glommio queues a foreign wake to the waiter's executor and
-/// rouses it if it sleeps), so nobody polls and no executor thread blocks
-/// beyond the short waiter-list lock. Each pending [`Reached`] holds one
-/// entry, removed when it completes or is dropped, so the list is bounded
-/// by the waiting tasks even when waits time out.
-#[derive(Debug, Default)]
-pub struct VersionWatch {
-    value: AtomicU64,
-    waiters: Mutex<Waiters>,
-}
-
-#[derive(Debug, Default)]
-struct Waiters {
-    next_id: u64,
-    /// (waiter id, its latest waker).
-    wakers: Vec<(u64, Waker)>,
-}
-
-impl VersionWatch {
-    pub fn new(value: u64) -> VersionWatch {
-        VersionWatch {
-            value: AtomicU64::new(value),
-            waiters: Mutex::default(),
-        }
-    }
-
-    pub fn get(&self) -> u64 {
-        self.value.load(Ordering::Acquire)
-    }
-
-    /// Adds one; returns the new value.
-    pub fn increment(&self) -> u64 {
-        let value = self.value.fetch_add(1, Ordering::AcqRel) + 1;
-        self.wake_all();
-        value
-    }
-
-    /// Raises the value to `value` (a lower one leaves it as it is).
-    pub fn raise_to(&self, value: u64) {
-        if self.value.fetch_max(value, Ordering::AcqRel) < value {
-            self.wake_all();
-        }
-    }
-
-    /// Completes once the value is at least `target`.
-    pub fn reached(&self, target: u64) -> Reached<'_> {
-        Reached {
-            watch: self,
-            target,
-            id: None,
-        }
-    }
-
-    /// Wakes every waiter; they re-check the value and register again if
-    /// still short. Wakers are woken outside the lock.
-    fn wake_all(&self) {
-        let wakers = std::mem::take(&mut lock(&self.waiters).wakers);
-        for (_, waker) in wakers {
-            waker.wake();
-        }
-    }
-}
-
-/// The future of [`VersionWatch::reached`].
-#[derive(Debug)]
-pub struct Reached<'a> {
-    watch: &'a VersionWatch,
-    target: u64,
-    /// Set once this waiter has left a waker.
-    id: Option<u64>,
-}
-
-impl Reached<'_> {
-    fn forget_waker(&mut self) {
-        if let Some(id) = self.id.take() {
-            lock(&self.watch.waiters).wakers.retain(|(w, _)| *w != id);
-        }
-    }
-}
-
-impl Future for Reached<'_> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.watch.get() >= self.target {
-            self.forget_waker();
-            return Poll::Ready(());
-        }
-        {
-            let mut waiters = lock(&self.watch.waiters);
-            let id = *self.id.get_or_insert_with(|| {
-                waiters.next_id += 1;
-                waiters.next_id
-            });
-            // A wake took this entry out, or an earlier poll left it.
-            match waiters.wakers.iter_mut().find(|(w, _)| *w == id) {
-                Some((_, waker)) => waker.clone_from(cx.waker()),
-                None => waiters.wakers.push((id, cx.waker().clone())),
-            }
-        }
-        // A raise between the first check and leaving the waker took the
-        // list before the waker was in it: look again, now that it is.
-        if self.watch.get() >= self.target {
-            self.forget_waker();
-            return Poll::Ready(());
-        }
-        Poll::Pending
-    }
-}
-
-impl Drop for Reached<'_> {
-    fn drop(&mut self) {
-        self.forget_waker();
-    }
-}
-
 /// The shard threads attached by [`BrokerShared::attach_shard_thread`].
 #[derive(Debug)]
 struct ShardThreads {
@@ -533,7 +415,15 @@ impl BrokerShared {
         std::fs::create_dir_all(&config_dir)
             .map_err(|e| format!("cannot create {}: {e}", config_dir.display()))?;
         let tables = Arc::new(load_tables(&config, &config_dir)?);
-        let config_shards = config.shard_count();
+        let replication = ReplicationStatus::new(config.shard_count());
+        if !config.replication.role.is_master() {
+            // A configured master replication address is known before any
+            // registration answer names the master (crate::register).
+            replication.set_master(MasterAddrs {
+                broker_addr: String::new(),
+                ha_addr: config.replication.master_addr.clone(),
+            });
+        }
         let persister = Persister::start(tables.clone(), config_dir.clone())?;
         let shard_threads = Arc::new(ShardThreads {
             alive: AtomicUsize::new(0),
@@ -554,7 +444,7 @@ impl BrokerShared {
             boot_timestamp_ms: clock.now_ms(),
             shard_threads,
             persister,
-            replication: ReplicationStatus::new(config_shards),
+            replication,
         })
     }
 
@@ -688,6 +578,23 @@ impl BrokerShared {
         self.tables.mark(ConfigFile::DelayOffsets);
     }
 
+    /// Every delay level's next offset (GET_ALL_DELAY_OFFSET).
+    pub fn delay_offsets(&self) -> BTreeMap<u32, u64> {
+        lock(&self.tables.delay_offsets).clone()
+    }
+
+    /// Replaces the delay progress with the master's (a slave's metadata
+    /// sync; a slave delivers nothing itself). Returns true if it changed.
+    pub fn replace_delay_offsets(&self, offsets: BTreeMap<u32, u64>) -> bool {
+        let mut mine = lock(&self.tables.delay_offsets);
+        if *mine == offsets {
+            return false;
+        }
+        *mine = offsets;
+        self.tables.mark(ConfigFile::DelayOffsets);
+        true
+    }
+
     /// Asks the persister for a pass now, without waiting for it (the
     /// runtime's periodic and shutdown call; the last write at shutdown is
     /// the persister's final pass when this state is dropped).
@@ -792,6 +699,33 @@ mod tests {
     }
 
     #[test]
+    fn replaced_delay_offsets_are_persisted_only_when_they_change() {
+        let tmp = tempfile::tempdir().unwrap();
+        let shared = BrokerShared::load(config(tmp.path()), &SystemClock::new()).unwrap();
+        shared.set_delay_offset(1, 4);
+        shared.flush_config().unwrap();
+        assert!(!shared.replace_delay_offsets([(1, 4)].into()));
+        assert_eq!(shared.tables.dirty.load(Ordering::Acquire), 0);
+        assert!(shared.replace_delay_offsets([(2, 9)].into()));
+        assert_eq!(shared.delay_offsets(), [(2, 9)].into());
+        drop(shared);
+        let again = BrokerShared::load(config(tmp.path()), &SystemClock::new()).unwrap();
+        assert_eq!((again.delay_offset(1), again.delay_offset(2)), (0, 9));
+    }
+
+    #[test]
+    fn a_slave_knows_its_configured_master_address_from_the_start() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = config(tmp.path());
+        c.broker.broker_id = 1;
+        c.replication.role = crate::config::Role::Slave;
+        c.replication.master_addr = "127.0.0.1:10912".into();
+        let shared = BrokerShared::load(c, &SystemClock::new()).unwrap();
+        assert_eq!(shared.replication.master().ha_addr, "127.0.0.1:10912");
+        assert_eq!(shared.replication.master().broker_addr, "");
+    }
+
+    #[test]
     fn changes_are_written_by_the_persister_and_by_the_last_pass_at_drop() {
         let tmp = tempfile::tempdir().unwrap();
         let offsets = tmp.path().join("config").join("consumer_offsets.json");
@@ -867,72 +801,6 @@ mod tests {
         assert!(err.contains("topics.json"), "{err}");
     }
 
-    /// Counts its wakes.
-    struct CountingWaker(AtomicUsize);
-
-    impl std::task::Wake for CountingWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn waiting(watch: &VersionWatch) -> usize {
-        lock(&watch.waiters).wakers.len()
-    }
-
-    #[test]
-    fn a_watch_completes_at_its_target_and_keeps_one_waker_per_waiter() {
-        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-        let waker = Waker::from(counter.clone());
-        let mut cx = Context::from_waker(&waker);
-        let wakes = || counter.0.load(Ordering::SeqCst);
-        let watch = VersionWatch::new(1);
-        assert!(Pin::new(&mut watch.reached(1)).poll(&mut cx).is_ready());
-        assert_eq!(waiting(&watch), 0, "ready at once leaves no waker");
-        let mut wait = watch.reached(3);
-        assert!(Pin::new(&mut wait).poll(&mut cx).is_pending());
-        assert!(Pin::new(&mut wait).poll(&mut cx).is_pending());
-        assert_eq!(waiting(&watch), 1, "polled twice, registered once");
-        assert_eq!(watch.increment(), 2);
-        assert_eq!((wakes(), waiting(&watch)), (1, 0), "woken, short of 3");
-        assert!(Pin::new(&mut wait).poll(&mut cx).is_pending());
-        watch.raise_to(1);
-        assert_eq!((watch.get(), wakes()), (2, 1), "never lowered, no wake");
-        watch.raise_to(5);
-        assert_eq!(wakes(), 2);
-        assert!(Pin::new(&mut wait).poll(&mut cx).is_ready());
-        assert_eq!(waiting(&watch), 0);
-        let mut abandoned = watch.reached(9);
-        assert!(Pin::new(&mut abandoned).poll(&mut cx).is_pending());
-        drop(abandoned);
-        assert_eq!(
-            waiting(&watch),
-            0,
-            "a dropped wait (a timeout) leaves nothing"
-        );
-    }
-
-    #[test]
-    fn a_watch_wakes_a_waiter_on_another_thread() {
-        let watch = Arc::new(VersionWatch::new(0));
-        let (done_tx, done_rx) = std::sync::mpsc::channel();
-        let waiter = {
-            let watch = watch.clone();
-            std::thread::spawn(move || {
-                futures_lite::future::block_on(watch.reached(2));
-                done_tx.send(()).unwrap();
-            })
-        };
-        watch.increment();
-        watch.increment();
-        // Bounded, not timed: a lost wake hangs, and this turns that into a failure.
-        done_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("woken");
-        waiter.join().unwrap();
-        assert_eq!(waiting(&watch), 0);
-    }
-
     /// The runtime's case: the registrar raises on shard 0's thread, the
     /// request waits on another shard's executor, which sleeps in io_uring
     /// meanwhile and must be roused.
@@ -959,7 +827,7 @@ mod tests {
                 .unwrap()
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while waiting(&shared.registered_version) == 0 && Instant::now() < deadline {
+        while shared.registered_version.waiting() == 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
         // Short of the target: woken, it looks and waits again.

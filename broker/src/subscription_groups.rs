@@ -159,6 +159,20 @@ impl SubscriptionGroups {
         existed
     }
 
+    /// Makes this table the master's (a slave's metadata sync), as
+    /// RocketMQ's slave does: groups only the slave has (auto-created by
+    /// consumers that came to it) go. The limit is not applied: it bounds
+    /// creation, and the master already holds these. Returns true if
+    /// anything changed.
+    pub fn follow(&mut self, master: SubscriptionGroupWrapper) -> bool {
+        if master.subscription_group_table == self.groups {
+            return false;
+        }
+        self.groups = master.subscription_group_table;
+        self.data_version = master.data_version;
+        true
+    }
+
     pub fn to_wrapper(&self) -> SubscriptionGroupWrapper {
         SubscriptionGroupWrapper {
             subscription_group_table: self.groups.clone(),
@@ -210,6 +224,23 @@ mod tests {
         assert!(!g.delete("G", 5));
         assert_eq!(g.get("H").unwrap().retry_max_times, 2);
         assert!(SubscriptionGroups::from_json(b"nope", 1).is_err());
+    }
+
+    #[test]
+    fn following_the_master_replaces_every_group() {
+        let mut master = SubscriptionGroups::new(3);
+        master.create_all(["A", "B", "C"], 1).unwrap();
+        let mut slave = SubscriptionGroups::new(1);
+        slave.create_all(["Z"], 1).unwrap();
+        assert!(slave.follow(master.to_wrapper()));
+        assert_eq!(slave.len(), 3, "over the slave's creation limit");
+        assert!(slave.get("Z").is_none() && slave.get("B").is_some());
+        assert_eq!(slave.data_version, master.data_version);
+        assert!(!slave.follow(master.to_wrapper()));
+        assert!(
+            slave.create_all(["D"], 2).is_err(),
+            "creation still bounded"
+        );
     }
 
     #[test]

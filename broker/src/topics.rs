@@ -286,6 +286,32 @@ impl TopicTable {
         self.to_wrapper().encode()
     }
 
+    /// Makes this table the master's (a slave's metadata sync), as
+    /// RocketMQ's slave does: the master's topics and version replace this
+    /// table's, except the template and the schedule topic, which follow
+    /// this broker's own config as on load. Returns the topics removed, or
+    /// `None` when nothing changed (the registration and the file stay).
+    pub fn follow(&mut self, master: TopicConfigSerializeWrapper) -> Option<Vec<String>> {
+        let mut next = master.topic_config_table;
+        for local in [AUTO_CREATE_TEMPLATE_TOPIC, SCHEDULE_TOPIC] {
+            next.remove(local);
+            if let Some(config) = self.topics.get(local) {
+                next.insert(local.to_owned(), config.clone());
+            }
+        }
+        if next == self.topics {
+            return None;
+        }
+        let removed = self.topics.keys().filter(|t| !next.contains_key(*t));
+        let removed: Vec<String> = removed.cloned().collect();
+        let changed = next.iter().filter(|(t, c)| self.topics.get(*t) != Some(c));
+        let changed: Vec<String> = changed.map(|(t, _)| t.clone()).collect();
+        self.unpersisted.extend(changed);
+        self.topics = next;
+        self.data_version = master.data_version;
+        Some(removed)
+    }
+
     /// Loads persisted topics over the built-in ones.
     pub fn load_json(&mut self, bytes: &[u8]) -> Result<(), String> {
         let wrapper = TopicConfigSerializeWrapper::decode(bytes).map_err(|e| e.to_string())?;
@@ -409,6 +435,29 @@ mod tests {
         let mut loaded = table(true);
         loaded.load_json(&t.to_json()).unwrap();
         assert!(!loaded.is_unpersisted("T"), "read from disk");
+    }
+
+    #[test]
+    fn following_the_master_replaces_all_but_the_local_system_topics() {
+        let mut master = table(true);
+        master.for_send("T", "TBW102", 4, 1).unwrap();
+        master.delete("SELF_TEST_TOPIC", 2);
+        let mut wrapper = master.to_wrapper();
+        wrapper.topic_config_table.remove("TBW102");
+        let mut slave = table(false);
+        slave.ensure_single_queue("%RETRY%g", 1).unwrap();
+        let removed = slave.follow(wrapper.clone()).expect("changed");
+        assert_eq!(removed, ["%RETRY%g", "SELF_TEST_TOPIC"]);
+        assert_eq!(slave.get("T"), master.get("T"));
+        assert!(slave.is_unpersisted("T"));
+        assert_eq!(slave.data_version(), master.data_version());
+        assert_eq!(
+            slave.get("TBW102").unwrap().perm,
+            6,
+            "the template stays the slave's own"
+        );
+        assert!(slave.get(SCHEDULE_TOPIC).is_some());
+        assert_eq!(slave.follow(wrapper), None, "nothing new");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Administration and lookups: create/update (17) and delete (215) topics,
-//! all topic configs (21), runtime info (28), the broker's config (26),
+//! all topic configs (21), all consumer offsets (43) and delay offsets
+//! (45) (with all subscription groups, 201: what a slave copies from its
+//! master), runtime info (28), the broker's config (26),
 //! topic stats (202), the groups consuming a topic (300), a message by its offset id
 //! (VIEW_MESSAGE_BY_ID, 33), messages by key (QUERY_MESSAGE, 12), and
 //! subscription groups (200 create/update, 201 all, 352 one, 207 delete).
@@ -16,7 +18,7 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
 use bolide_proto::body::{
-    properties_text, DataVersion, GroupList, JsonBody, KvTable, MessageQueue,
+    properties_text, DataVersion, DelayOffsetWrapper, GroupList, JsonBody, KvTable, MessageQueue,
     SubscriptionGroupConfig, TopicConfig, TopicFilterType, TopicOffset, TopicStatsTable,
 };
 use bolide_proto::codes::{response_code as rsp, version};
@@ -33,6 +35,7 @@ use super::{bad_request, error, store_error, success};
 use crate::config::FlushModeName;
 use crate::filter::TagFilter;
 use crate::shard::{GetOp, Shard};
+use crate::shared::BrokerShared;
 use crate::topics::TopicRefusal;
 
 /// Most messages one QUERY_MESSAGE returns, whatever `maxNum` asks.
@@ -117,6 +120,40 @@ pub fn all_topic_config<S: Storage>(shard: &Rc<Shard<S>>) -> RemotingCommand {
     success().with_body(wrapper.encode())
 }
 
+/// The version stamp of tables Bolide does not version (the broker
+/// config, the offset tables): counter 0 at boot. Java's slave only copies
+/// it; Bolide's ignores it.
+fn boot_version<S: Storage>(shard: &Shard<S>) -> DataVersion {
+    DataVersion {
+        counter: 0,
+        state_version: 0,
+        timestamp: shard.shared.boot_timestamp_ms,
+    }
+}
+
+/// GET_ALL_CONSUMER_OFFSET (43): every committed offset.
+pub fn all_consumer_offsets<S: Storage>(shard: &Rc<Shard<S>>) -> RemotingCommand {
+    let wrapper = shard.shared.offsets().to_wrapper(boot_version(shard));
+    success().with_body(wrapper.encode())
+}
+
+/// GET_ALL_DELAY_OFFSET (45): every delay level's delivery progress.
+pub fn all_delay_offsets<S: Storage>(shard: &Rc<Shard<S>>) -> RemotingCommand {
+    let offset_table = shard.shared.delay_offsets().into_iter();
+    // Levels and offsets fit (at most a few dozen levels; offsets of a
+    // queue); anything else would not be an offset a slave can use.
+    let offset_table = offset_table
+        .filter_map(|(level, offset)| {
+            Some((i32::try_from(level).ok()?, i64::try_from(offset).ok()?))
+        })
+        .collect();
+    let wrapper = DelayOffsetWrapper {
+        data_version: Some(boot_version(shard)),
+        offset_table,
+    };
+    success().with_body(wrapper.encode())
+}
+
 pub async fn runtime_info<S: Storage>(shard: &Rc<Shard<S>>) -> RemotingCommand {
     let shared = &shard.shared;
     let mut table = KvTable::default();
@@ -153,7 +190,35 @@ pub async fn runtime_info<S: Storage>(shard: &Rc<Shard<S>>) -> RemotingCommand {
     );
     let up_ms = (shard.clock.now_ms() - shared.boot_timestamp_ms).max(0);
     put("runtime", format_runtime(up_ms));
+    let now_ms = shard.clock.now_ms().max(0) as u64;
+    for (key, value) in replication_facts(shared, now_ms) {
+        put(key, value);
+    }
     success().with_body(table.encode())
+}
+
+/// The runtime-info keys about replication: RocketMQ's `brokerRole`, and
+/// Bolide's own: slave connections (a master) or connections to the
+/// master (a slave, one per shard), the bytes and ms the copy is behind,
+/// and a slave's master.
+pub fn replication_facts(shared: &BrokerShared, now_ms: u64) -> Vec<(&'static str, String)> {
+    let role = shared.config.replication.role;
+    let status = &shared.replication;
+    let connections: u64 = status
+        .shards()
+        .iter()
+        .map(|s| s.connections.load(Ordering::Relaxed))
+        .sum();
+    let mut facts = vec![
+        ("brokerRole", role.rocketmq_name().to_owned()),
+        ("replicaConnections", connections.to_string()),
+        ("replicaLagBytes", status.lag_bytes().to_string()),
+        ("replicaLagMs", status.lag_ms(now_ms).to_string()),
+    ];
+    if !role.is_master() {
+        facts.push(("masterAddr", status.master().broker_addr));
+    }
+    facts
 }
 
 /// Uptime as RocketMQ's `StoreStatsService` words it:
@@ -219,13 +284,8 @@ pub fn broker_config<S: Storage>(shard: &Rc<Shard<S>>) -> RemotingCommand {
         pairs.push(("flushDiskType", t.to_owned()));
     }
     pairs.push(("flushMode", mode.to_owned()));
-    let version = DataVersion {
-        counter: 0,
-        state_version: 0,
-        timestamp: shared.boot_timestamp_ms,
-    };
     let mut answer = success().with_body(properties_text(pairs).into_bytes());
-    let version = String::from_utf8(version.encode()).expect("JSON is UTF-8");
+    let version = String::from_utf8(boot_version(shard).encode()).expect("JSON is UTF-8");
     answer.ext_fields.insert("version", version);
     answer
 }
@@ -432,7 +492,56 @@ pub async fn delete_group<S: Storage>(
 
 #[cfg(test)]
 mod tests {
-    use super::format_runtime;
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::config::{BrokerConfig, Role};
+
+    fn shared(dir: &std::path::Path, role: Role) -> BrokerShared {
+        let mut config = BrokerConfig::default();
+        config.store.data_dir = dir.to_path_buf();
+        config.replication.role = role;
+        config.broker.broker_id = u64::from(role == Role::Slave);
+        config.broker.shards = 2;
+        BrokerShared::load(config, &SystemClock::new()).unwrap()
+    }
+
+    #[test]
+    fn replication_facts_per_role() {
+        let tmp = tempfile::tempdir().unwrap();
+        let master = shared(tmp.path(), Role::SyncMaster);
+        let s = master.replication.shard(1);
+        s.connections.store(1, Ordering::Relaxed);
+        s.master_end.store(900, Ordering::Relaxed);
+        s.replica_end.store(600, Ordering::Relaxed);
+        s.caught_up_ms.store(1_000, Ordering::Relaxed);
+        master
+            .replication
+            .shard(0)
+            .connections
+            .store(1, Ordering::Relaxed);
+        let facts: std::collections::BTreeMap<_, _> =
+            replication_facts(&master, 1_250).into_iter().collect();
+        let want = [
+            ("brokerRole", "SYNC_MASTER"),
+            ("replicaConnections", "2"),
+            ("replicaLagBytes", "300"),
+            ("replicaLagMs", "250"),
+        ];
+        assert_eq!(facts, want.map(|(k, v)| (k, v.to_owned())).into());
+        drop(master);
+        let tmp = tempfile::tempdir().unwrap();
+        let slave = shared(tmp.path(), Role::Slave);
+        slave
+            .replication
+            .set_master(crate::replica::status::MasterAddrs {
+                broker_addr: "10.0.0.1:10911".into(),
+                ha_addr: "10.0.0.1:10912".into(),
+            });
+        let facts: std::collections::BTreeMap<_, _> =
+            replication_facts(&slave, 0).into_iter().collect();
+        assert_eq!(facts["brokerRole"], "SLAVE");
+        assert_eq!(facts["masterAddr"], "10.0.0.1:10911");
+    }
 
     #[test]
     fn runtime_reads_like_rocketmq() {

@@ -10,6 +10,7 @@
 //! * [`offsets`] — consumer offsets (14, 15), queue offsets (29, 30, 31, 32)
 //! * [`client`] — HEART_BEAT (34), UNREGISTER_CLIENT (35), consumer list (38), locks (41, 42)
 //! * [`admin`] — topics (17, 21, 215), subscription groups (200, 201, 207, 352),
+//!   all consumer (43) and delay (45) offsets,
 //!   runtime info (28), broker config (26), topic stats (202), consumers of a
 //!   topic (300), VIEW_MESSAGE_BY_ID (33),
 //!   QUERY_MESSAGE (12)
@@ -107,6 +108,8 @@ pub async fn dispatch<S: Storage>(
         req::GET_SUBSCRIPTIONGROUP_CONFIG => admin::get_group(shard, request),
         req::DELETE_SUBSCRIPTIONGROUP => admin::delete_group(shard, request).await,
         req::GET_ALL_TOPIC_CONFIG => admin::all_topic_config(shard),
+        req::GET_ALL_CONSUMER_OFFSET => admin::all_consumer_offsets(shard),
+        req::GET_ALL_DELAY_OFFSET => admin::all_delay_offsets(shard),
         req::GET_BROKER_RUNTIME_INFO => admin::runtime_info(shard).await,
         req::GET_BROKER_CONFIG => admin::broker_config(shard),
         req::GET_TOPIC_STATS_INFO => admin::topic_stats(shard, request).await,

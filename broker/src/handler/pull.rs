@@ -10,6 +10,15 @@
 //! min; past its max → PULL_OFFSET_MOVED from the max; at the max →
 //! PULL_NOT_FOUND (the only answer long polling holds); an empty or
 //! missing queue → PULL_NOT_FOUND at offset 0, else PULL_OFFSET_MOVED to 0.
+//!
+//! A slave serves pulls the same way but never moves a consumer
+//! ([`on_slave`], remoting.md §7.1): its queues only lag its master's, so
+//! an offset it does not hold yet is not wrong. It stores the commit
+//! offset a pull carries, which RocketMQ's slave ignores: a consumer that
+//! fell back to the slave while the master is down keeps its progress
+//! there, and the slave's metadata sync keeps the larger offset
+//! (`crate::offsets::OffsetTable::follow`). `suggestWhichBrokerId` is
+//! always 0 (no slave reading while the master is up).
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -75,7 +84,8 @@ pub async fn pull<S: Storage>(shard: &Rc<Shard<S>>, req: &RemotingCommand) -> Re
         .shared
         .get_total
         .fetch_add(result.message_count as u64, Ordering::Relaxed);
-    respond(result, h.queue_offset)
+    let slave = !shard.shared.config.replication.role.is_master();
+    respond(result, h.queue_offset, slave)
 }
 
 /// What RocketMQ's store answers for a negative offset, below every
@@ -98,11 +108,42 @@ pub fn below_every_offset((min, max): (u64, u64)) -> GetResult {
     }
 }
 
+/// A slave's answer where a master's would move the consumer: RocketMQ's
+/// default `offsetCheckInSlave=false`. The store's corrections of the
+/// offset are not applied (`DefaultMessageStore.nextOffsetCorrection`:
+/// `nextBeginOffset` stays the request's), and PULL_OFFSET_MOVED becomes
+/// PULL_RETRY_IMMEDIATELY (`DefaultPullMessageResultHandler`). Returns
+/// (code, nextBeginOffset) from the master's.
+pub fn on_slave(status: GetStatus, request_offset: i64, (code, next): (i32, i64)) -> (i32, i64) {
+    let corrected = matches!(
+        status,
+        GetStatus::NoMatchedLogicQueue
+            | GetStatus::NoMessageInQueue
+            | GetStatus::OffsetTooSmall
+            | GetStatus::OffsetOverflowOne
+            | GetStatus::OffsetOverflowBadly
+            | GetStatus::OffsetFoundNull
+    );
+    let next = if corrected { request_offset } else { next };
+    match code {
+        rsp::PULL_OFFSET_MOVED => (rsp::PULL_RETRY_IMMEDIATELY, next),
+        code => (code, next),
+    }
+}
+
 /// The PULL response for a lookup result; the body only with SUCCESS.
-fn respond(result: GetResult, request_offset: i64) -> RemotingCommand {
+fn respond(result: GetResult, request_offset: i64, slave: bool) -> RemotingCommand {
+    let mut answer = (
+        response_code(result.status, request_offset),
+        result.next_begin_offset as i64,
+    );
+    if slave {
+        answer = on_slave(result.status, request_offset, answer);
+    }
+    let (code, next_begin_offset) = answer;
     let header = PullMessageResponseHeader {
         suggest_which_broker_id: 0,
-        next_begin_offset: result.next_begin_offset as i64,
+        next_begin_offset,
         min_offset: result.min_offset as i64,
         max_offset: result.max_offset as i64,
         offset_delta: None,
@@ -110,7 +151,6 @@ fn respond(result: GetResult, request_offset: i64) -> RemotingCommand {
         group_sys_flag: Some(0),
         forbidden_type: None,
     };
-    let code = response_code(result.status, request_offset);
     let mut response = RemotingCommand::response(code, Some(result.status.as_str().to_owned()))
         .with_header(&header);
     if code == rsp::SUCCESS {
@@ -257,6 +297,39 @@ mod tests {
                     "{status:?} at {offset}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_slave_never_moves_the_consumer() {
+        use GetStatus::*;
+        // (status, request offset, the master's nextBeginOffset, the slave's answer)
+        let cases = [
+            (Found, 5, 9, (rsp::SUCCESS, 9)),
+            (NoMatchedMessage, 5, 9, (rsp::PULL_RETRY_IMMEDIATELY, 9)),
+            (MessageWasRemoving, 5, 9, (rsp::PULL_RETRY_IMMEDIATELY, 9)),
+            (OffsetOverflowOne, 5, 5, (rsp::PULL_NOT_FOUND, 5)),
+            (OffsetFoundNull, 5, 64, (rsp::PULL_NOT_FOUND, 5)),
+            // Ahead of a slave that lags: wait there, not at its max.
+            (
+                OffsetOverflowBadly,
+                90,
+                70,
+                (rsp::PULL_RETRY_IMMEDIATELY, 90),
+            ),
+            (OffsetTooSmall, 2, 10, (rsp::PULL_RETRY_IMMEDIATELY, 2)),
+            (OffsetTooSmall, -1, 0, (rsp::PULL_RETRY_IMMEDIATELY, -1)),
+            (NoMessageInQueue, 0, 0, (rsp::PULL_NOT_FOUND, 0)),
+            (NoMessageInQueue, 7, 0, (rsp::PULL_RETRY_IMMEDIATELY, 7)),
+            (NoMatchedLogicQueue, 3, 0, (rsp::PULL_RETRY_IMMEDIATELY, 3)),
+        ];
+        for (status, offset, next, want) in cases {
+            let master = (response_code(status, offset), next);
+            assert_eq!(
+                on_slave(status, offset, master),
+                want,
+                "{status:?} at {offset}"
+            );
         }
     }
 
