@@ -5,6 +5,7 @@
 //! | operation | requests |
 //! |---|---|
 //! | topics, cluster, route | GET_ALL_TOPIC_LIST_FROM_NAMESERVER (206), GET_BROKER_CLUSTER_INFO (106), GET_ROUTEINFO_BY_TOPIC (105) |
+//! | broker status | GET_BROKER_RUNTIME_INFO (28) |
 //! | create / delete topic | UPDATE_AND_CREATE_TOPIC (17) per master; DELETE_TOPIC_IN_BROKER (215) per master, then DELETE_TOPIC_IN_NAMESRV (216) |
 //! | topic status | per queue GET_MIN_OFFSET (31), GET_MAX_OFFSET (30), and the store time of the last message (a 1-message PULL at max − 1) |
 //! | consumer progress | per queue GET_MAX_OFFSET and QUERY_CONSUMER_OFFSET (14); lag = max − committed |
@@ -192,6 +193,28 @@ impl Admin {
             return Err(invalid(format!("cluster {cluster:?} has no master")));
         }
         Ok(masters)
+    }
+
+    /// Every broker address of `cluster`, masters and slaves, by broker
+    /// name then id (mqadmin's `fetchMasterAndSlaveAddrByClusterName`).
+    pub async fn cluster_brokers(&self, cluster: &str) -> Result<Vec<SocketAddr>, ClientError> {
+        let info = self.cluster_info().await?;
+        let names = info
+            .cluster_addr_table
+            .get(cluster)
+            .ok_or_else(|| invalid(format!("no cluster named {cluster:?}")))?;
+        let mut names: Vec<&String> = names.iter().collect();
+        names.sort();
+        let addrs = names
+            .into_iter()
+            .filter_map(|name| info.broker_addr_table.get(name))
+            .flat_map(|broker| broker.broker_addrs.values())
+            .map(|addr| parse_addr(addr))
+            .collect::<Result<Vec<_>, _>>()?;
+        if addrs.is_empty() {
+            return Err(invalid(format!("cluster {cluster:?} has no broker")));
+        }
+        Ok(addrs)
     }
 
     /// Deletes `topic` from every master of `cluster`, then from every

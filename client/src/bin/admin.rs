@@ -9,6 +9,7 @@
 //!   topicRoute        -t TOPIC
 //!   topicStatus       -t TOPIC
 //!   clusterList
+//!   brokerStatus      -b BROKER_ADDR | -c CLUSTER
 //!   consumerProgress  -g GROUP -t TOPIC
 //!   queryMsgById      -i OFFSET_MSG_ID
 //!   queryMsgByKey     -t TOPIC -k KEY
@@ -39,6 +40,7 @@ commands:
   topicRoute        -t TOPIC
   topicStatus       -t TOPIC
   clusterList
+  brokerStatus      -b BROKER_ADDR | -c CLUSTER
   consumerProgress  -g GROUP -t TOPIC
   queryMsgById      -i OFFSET_MSG_ID
   queryMsgByKey     -t TOPIC -k KEY
@@ -179,6 +181,7 @@ async fn dispatch(admin: &Admin, inv: &Invocation) -> Result<String, Failure> {
         "topicRoute" => topic_route(admin, &inv.required('t', "TOPIC")?).await,
         "topicStatus" => topic_status(admin, &inv.required('t', "TOPIC")?).await,
         "clusterList" => Ok(cluster_list(admin).await?),
+        "brokerStatus" => broker_status(admin, inv).await,
         "consumerProgress" => {
             let group = inv.required('g', "GROUP")?;
             consumer_progress(admin, &group, &inv.required('t', "TOPIC")?).await
@@ -335,6 +338,55 @@ async fn topic_status(admin: &Admin, topic: &str) -> Result<String, Failure> {
     ))
 }
 
+/// mqadmin's `brokerStatus`: a broker's runtime info, one `key: value`
+/// line per entry sorted by key; with `-c`, every broker of the cluster,
+/// each line led by its address. A broker that does not answer is
+/// reported on stderr and the others still printed; the command fails
+/// only when none answers.
+async fn broker_status(admin: &Admin, inv: &Invocation) -> Result<String, Failure> {
+    let (brokers, several) = match (inv.options.get(&'b'), inv.options.get(&'c')) {
+        (Some(b), _) => (vec![parse_addr(b)?], false),
+        (None, Some(c)) => (admin.cluster_brokers(c).await?, true),
+        (None, None) => {
+            return Err(Failure::Usage(
+                "brokerStatus needs -b BROKER_ADDR or -c CLUSTER".into(),
+            ))
+        }
+    };
+    let mut out = String::new();
+    let mut last_error = None;
+    for broker in &brokers {
+        match admin.broker_runtime_info(*broker).await {
+            Ok(kv) => {
+                let label = several.then(|| broker.to_string());
+                out.push_str(&format_status(label.as_deref(), &kv.table));
+            }
+            Err(e) if several => {
+                eprintln!("{broker}: {e}");
+                last_error = Some(e);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match (out.is_empty(), last_error) {
+        (true, Some(e)) => Err(e.into()),
+        _ => Ok(out),
+    }
+}
+
+/// `key: value` lines sorted by key, keys padded to 32 characters and, when
+/// given, led by the broker's address padded to 24 (mqadmin's layout).
+fn format_status(broker: Option<&str>, table: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    for (key, value) in table {
+        if let Some(broker) = broker {
+            let _ = write!(out, "{broker:<24} ");
+        }
+        let _ = writeln!(out, "{key:<32}: {value}");
+    }
+    out
+}
+
 async fn cluster_list(admin: &Admin) -> Result<String, ClientError> {
     let info = admin.cluster_info().await?;
     let mut rows = Vec::new();
@@ -353,6 +405,7 @@ async fn cluster_list(admin: &Admin) -> Result<String, ClientError> {
                     stats.0,
                     stats.1,
                     stats.2,
+                    stats.3,
                 ]);
             }
         }
@@ -366,14 +419,23 @@ async fn cluster_list(admin: &Admin) -> Result<String, ClientError> {
             "#Version",
             "#InTotalToday",
             "#OutTotalToday",
+            "#Role",
         ],
         &rows,
     ))
 }
 
-/// (version, puts today, gets today) of a broker, `-` where unknown.
-async fn runtime_stats(admin: &Admin, addr: &str) -> (String, String, String) {
-    let unknown = || ("-".to_owned(), "-".to_owned(), "-".to_owned());
+/// (version, puts today, gets today, role) of a broker, `-` where unknown
+/// (brokers other than Bolide do not report their role).
+async fn runtime_stats(admin: &Admin, addr: &str) -> (String, String, String, String) {
+    let unknown = || {
+        (
+            "-".to_owned(),
+            "-".to_owned(),
+            "-".to_owned(),
+            "-".to_owned(),
+        )
+    };
     let Ok(addr) = parse_addr(addr) else {
         return unknown();
     };
@@ -384,6 +446,7 @@ async fn runtime_stats(admin: &Admin, addr: &str) -> (String, String, String) {
                 get("brokerVersionDesc"),
                 get("msgPutTotalTodayNow"),
                 get("msgGetTotalTodayNow"),
+                get("brokerRole"),
             )
         }
         Err(_) => unknown(),
@@ -484,4 +547,34 @@ fn describe_message(m: &MessageExt) -> String {
         let _ = writeln!(out, "{label:<18}{value}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_status_reads_like_mqadmin() {
+        let table: BTreeMap<String, String> = [
+            ("runtime", "[ 0 days, 0 hours, 0 minutes, 5 seconds ]"),
+            ("brokerRole", "SLAVE"),
+            ("masterAddr", "10.0.0.1:10911"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let want = concat!(
+            "brokerRole                      : SLAVE\n",
+            "masterAddr                      : 10.0.0.1:10911\n",
+            "runtime                         : [ 0 days, 0 hours, 0 minutes, 5 seconds ]\n",
+        );
+        assert_eq!(format_status(None, &table), want);
+        let led = format_status(Some("10.0.0.2:10911"), &table);
+        let first = led.lines().next().unwrap();
+        assert_eq!(
+            first,
+            "10.0.0.2:10911           brokerRole                      : SLAVE"
+        );
+        assert_eq!(format_status(None, &BTreeMap::new()), "");
+    }
 }
