@@ -2,6 +2,11 @@
 //! 14/15) and a queue's own offsets (GET_MAX/MIN_OFFSET 30/31,
 //! SEARCH_OFFSET_BY_TIMESTAMP 29, GET_EARLIEST_MSG_STORETIME 32). Successful
 //! answers carry the value as a string ext field, as every client reads it.
+//!
+//! A slave answers all of them as a master does (RocketMQ checks no role
+//! here either): clients commit offsets to a slave while its master is
+//! down, and the slave keeps them through its metadata syncs
+//! (`crate::offsets::OffsetTable::follow` keeps the larger offset).
 
 use std::rc::Rc;
 
