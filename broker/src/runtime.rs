@@ -30,6 +30,7 @@ use crate::datadir::{check_shard_count, DataDirLock};
 use crate::groups::CLIENT_EXPIRY_MS;
 use crate::handler::{client::notify_changes, BrokerHandler};
 use crate::register::Registrar;
+use crate::replica::{master, ShardReplica};
 use crate::shard::{Envelope, Shard, MESH_CHANNEL_CAPACITY};
 use crate::shared::BrokerShared;
 
@@ -168,14 +169,16 @@ fn run_shard_thread(
         let _ = ready.send(Ok(()));
         let mut stoppers = Vec::new();
         let mut accepts = Vec::new();
-        for listener in listeners {
+        for (serves, listener) in listeners {
             let (stop_tx, stop_rx) = local_channel::new_bounded(1);
             stoppers.push(stop_tx);
-            accepts.push(glommio::spawn_local(accept_loop(
-                shard.clone(),
-                listener,
-                stop_rx,
-            )));
+            let shard = shard.clone();
+            accepts.push(match serves {
+                Serves::Clients => glommio::spawn_local(accept_loop(shard, listener, stop_rx)),
+                Serves::Slaves => {
+                    glommio::spawn_local(master::accept_loop(shard, listener, stop_rx))
+                }
+            });
         }
         while !stop.load(Ordering::SeqCst) {
             glommio::timer::sleep(STOP_POLL).await;
@@ -195,7 +198,7 @@ async fn start_shard(
     clock: SharedClock,
     mesh: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
     ready: &Ready,
-) -> Option<(Rc<LiveShard>, Vec<TcpListener>)> {
+) -> Option<(Rc<LiveShard>, Vec<(Serves, TcpListener)>)> {
     let fail = |e: String| {
         let _ = ready.send(Err(e));
     };
@@ -226,14 +229,23 @@ async fn start_shard(
     let store_host: SocketAddr = format!("{}:{}", b.advertised_host, b.listen_port)
         .parse()
         .ok()?;
-    let listeners = match bind_listeners(&shared.config) {
+    let listeners = match bind_listeners(&shared.config, id) {
         Ok(l) => l,
         Err(e) => {
             fail(e);
             return None;
         }
     };
-    let shard = Shard::new(id, shared, store, store_host, senders, clock);
+    let master = shared.config.replication.role.is_master();
+    let write_offset = store.write_offset().0;
+    let replica = match ShardReplica::open(store.dir(), master, write_offset, clock.now_ms()) {
+        Ok(r) => r,
+        Err(e) => {
+            fail(format!("shard {id}: replication epochs: {e}"));
+            return None;
+        }
+    };
+    let shard = Shard::new(id, shared, store, store_host, senders, clock, replica);
     for (_, rx) in receivers.streams() {
         glommio::spawn_local(shard.clone().serve_peer(rx)).detach();
     }
@@ -241,6 +253,9 @@ async fn start_shard(
         spawn_housekeeping(&shard);
     }
     crate::schedule::spawn_schedulers(&shard);
+    if !master {
+        glommio::spawn_local(crate::replica::slave::run(shard.clone())).detach();
+    }
     Some((shard, listeners))
 }
 
@@ -269,17 +284,51 @@ pub fn listen_addrs(config: &BrokerConfig) -> Result<Vec<SocketAddr>, String> {
 /// once, before any shard binds, since the shards' own sockets would trip
 /// it.
 fn probe_listen_addrs(config: &BrokerConfig) -> Result<(), String> {
-    for addr in listen_addrs(config)? {
+    for addr in listen_addrs(config)?
+        .into_iter()
+        .chain(replication_addrs(config)?)
+    {
         bolide_transport::listen::probe_listen_addr(addr).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
 
-fn bind_listeners(config: &BrokerConfig) -> Result<Vec<TcpListener>, String> {
-    listen_addrs(config)?
-        .into_iter()
-        .map(|addr| bolide_transport::listen::bind_listener(addr).map_err(|e| e.to_string()))
-        .collect()
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Serves {
+    Clients,
+    Slaves,
+}
+
+/// A master's replication addresses: shard k listens on the replication
+/// port + k (one port per shard, so a slave's shard reaches its twin).
+pub fn replication_addrs(config: &BrokerConfig) -> Result<Vec<SocketAddr>, String> {
+    if !config.replication.role.is_master() {
+        return Ok(Vec::new());
+    }
+    let ip: std::net::IpAddr = config
+        .broker
+        .listen_host
+        .parse()
+        .map_err(|e| format!("broker.listen_host: {e}"))?;
+    let base = config.replication_port();
+    let ports = (0..config.shard_count()).map(|k| base as usize + k);
+    Ok(ports.map(|p| SocketAddr::new(ip, p as u16)).collect())
+}
+
+fn bind_listeners(
+    config: &BrokerConfig,
+    id: ShardId,
+) -> Result<Vec<(Serves, TcpListener)>, String> {
+    let bind = |addr| bolide_transport::listen::bind_listener(addr).map_err(|e| e.to_string());
+    let mut listeners = Vec::new();
+    for addr in listen_addrs(config)? {
+        listeners.push((Serves::Clients, bind(addr)?));
+    }
+    if let Some(addr) = replication_addrs(config)?.get(id.0 as usize) {
+        listeners.push((Serves::Slaves, bind(*addr)?));
+    }
+    Ok(listeners)
 }
 
 /// Accepts connections until `stopped` closes; the listener is dropped
@@ -329,6 +378,10 @@ async fn accept_loop(shard: Rc<LiveShard>, listener: TcpListener, stopped: Local
 fn spawn_housekeeping(shard: &Rc<LiveShard>) {
     let registrar = Registrar::new(shard.shared.clone(), shard.clock.clone());
     glommio::spawn_local(registrar.run()).detach();
+    if !shard.shared.config.replication.role.is_master() {
+        let follow = crate::replica::follow::run(shard.shared.clone(), shard.clock.clone());
+        glommio::spawn_local(follow).detach();
+    }
     let persist = shard.clone();
     glommio::spawn_local(async move {
         loop {
@@ -359,7 +412,7 @@ async fn stop_shard(shard: &Rc<LiveShard>) -> bool {
             .await;
         shard.shared.persist_offsets();
     }
-    match shard.store.close().await {
+    match shard.store().close().await {
         Ok(()) => true,
         Err(e) => {
             tracing::error!(shard = shard.id.0, error = %e, "store did not close cleanly");

@@ -197,7 +197,7 @@ async fn run_level<S: Storage>(shard: Rc<Shard<S>>, level: u32) {
 /// due messages are read from the log.
 async fn deliver_due<S: Storage>(shard: &Rc<Shard<S>>, state: &mut LevelState) -> Duration {
     let (level, queue) = (state.level, state.level - 1);
-    let store = &shard.store;
+    let store = shard.store();
     let min = store.min_offset(SCHEDULE_TOPIC, queue);
     let mut offset = shard.shared.delay_offset(level).max(min);
     let units = match store
@@ -225,7 +225,7 @@ async fn deliver_due<S: Storage>(shard: &Rc<Shard<S>>, state: &mut LevelState) -
 
 /// Reads one due scheduled record and delivers it.
 async fn handle_unit<S: Storage>(shard: &Rc<Shard<S>>, unit: CqUnit) -> Outcome {
-    let bytes = match shard.store.read_record(unit.physical_offset).await {
+    let bytes = match shard.store().read_record(unit.physical_offset).await {
         Ok(bytes) => bytes,
         Err(e) if is_permanent(&e) => return Outcome::Dropped(format!("unreadable record: {e}")),
         Err(e) => return Outcome::Retry(e.to_string()),

@@ -28,8 +28,11 @@ use glommio::channels::channel_mesh::Senders;
 use glommio::channels::local_channel::{self, LocalSender};
 
 use crate::clock::{store_clock, SharedClock};
+use crate::config::Role;
 use crate::filter::TagFilter;
 use crate::longpoll::{ParkedPulls, PullTicket};
+use crate::replica::master::Replicated;
+use crate::replica::ShardReplica;
 use crate::router::shard_for;
 use crate::shared::BrokerShared;
 
@@ -66,6 +69,9 @@ pub struct GetOp {
 #[derive(Debug)]
 pub enum ShardOp {
     Append(Vec<NewMessage>),
+    /// A client's send: an append that a sync master answers once a slave
+    /// holds it too.
+    Send(Vec<NewMessage>),
     Get(GetOp),
     Bounds {
         topic: String,
@@ -100,6 +106,7 @@ pub enum ShardOp {
 #[derive(Debug)]
 pub enum ShardReply {
     Appended(Result<Vec<AppendResult>, StoreError>),
+    Sent(Result<Sent, StoreError>),
     Got(Result<GetResult, StoreError>),
     Bounds(Option<(u64, u64)>),
     Offset(Result<u64, StoreError>),
@@ -107,6 +114,14 @@ pub enum ShardReply {
     Record(Result<Vec<u8>, StoreError>),
     Records(Result<Vec<Vec<u8>>, StoreError>),
     Done,
+}
+
+/// A stored send, and (on a sync master) whether a slave holds it.
+#[derive(Debug)]
+pub struct Sent {
+    pub results: Vec<AppendResult>,
+    /// `None` unless this broker is a sync master.
+    pub replicated: Option<Replicated>,
 }
 
 /// What travels over the mesh.
@@ -136,7 +151,10 @@ pub struct Shard<S: Storage> {
     pub id: ShardId,
     pub shard_count: u16,
     pub shared: Arc<BrokerShared>,
-    pub store: Rc<ShardStore<S>>,
+    /// Replaced only when a slave cuts its log (see [`Shard::truncate_store`]).
+    store: RefCell<Rc<ShardStore<S>>>,
+    /// Replication: epochs, and a master's slaves.
+    pub replica: ShardReplica,
     /// The one clock of this broker; the store stamps records with it too.
     pub clock: SharedClock,
     /// `brokerIP1:listenPort`, written into records as the store host.
@@ -170,6 +188,7 @@ impl<S: Storage> Shard<S> {
         store_host: SocketAddr,
         senders: Senders<Envelope>,
         clock: SharedClock,
+        replica: ShardReplica,
     ) -> Rc<Self> {
         store.set_clock(store_clock(&clock));
         let shard_count = senders.nr_consumers().max(1) as u16;
@@ -182,7 +201,8 @@ impl<S: Storage> Shard<S> {
             id,
             shard_count,
             shared,
-            store,
+            store: RefCell::new(store),
+            replica,
             clock,
             store_host,
             senders,
@@ -194,15 +214,37 @@ impl<S: Storage> Shard<S> {
             unique_keys: RefCell::new(keys),
             next_queue: Cell::new(id.0 as u32),
         });
-        let weak: Weak<Self> = Rc::downgrade(&shard);
+        shard.listen_to_store();
         shard
-            .store
+    }
+
+    /// The shard's store.
+    pub fn store(&self) -> Rc<ShardStore<S>> {
+        self.store.borrow().clone()
+    }
+
+    /// Hooks long polling into the store's dispatch.
+    fn listen_to_store(self: &Rc<Self>) {
+        let weak: Weak<Self> = Rc::downgrade(self);
+        self.store()
             .set_dispatch_listener(Box::new(move |d: &Dispatched| {
                 if let Some(shard) = weak.upgrade() {
                     shard.on_dispatched(d);
                 }
             }));
-        shard
+    }
+
+    /// Cuts the log at `end` by closing the store and opening it again
+    /// (`ShardStore::reopen_truncated`); work under way on the old store
+    /// fails and is retried by its client. Only a slave does this, when its
+    /// master's log turned out shorter.
+    pub async fn truncate_store(self: &Rc<Self>, end: u64) -> Result<(), StoreError> {
+        let (store, report) = self.store().reopen_truncated(end).await?;
+        store.set_clock(store_clock(&self.clock));
+        *self.store.borrow_mut() = store;
+        self.listen_to_store();
+        tracing::info!(shard = self.id.0, "log cut at {end}: {report}");
+        Ok(())
     }
 
     /// A fresh unique key (`UNIQ_KEY`) for a message that came without one.
@@ -358,9 +400,10 @@ impl<S: Storage> Shard<S> {
     }
 
     async fn execute(self: &Rc<Self>, op: ShardOp) -> ShardReply {
-        let store = &self.store;
+        let store = self.store();
         match op {
             ShardOp::Append(msgs) => ShardReply::Appended(store.append_batch(&msgs).await),
+            ShardOp::Send(msgs) => ShardReply::Sent(self.send_here(&store, &msgs).await),
             ShardOp::Get(get) => ShardReply::Got(self.get(get).await),
             ShardOp::Bounds { topic, queue } => {
                 ShardReply::Bounds(store.queue_bounds(&topic, queue))
@@ -413,7 +456,7 @@ impl<S: Storage> Shard<S> {
             max_bytes: op.max_bytes,
             tag_codes: codes.as_deref(),
         };
-        let first = self.store.get_messages(&req).await?;
+        let first = self.store().get_messages(&req).await?;
         if op.hold_ms == 0 || !is_not_found(first.status, op.offset) {
             return Ok(first);
         }
@@ -442,7 +485,7 @@ impl<S: Storage> Shard<S> {
             // Dropping a waker wakes its pull, which then answers as expired.
             self.wakers.borrow_mut().remove(&t);
         }
-        self.store.get_messages(&req).await
+        self.store().get_messages(&req).await
     }
 
     fn on_dispatched(&self, d: &Dispatched) {
@@ -458,7 +501,44 @@ impl<S: Storage> Shard<S> {
         }
     }
 
+    /// Appends a client's send here, the owner; a sync master then waits
+    /// for a slave to confirm the records' end.
+    async fn send_here(
+        &self,
+        store: &ShardStore<S>,
+        msgs: &[NewMessage],
+    ) -> Result<Sent, StoreError> {
+        let results = store.append_batch(msgs).await?;
+        let replication = &self.shared.config.replication;
+        let replicated = match replication.role {
+            Role::SyncMaster => {
+                let end = results
+                    .last()
+                    .map_or(0, |r| r.physical_offset.0 + r.size_bytes as u64);
+                let timeout = Duration::from_millis(replication.sync_timeout_ms);
+                Some(self.replica.tracker.wait(end, timeout).await)
+            }
+            Role::AsyncMaster | Role::Slave => None,
+        };
+        Ok(Sent {
+            results,
+            replicated,
+        })
+    }
+
     // Typed wrappers around `call`.
+
+    pub async fn send(
+        self: &Rc<Self>,
+        owner: ShardId,
+        msgs: Vec<NewMessage>,
+    ) -> Result<Sent, StoreError> {
+        match self.call(owner, ShardOp::Send(msgs)).await {
+            ShardReply::Sent(r) => r,
+            ShardReply::Record(Err(e)) => Err(e),
+            _ => Err(mismatch()),
+        }
+    }
 
     pub async fn append(
         self: &Rc<Self>,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use bolide_broker::clock::{ManualClock, SharedClock};
 use bolide_broker::config::BrokerConfig;
 use bolide_broker::handler::{dispatch, Peer};
+use bolide_broker::replica::ShardReplica;
 use bolide_broker::shard::{Envelope, Shard, MESH_CHANNEL_CAPACITY};
 use bolide_broker::shared::BrokerShared;
 use bolide_proto::codes::{pull_sys_flag, request_code, response_code};
@@ -69,6 +70,7 @@ async fn open_shard(
         host,
         senders,
         clock.clone(),
+        ShardReplica::in_memory(0, 0),
     )
 }
 

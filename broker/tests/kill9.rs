@@ -27,12 +27,31 @@ fn write_config(
     namesrv: std::net::SocketAddr,
     store_extra: &str,
 ) -> std::path::PathBuf {
+    let replication = format!("listen_port = {}\n", free_ports(2));
+    write_role_config(dir, port, namesrv, store_extra, &replication)
+}
+
+/// A broker config with `[replication]` lines (which set its ports and
+/// maybe the role) and a broker id to match.
+fn write_role_config(
+    dir: &std::path::Path,
+    port: u16,
+    namesrv: std::net::SocketAddr,
+    store_extra: &str,
+    replication: &str,
+) -> std::path::PathBuf {
+    let id = match replication.contains("\"slave\"") {
+        true => 1,
+        false => 0,
+    };
     let text = format!(
         "[broker]\nlisten_host = \"127.0.0.1\"\nlisten_port = {port}\nvip_port = false\n\
-         namesrv_addrs = [\"{namesrv}\"]\nshards = 2\nmax_message_bytes = 65536\n\n\
-         [store]\ndata_dir = \"{}\"\nsegment_size_bytes = 1048576\n{store_extra}",
-        dir.join("data").display()
+         namesrv_addrs = [\"{namesrv}\"]\nshards = 2\nmax_message_bytes = 65536\nbroker_id = {id}\n\n\
+         [store]\ndata_dir = \"{}\"\nsegment_size_bytes = 1048576\n{store_extra}\n\
+         [replication]\n{replication}",
+        dir.join("data").display(),
     );
+    std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("broker.toml");
     std::fs::write(&path, text).unwrap();
     path
@@ -173,13 +192,14 @@ async fn connect_until_killed(
 async fn pull_with_retry(
     conn: &mut bolide_transport::remoting::Connection,
     addr: std::net::SocketAddr,
+    group: &str,
     queue: i32,
     offset: i64,
 ) -> bolide_proto::RemotingCommand {
     let started = Instant::now();
     loop {
         match conn
-            .invoke(pull_request("G", TOPIC, queue, offset, "*", 0), TIMEOUT)
+            .invoke(pull_request(group, TOPIC, queue, offset, "*", 0), TIMEOUT)
             .await
         {
             Ok(rsp) => return rsp,
@@ -213,6 +233,11 @@ async fn connect_with_retry(addr: std::net::SocketAddr) -> bolide_transport::rem
 }
 
 fn consume_all(addr: std::net::SocketAddr) -> Acks {
+    consume_all_as(addr, "G")
+}
+
+/// Every stored message, pulled as consumer group `group`.
+fn consume_all_as(addr: std::net::SocketAddr, group: &'static str) -> Acks {
     let (tx, rx) = std::sync::mpsc::channel();
     run(move || async move {
         let mut conn = connect_with_retry(addr).await;
@@ -220,7 +245,7 @@ fn consume_all(addr: std::net::SocketAddr) -> Acks {
         for queue in 0..QUEUES {
             let mut offset = 0;
             loop {
-                let rsp = pull_with_retry(&mut conn, addr, queue, offset).await;
+                let rsp = pull_with_retry(&mut conn, addr, group, queue, offset).await;
                 if rsp.code != rsp::SUCCESS {
                     assert_eq!(rsp.code, rsp::PULL_NOT_FOUND, "{:?}", rsp.remark);
                     break;
@@ -270,7 +295,13 @@ fn kill_9_rounds(store_extra: &str, kills: &[usize]) {
     }
 
     let mut restarted = KillOnDrop(spawn_broker(&config, port));
-    let stored = consume_all(addr);
+    assert_none_lost(&acks, &consume_all(addr));
+
+    terminate(&mut restarted);
+    ns.shutdown();
+}
+
+fn assert_none_lost(acks: &Acks, stored: &Acks) {
     let lost: Vec<_> = acks
         .iter()
         .filter(|(key, body)| stored.get(key) != Some(body))
@@ -283,16 +314,100 @@ fn kill_9_rounds(store_extra: &str, kills: &[usize]) {
         acks.len(),
         &lost[..lost.len().min(5)]
     );
+}
 
+/// SIGTERM, which must stop the broker cleanly.
+fn terminate(broker: &mut KillOnDrop) {
     let status = Command::new("kill")
-        .args(["-TERM", &restarted.0.id().to_string()])
+        .args(["-TERM", &broker.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = restarted.0.wait().unwrap();
+    let exit = broker.0.wait().unwrap();
     assert!(
         exit.success(),
         "SIGTERM should stop the broker cleanly: {exit:?}"
     );
+}
+
+/// A sync master killed with kill -9 at seeded moments under load: every
+/// send it acknowledged is on the slave, which serves it while the master
+/// is down; the restarted master begins a new epoch and streams on.
+/// `BOLIDE_REPLICA_KILL_SEEDS=N` runs N kills (2 by default).
+#[test]
+fn sync_master_acknowledged_sends_are_on_the_slave_after_kill_9() {
+    let kills: u64 = std::env::var("BOLIDE_REPLICA_KILL_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let ns = start_namesrv();
+    let dir = tempfile::tempdir().unwrap();
+    let (mport, sport, repl) = (free_port(), free_port(), free_ports(2));
+    let master_conf = write_role_config(
+        &dir.path().join("master"),
+        mport,
+        ns.addr(),
+        "",
+        &format!("listen_port = {repl}\nrole = \"sync_master\"\n"),
+    );
+    let slave_conf = write_role_config(
+        &dir.path().join("slave"),
+        sport,
+        ns.addr(),
+        "",
+        &format!(
+            "listen_port = {}\nrole = \"slave\"\nmaster_addr = \"127.0.0.1:{repl}\"\n\
+             metadata_sync_interval_ms = 200\n",
+            free_ports(2)
+        ),
+    );
+    let maddr: std::net::SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
+    let saddr: std::net::SocketAddr = format!("127.0.0.1:{sport}").parse().unwrap();
+    let mut slave = KillOnDrop(spawn_broker(&slave_conf, sport));
+    let mut acks = Acks::new();
+    for round in 0..kills {
+        let kill_after = 200 + (splitmix(round) % 1500) as usize;
+        let master = spawn_broker(&master_conf, mport);
+        if round == 0 {
+            slave_learns_the_topic(maddr, saddr);
+        }
+        acks.extend(produce_until_killed(
+            maddr,
+            master,
+            round as usize,
+            kill_after,
+        ));
+        // The master is down: the slave serves every acknowledged send.
+        assert_none_lost(&acks, &consume_all_as(saddr, "SlaveReader"));
+    }
+    terminate(&mut slave);
     ns.shutdown();
+}
+
+fn splitmix(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Creates the topic on the master and waits until the slave copied it
+/// (a slave serves only topics it knows, as RocketMQ's).
+fn slave_learns_the_topic(master: std::net::SocketAddr, slave: std::net::SocketAddr) {
+    run(move || async move {
+        let m = connect_with_retry(master).await;
+        let s = connect_with_retry(slave).await;
+        let create = send_request(TOPIC, 0, b"creates the topic", "t", "k");
+        m.invoke(create, TIMEOUT).await.expect("send answered");
+        eventually(
+            "the slave knows the topic",
+            Duration::from_secs(30),
+            || async {
+                let pull = pull_request("SlaveReader", TOPIC, 0, 0, "*", 0);
+                let code = s.invoke(pull, TIMEOUT).await.ok()?.code;
+                (code != rsp::TOPIC_NOT_EXIST).then_some(())
+            },
+        )
+        .await;
+    });
 }

@@ -182,11 +182,11 @@ pub async fn runtime_info<S: Storage>(shard: &Rc<Shard<S>>) -> RemotingCommand {
     );
     put(
         "commitLogMaxOffset",
-        shard.store.write_offset().0.to_string(),
+        shard.store().write_offset().0.to_string(),
     );
     put(
         "commitLogMinOffset",
-        shard.store.min_log_offset().0.to_string(),
+        shard.store().min_log_offset().0.to_string(),
     );
     let up_ms = (shard.clock.now_ms() - shared.boot_timestamp_ms).max(0);
     put("runtime", format_runtime(up_ms));
@@ -418,7 +418,7 @@ pub async fn query_message<S: Storage>(
         Ok(records) => {
             let header = QueryMessageResponseHeader {
                 index_last_update_timestamp: shard.clock.now_ms(),
-                index_last_update_phyoffset: shard.store.write_offset().0 as i64,
+                index_last_update_phyoffset: shard.store().write_offset().0 as i64,
             };
             success().with_header(&header).with_body(records.concat())
         }

@@ -40,7 +40,8 @@ use bytes::Bytes;
 use super::{bad_request, error, store_error, success};
 use crate::delay;
 use crate::handler::Peer;
-use crate::shard::Shard;
+use crate::replica::master::Replicated;
+use crate::shard::{Sent, Shard};
 use crate::topics::{
     dlq_topic, retry_topic, validate_group_name, validate_topic_name, TopicRefusal,
     NOT_ALLOWED_SEND_TOPICS, RETRY_TOPIC_PREFIX,
@@ -58,6 +59,9 @@ pub async fn send<S: Storage>(
     peer: &Peer,
     req: &RemotingCommand,
 ) -> RemotingCommand {
+    if let Some(refusal) = refused_on_slave(shard) {
+        return refusal;
+    }
     let h = match SendMessageRequestHeader::from_request(req.code, &req.ext_fields) {
         Ok(h) => h,
         Err(e) => return bad_request(e),
@@ -93,8 +97,11 @@ pub async fn send<S: Storage>(
         }
     }
     let owner = shard.owner(&msgs[0].topic, msgs[0].queue_id);
-    match shard.append(owner, msgs).await {
-        Ok(results) => {
+    match shard.send(owner, msgs).await {
+        Ok(Sent {
+            results,
+            replicated,
+        }) => {
             shard
                 .shared
                 .put_total
@@ -118,10 +125,37 @@ pub async fn send<S: Storage>(
                 msg_region: Some(DEFAULT_REGION.to_owned()),
                 trace_on: Some(true),
             };
-            success().with_header(&header)
+            sent_response(replicated).with_header(&header)
         }
         Err(e) => store_error(e),
     }
+}
+
+/// SUCCESS, or what a sync master's wait for its slaves came to (the
+/// message is stored either way; RocketMQ clients retry on both codes).
+fn sent_response(replicated: Option<Replicated>) -> RemotingCommand {
+    match replicated {
+        None | Some(Replicated::Yes) => success(),
+        Some(Replicated::TimedOut) => error(
+            rsp::FLUSH_SLAVE_TIMEOUT,
+            "stored on the master; no slave confirmed it in time",
+        ),
+        Some(Replicated::NoSlave) => error(
+            rsp::SLAVE_NOT_AVAILABLE,
+            "stored on the master; no slave is connected (or close enough) to copy it",
+        ),
+    }
+}
+
+/// A slave refuses sends: its log is a copy of its master's.
+fn refused_on_slave<S: Storage>(shard: &Shard<S>) -> Option<RemotingCommand> {
+    let role = shard.shared.config.replication.role;
+    (!role.is_master()).then(|| {
+        error(
+            rsp::SERVICE_NOT_AVAILABLE,
+            "this broker is a slave: send to its master (RocketMQ: putMessage is forbidden on a slave)",
+        )
+    })
 }
 
 /// The messages a send carries: one, or a batch body's items.
@@ -397,6 +431,9 @@ pub async fn send_back<S: Storage>(
     peer: &Peer,
     req: &RemotingCommand,
 ) -> RemotingCommand {
+    if let Some(refusal) = refused_on_slave(shard) {
+        return refusal;
+    }
     let h: ConsumerSendMsgBackRequestHeader = match req.decode_header() {
         Ok(h) => h,
         Err(e) => return bad_request(e),

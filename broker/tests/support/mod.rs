@@ -28,6 +28,23 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
+/// `n` consecutive free ports, the first returned (a master's per-shard
+/// replication ports).
+pub fn free_ports(n: u16) -> u16 {
+    for _ in 0..100 {
+        let first = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = first.local_addr().expect("addr").port();
+        let rest_free = (1..n).all(|i| {
+            port.checked_add(i)
+                .is_some_and(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        });
+        if rest_free {
+            return port;
+        }
+    }
+    panic!("no {n} consecutive free ports");
+}
+
 pub fn start_namesrv() -> NamesrvHandle {
     let config = NamesrvConfig {
         listen_addr: "127.0.0.1:0".into(),
@@ -44,6 +61,7 @@ pub fn broker_config(data: &Path, namesrv: SocketAddr, flush: FlushModeName) -> 
     c.broker.vip_port = false;
     c.broker.namesrv_addrs = vec![namesrv.to_string()];
     c.broker.shards = 2;
+    c.replication.listen_port = free_ports(2);
     c.broker.register_interval_ms = 1_000;
     c.broker.max_message_bytes = 64 * 1024;
     c.store.data_dir = data.to_path_buf();
@@ -126,6 +144,26 @@ pub fn pull_request(
         ..PullMessageRequestHeader::default()
     };
     RemotingCommand::request(req::PULL_MESSAGE).with_header(&header)
+}
+
+/// Polls `probe` every 20 ms until it yields a value; panics naming
+/// `what` after `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {limit:?}: {what}"
+        );
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Reads a numeric ext field of a response.

@@ -53,6 +53,12 @@ impl<B: IoBuf> Sealed<B> {
         let from = pos.checked_sub(self.start)? as usize;
         (from + len <= self.filled).then(|| &self.buf.as_bytes()[from..from + len])
     }
+
+    /// The chunk's bytes from `pos` on, if it holds `pos` and more.
+    fn from(&self, pos: u64) -> Option<&[u8]> {
+        let from = pos.checked_sub(self.start)? as usize;
+        (from < self.filled).then(|| &self.buf.as_bytes()[from..self.filled])
+    }
 }
 
 #[derive(Debug)]
@@ -72,6 +78,8 @@ pub(crate) struct WriteBuffers<S: Storage> {
     cache_limit_bytes: u64,
     active: Active<S::Buf>,
     sealed: VecDeque<Rc<Sealed<S::Buf>>>,
+    /// Chunks handed to the writer and not yet written: still readable.
+    writing: VecDeque<Rc<Sealed<S::Buf>>>,
     cached: VecDeque<Rc<Sealed<S::Buf>>>,
     cached_bytes: u64,
     write_pos: u64,
@@ -116,6 +124,7 @@ impl<S: Storage> WriteBuffers<S> {
                 carried: tail.len(),
             },
             sealed: VecDeque::new(),
+            writing: VecDeque::new(),
             cached: VecDeque::new(),
             cached_bytes: 0,
             write_pos,
@@ -254,9 +263,16 @@ impl<S: Storage> WriteBuffers<S> {
         self.write_pos
     }
 
-    /// The oldest sealed, unwritten chunk (chunks are written in order).
+    /// The oldest sealed, unwritten chunk (chunks are written in order),
+    /// for the writer; it stays readable until written or restored.
     pub fn pop_sealed(&mut self) -> Option<Rc<Sealed<S::Buf>>> {
-        self.sealed.pop_front()
+        let chunk = self.sealed.pop_front()?;
+        self.writing.push_back(chunk.clone());
+        Some(chunk)
+    }
+
+    fn done_writing(&mut self, chunk: &Rc<Sealed<S::Buf>>) {
+        self.writing.retain(|c| !Rc::ptr_eq(c, chunk));
     }
 
     /// True when a sealed chunk waits to be written.
@@ -274,6 +290,7 @@ impl<S: Storage> WriteBuffers<S> {
     /// readable; the store is poisoned anyway).
     pub fn restore_unwritten(&mut self, chunks: Vec<Rc<Sealed<S::Buf>>>) {
         for c in chunks.into_iter().rev() {
+            self.done_writing(&c);
             self.sealed.push_front(c);
         }
     }
@@ -281,6 +298,7 @@ impl<S: Storage> WriteBuffers<S> {
     /// Moves written chunks into the read cache, evicting the oldest.
     pub fn mark_written(&mut self, chunks: Vec<Rc<Sealed<S::Buf>>>) {
         for c in chunks {
+            self.done_writing(&c);
             self.cached_bytes += c.capacity as u64;
             self.cached.push_back(c);
         }
@@ -307,10 +325,35 @@ impl<S: Storage> WriteBuffers<S> {
                 return Some(&a.buf.as_bytes()[from..from + len]);
             }
         }
-        let newest_first = self.sealed.iter().rev().chain(self.cached.iter().rev());
+        let newest_first = self
+            .unwritten_newest_first()
+            .chain(self.cached.iter().rev());
         newest_first
             .filter(|c| c.start <= pos)
             .find_map(|c| c.get(pos, len))
+    }
+
+    /// The bytes from `pos` to the end of the chunk holding them, if
+    /// memory holds `pos` (and it is below the write position).
+    pub fn read_from(&self, pos: u64) -> Option<&[u8]> {
+        let a = &self.active;
+        if let Some(from) = pos.checked_sub(a.start) {
+            let from = from as usize;
+            if from < a.filled {
+                return Some(&a.buf.as_bytes()[from..a.filled]);
+            }
+        }
+        let newest_first = self
+            .unwritten_newest_first()
+            .chain(self.cached.iter().rev());
+        newest_first
+            .filter(|c| c.start <= pos)
+            .find_map(|c| c.from(pos))
+    }
+
+    /// Sealed and in-write chunks, newest first.
+    fn unwritten_newest_first(&self) -> impl Iterator<Item = &Rc<Sealed<S::Buf>>> {
+        self.sealed.iter().rev().chain(self.writing.iter().rev())
     }
 
     /// Drops cached chunks below `pos` (retention deleted their segments).
@@ -347,6 +390,30 @@ mod tests {
         for (i, pos) in offsets.iter().enumerate() {
             assert_eq!(b.read(*pos, 1000).unwrap(), &[i as u8; 1000][..]);
         }
+    }
+
+    #[test]
+    fn a_chunk_being_written_stays_readable() {
+        let mut b = bufs(1 << 20, 64 << 10);
+        b.reserve(5000).1.fill(7);
+        b.seal_all();
+        b.reserve(100).1.fill(8);
+        let chunk = b.pop_sealed().expect("a sealed chunk");
+        assert_eq!(
+            b.read(0, 5000).map(|s| s[4999]),
+            Some(7),
+            "while in the write"
+        );
+        assert_eq!(b.read_from(10).map(<[u8]>::len), Some(4990));
+        b.restore_unwritten(vec![chunk]);
+        let chunk = b.pop_sealed().expect("back in line");
+        b.mark_written(vec![chunk]);
+        assert_eq!(
+            b.read(0, 5000).map(|s| s[0]),
+            Some(7),
+            "then from the cache"
+        );
+        assert_eq!(b.read_from(5000).map(<[u8]>::len), Some(100));
     }
 
     #[test]

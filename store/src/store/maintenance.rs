@@ -264,6 +264,7 @@ impl<S: Storage> ShardStore<S> {
         if self.closed.replace(true) {
             return Ok(());
         }
+        self.grown.notify_all();
         self.kick.notify_all();
         self.writer_kick.notify_all();
         self.prealloc_kick.notify_all();

@@ -44,9 +44,9 @@ use crate::log::tail::TailRing;
 use crate::log::windows::ReadWindows;
 
 use flush::FlushState;
-use notify::Notify;
 use prealloc::Prealloc;
 
+pub use notify::Notify;
 pub use raw::RawAppend;
 pub use read::{GetRequest, GetResult};
 pub use recovery::RecoveryReport;
@@ -100,6 +100,8 @@ pub struct ShardStore<S: Storage> {
     prealloc_kick: Rc<Notify>,
     /// A zero write finished (log writes overlapping it wait for this).
     zeroed_notify: Notify,
+    /// Woken whenever the log grows (and at close): replication streams wait on it.
+    grown: Notify,
     queues: RefCell<Queues>,
     cq_files: RefCell<AHashMap<PathBuf, Rc<S::File>>>,
     index: RefCell<KeyIndex>,
@@ -403,6 +405,7 @@ impl<S: Storage> ShardStore<S> {
             self.kick.notify_all();
         }
         self.notify_listener(&msgs[0].topic, msgs[0].queue_id, &events);
+        self.grown.notify_all();
         Ok(results)
     }
 
@@ -420,6 +423,11 @@ impl<S: Storage> ShardStore<S> {
                 tags_code: *tags_code,
             });
         }
+    }
+
+    /// True once [`close`](Self::close) began.
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
     }
 
     /// True when an earlier flush failed (appends are refused).

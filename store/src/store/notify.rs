@@ -1,12 +1,13 @@
 //! A single-threaded broadcast notification with generations: waiters
-//! remember the generation they saw and wake once it has moved on.
+//! remember the generation they saw and wake once it has moved on. The
+//! store's own waits use it, and so do the broker's replication waits.
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::task::{Poll, Waker};
 
 #[derive(Debug, Default)]
-pub(crate) struct Notify {
+pub struct Notify {
     generation: Cell<u64>,
     wakers: RefCell<Vec<Waker>>,
 }

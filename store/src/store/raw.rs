@@ -10,7 +10,8 @@
 use bolide_proto::message::RecordView;
 
 use crate::error::{Result, StoreError};
-use crate::io::Storage;
+use crate::io::{Storage, StorageFile};
+use crate::layout::segment_base;
 use crate::log::follow::{next_record, Next};
 
 use super::ShardStore;
@@ -25,6 +26,54 @@ pub struct RawAppend {
 }
 
 impl<S: Storage> ShardStore<S> {
+    /// Up to `max` log bytes from `from` (exactly as stored: records and
+    /// fillers, never past one segment's end or the write position);
+    /// empty at the log end. What a master streams to its slaves.
+    pub async fn read_raw(&self, from: u64, max: usize) -> Result<Vec<u8>> {
+        let end = self.bufs.borrow().write_pos();
+        if from < self.log_min.get() || from > end {
+            return Err(StoreError::MessageIllegal(format!(
+                "offset {from} is outside the log [{}, {end}]",
+                self.log_min.get()
+            )));
+        }
+        let seg = self.config.segment_size_bytes;
+        let limit = (segment_base(from, seg) + seg)
+            .min(end)
+            .min(from + max as u64);
+        let want = (limit - from) as usize;
+        if want == 0 {
+            return Ok(Vec::new());
+        }
+        if let Some(bytes) = self.bufs.borrow().read_from(from) {
+            return Ok(bytes[..bytes.len().min(want)].to_vec());
+        }
+        // Not in memory, so written: read no further than the write did.
+        let written = self.flush.borrow().written;
+        let want = want.min(written.saturating_sub(from) as usize);
+        if want == 0 {
+            return Ok(Vec::new());
+        }
+        let base = segment_base(from, seg);
+        let file = self.segment_file(base, false).await?;
+        let bytes = file
+            .read_at(from - base, want)
+            .await
+            .map_err(|e| StoreError::io("reading a segment", &e))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Resolves once the log has grown past `pos` (or the store closed).
+    pub async fn wait_write_past(&self, pos: u64) {
+        loop {
+            let seen = self.grown.generation();
+            if self.bufs.borrow().write_pos() > pos || self.closed.get() {
+                return;
+            }
+            self.grown.wait_past(seen).await;
+        }
+    }
+
     /// Appends the records in `bytes`, the log's bytes from offset `at`,
     /// which must be where this log ends. Stops before an incomplete
     /// record (and after half the tail ring's size); a record that is not valid and next fails with `Corrupt`,
@@ -125,6 +174,7 @@ impl<S: Storage> ShardStore<S> {
         }
         self.dispatch_recovered(&view, at, true)?;
         self.notify_raw(&view);
+        self.grown.notify_all();
         Ok(())
     }
 
@@ -277,6 +327,102 @@ mod tests {
             assert_eq!(replica.write_offset(), PhysicalOffset(bad as u64));
             let err = replica.append_raw(5, &log[5..]).await.unwrap_err();
             assert!(err.to_string().contains("log ends at"), "{err}");
+        });
+    }
+
+    /// Streams a live store's log into a replica the way a master does:
+    /// `read_raw` pieces (memory and disk) appended with `append_raw`.
+    /// Bytes not yet taken (a record's start, or a filler whose record is
+    /// in the next piece) are kept and completed by the next read.
+    async fn stream(from: &ShardStore<MemStorage>, to: &ShardStore<MemStorage>, max: usize) {
+        let mut pending = Vec::new();
+        loop {
+            let at = to.write_offset().0;
+            let bytes = from.read_raw(at + pending.len() as u64, max).await.unwrap();
+            if bytes.is_empty() {
+                return;
+            }
+            assert!(bytes.len() <= max);
+            pending.extend_from_slice(&bytes);
+            let took = to.append_raw(at, &pending).await.unwrap();
+            pending.drain(..took.consumed_bytes as usize);
+        }
+    }
+
+    #[test]
+    fn read_raw_streams_a_live_log_into_an_identical_replica() {
+        run(|| async {
+            let mem = MemStorage::new(1 << 30);
+            let master = open(&mem, "/m").await;
+            let replica = open(&MemStorage::new(1 << 30), "/r").await;
+            let seg = master.config().segment_size_bytes;
+            for round in 0..4u32 {
+                for i in 0..150u32 {
+                    let body = vec![i as u8; 200 + (i * 13 % 700) as usize];
+                    master
+                        .append(msg("T", i % 2, &body, None, None))
+                        .await
+                        .unwrap();
+                }
+                stream(&master, &replica, 4096 + round as usize * 50_000).await;
+                assert_eq!(replica.write_offset(), master.write_offset());
+            }
+            assert!(
+                master.write_offset().0 > seg,
+                "the stream crossed a segment"
+            );
+            let end = master.write_offset().0;
+            let tail = master.read_raw(end, 100).await.unwrap();
+            assert!(tail.is_empty(), "nothing past the end");
+            assert!(master.read_raw(end + 1, 100).await.is_err());
+            assert_eq!(replica.queue_bounds("T", 1), master.queue_bounds("T", 1));
+            let (a, b) = (master.read_raw(0, 1 << 20), replica.read_raw(0, 1 << 20));
+            assert_eq!(a.await.unwrap(), b.await.unwrap());
+        });
+    }
+
+    /// Appends `log` from `at` to its end (one call takes at most half the
+    /// tail ring).
+    async fn feed(replica: &ShardStore<MemStorage>, mut at: u64, log: &[u8]) {
+        while at < log.len() as u64 {
+            let took = replica.append_raw(at, &log[at as usize..]).await.unwrap();
+            assert!(took.consumed_bytes > 0);
+            at += took.consumed_bytes;
+        }
+    }
+
+    #[test]
+    fn a_truncated_replica_drops_the_tail_everywhere_and_takes_it_again() {
+        run(|| async {
+            let (acked, log, records) = master().await;
+            let mem = MemStorage::new(1 << 30);
+            let replica = open(&mem, "/r").await;
+            feed(&replica, 0, &log).await;
+            let cut = acked[120].physical_offset.0;
+            let (replica, report) = replica.reopen_truncated(cut).await.unwrap();
+            assert_eq!(report.log_end, cut);
+            assert_eq!(replica.write_offset().0, cut);
+            assert!(replica
+                .read_record(acked[150].physical_offset)
+                .await
+                .is_err());
+            let kept = acked[..120].iter().filter(|r| r.queue_offset.0 > 0);
+            assert!(kept.count() > 0);
+            // Record 121 is T1 queue 1: 120 / 12 = 10 of its records stay.
+            let found = replica.query_by_key("T1", "k121", 0, i64::MAX, 10);
+            assert!(found.await.unwrap().is_empty(), "the key index forgot it");
+            assert_eq!(replica.queue_bounds("T0", 0).unwrap().1, 10);
+            // A crash right after must not bring the cut records back.
+            let replica = open(&mem.kill(), "/r").await;
+            assert_eq!(replica.write_offset().0, cut);
+            feed(&replica, cut, &log).await;
+            for (r, bytes) in acked.iter().zip(&records) {
+                assert_eq!(
+                    &replica.read_record(r.physical_offset).await.unwrap(),
+                    bytes
+                );
+            }
+            assert_eq!(replica.queue_bounds("T0", 0).unwrap().1, 17);
         });
     }
 }

@@ -107,6 +107,38 @@ impl<S: Storage> ShardStore<S> {
     ) -> Result<(Rc<Self>, RecoveryReport)> {
         config.validate()?;
         let dir = shard_dir(data_dir, shard.0);
+        Self::open_dir(storage, config, dir, shard, None).await
+    }
+
+    /// Closes this store and opens its directory again with the log cut at
+    /// `end` (a record boundary): records from `end` on are dropped from
+    /// the log, the consume queues, the key index and the tail ring, as a
+    /// slave does when its master's log turned out shorter. Appends and
+    /// reads must go to the returned store.
+    pub async fn reopen_truncated(&self, end: u64) -> Result<(Rc<Self>, RecoveryReport)> {
+        if let Err(e) = self.close().await {
+            // The open below validates the whole dirty tail anyway.
+            tracing::warn!(shard = self.shard.0, "closing before a truncation: {e}");
+        }
+        let tail = self.dir.join("tail");
+        if self.storage.exists(&tail).await.unwrap_or(true) {
+            // Its records past `end` must not come back at the next crash.
+            self.storage
+                .remove_file(&tail)
+                .await
+                .map_err(io_err("removing the tail ring"))?;
+        }
+        let (storage, config) = (self.storage.clone(), self.config.clone());
+        Self::open_dir(storage, config, self.dir.clone(), self.shard, Some(end)).await
+    }
+
+    async fn open_dir(
+        storage: S,
+        config: StoreConfig,
+        dir: std::path::PathBuf,
+        shard: ShardId,
+        truncate_to: Option<u64>,
+    ) -> Result<(Rc<Self>, RecoveryReport)> {
         for sub in ["commitlog", "consumequeue", "index"] {
             storage
                 .create_dir_all(&dir.join(sub))
@@ -114,10 +146,11 @@ impl<S: Storage> ShardStore<S> {
                 .map_err(io_err("creating the shard directory"))?;
         }
         let abort = dir.join("abort");
-        let unclean = storage
-            .exists(&abort)
-            .await
-            .map_err(io_err("checking the abort marker"))?;
+        let unclean = truncate_to.is_some()
+            || storage
+                .exists(&abort)
+                .await
+                .map_err(io_err("checking the abort marker"))?;
         let checkpoint = read_checkpoint(&storage, &dir).await?;
         drop(
             storage
@@ -130,8 +163,9 @@ impl<S: Storage> ShardStore<S> {
             .await
             .map_err(io_err("syncing the shard directory"))?;
         let store = Rc::new(Self::empty(storage, config, dir, shard));
-        let mut report = store.recover(checkpoint, unclean).await?;
-        report.records_from_tail = store.open_tail(unclean).await?;
+        let mut report = store.recover(checkpoint, unclean, truncate_to).await?;
+        let replay = unclean && truncate_to.is_none();
+        report.records_from_tail = store.open_tail(replay).await?;
         store.checkpoint().await?;
         store.preallocate_at_open().await;
         store.refresh_disk_usage();
@@ -175,6 +209,7 @@ impl<S: Storage> ShardStore<S> {
             prealloc: RefCell::new(Default::default()),
             prealloc_kick: Rc::new(Notify::default()),
             zeroed_notify: Notify::default(),
+            grown: Notify::default(),
             queues: RefCell::new(AHashMap::new()),
             cq_files: RefCell::new(AHashMap::new()),
             index: RefCell::new(KeyIndex::new(layout)),
@@ -193,7 +228,13 @@ impl<S: Storage> ShardStore<S> {
         }
     }
 
-    async fn recover(&self, cp: Option<Checkpoint>, unclean: bool) -> Result<RecoveryReport> {
+    /// `truncate_to` (with `unclean`) ends the log at most there.
+    async fn recover(
+        &self,
+        cp: Option<Checkpoint>,
+        unclean: bool,
+        truncate_to: Option<u64>,
+    ) -> Result<RecoveryReport> {
         let bases = self.list_segments().await?;
         let log_min = bases
             .first()
@@ -203,6 +244,7 @@ impl<S: Storage> ShardStore<S> {
         // A new directory (no marker, no checkpoint, no log) starts clean.
         let clean = !unclean && (cp.is_some() || bases.is_empty());
         let dispatched = cp.map_or(log_min, |c| c.dispatched.max(log_min));
+        let dispatched = truncate_to.map_or(dispatched, |t| dispatched.min(t).max(log_min));
         let mut report = RecoveryReport {
             clean,
             checkpoint_found: cp.is_some(),
@@ -211,10 +253,9 @@ impl<S: Storage> ShardStore<S> {
         };
         let index_from = self.load_index(dispatched).await?.max(log_min);
         report.cq_units_dropped = self.load_queues(dispatched, !clean).await?;
-        let limit = if clean {
-            cp.map(|c| c.log_durable)
-        } else {
-            None
+        let limit = match clean {
+            true => cp.map(|c| c.log_durable),
+            false => truncate_to,
         };
         let scan_from = index_from.min(dispatched);
         let (end, redispatched) = self.scan_and_dispatch(scan_from, dispatched, limit).await?;
@@ -226,7 +267,8 @@ impl<S: Storage> ShardStore<S> {
         }
         report.records_redispatched = redispatched;
         report.log_end = end;
-        report.lost_durable_bytes = cp.map_or(0, |c| c.log_durable.saturating_sub(end));
+        let durable = cp.map_or(0, |c| c.log_durable);
+        report.lost_durable_bytes = durable.min(limit.unwrap_or(u64::MAX)).saturating_sub(end);
         if report.lost_durable_bytes > 0 {
             tracing::error!(
                 lost = report.lost_durable_bytes,
@@ -288,6 +330,11 @@ impl<S: Storage> ShardStore<S> {
             let need = match peek_head(&window[rel..]) {
                 Err(e) if e.is_incomplete() => 8,
                 Err(_) => return Ok((pos, count)),
+                Ok(RecordHead::Blank(len) | RecordHead::Message(len))
+                    if limit.is_some_and(|l| pos + len as u64 > l) =>
+                {
+                    return Ok((pos, count))
+                }
                 Ok(RecordHead::Blank(len)) if pos + len as u64 == seg_end => {
                     pos = seg_end;
                     continue;
