@@ -501,3 +501,35 @@ fn orderly_consumers_hand_queues_over_through_locks() {
         assert_eq!(got, &(0..20).collect::<Vec<u32>>(), "queue {queue}");
     }
 }
+
+/// With its master stopped, a consumer started afterwards reads everything
+/// from the slave (RocketMQ's findBrokerAddressInSubscribe: the master,
+/// else a slave) and keeps its offsets there.
+#[test]
+fn push_consumer_reads_from_the_slave_while_the_master_is_down() {
+    let mut cluster = Cluster::start_with_slave();
+    let topic = "FromSlave";
+    let n = 60;
+    let msgs = (0..n)
+        .map(|i| Outgoing::new(i % 4, format!("s-{i}"), "T"))
+        .collect();
+    produce(&cluster, topic, msgs);
+    let slave = cluster.slave_addr();
+    let copied = || max_offsets(slave, topic, 4).iter().sum::<i64>() == n as i64;
+    assert!(eventually(WAIT, copied), "the slave copies every message");
+    cluster.stop_master();
+    let ns = cluster.namesrv_addr();
+    assert!(eventually(WAIT, || !route_has_master(ns, topic)));
+    let got = inbox();
+    let consumer = recording_consumer(&cluster, "g-slave", topic, "*", &got);
+    assert!(
+        eventually(WAIT, || count(&got) >= n as usize),
+        "received {} from the slave",
+        count(&got)
+    );
+    consumer.shutdown().unwrap();
+    let mut seen = bodies(&got);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), n as usize, "every message, from the slave");
+}

@@ -102,9 +102,15 @@ impl ConsumerClient {
             .and_then(|a| route::parse_addr(a).ok())
     }
 
-    /// The master address of `mq`'s broker.
+    /// Where to pull `mq` and keep its offset: the master of its broker,
+    /// or while the route lists none (the master is down) a slave, as
+    /// RocketMQ's `findBrokerAddressInSubscribe` does.
     pub fn addr_of(&self, mq: &MessageQueue) -> Result<SocketAddr, ConsumerError> {
-        self.master_addr(&mq.broker_name)
+        let routes = self.routes.borrow();
+        let any = routes
+            .values()
+            .find_map(|r| route::any_addr(r, &mq.broker_name));
+        any.and_then(|a| route::parse_addr(a).ok())
             .ok_or_else(|| ConsumerError::UnknownBroker(mq.broker_name.clone()))
     }
 

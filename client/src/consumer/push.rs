@@ -612,7 +612,11 @@ impl Push {
 // Orderly locks.
 impl Push {
     async fn lock(&self, mq: &MessageQueue) -> Result<bool, ConsumerError> {
-        let addr = self.client.addr_of(mq)?;
+        // Only a master holds queue locks (RocketMQ locks on brokerId 0).
+        let addr = self
+            .client
+            .master_addr(&mq.broker_name)
+            .ok_or_else(|| ConsumerError::UnknownBroker(mq.broker_name.clone()))?;
         let locked = self
             .client
             .links

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bolide_broker::config::{BrokerConfig, FlushModeName};
+use bolide_broker::config::{BrokerConfig, FlushModeName, Role};
 use bolide_broker::runtime::BrokerHandle;
 use bolide_client::remoting::{Connection, NoInbound};
 use bolide_namesrv::config::NamesrvConfig;
@@ -21,11 +21,15 @@ use bolide_proto::RemotingCommand;
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A NameServer and a broker; stopped on drop.
+/// A NameServer and a broker (and maybe its slave); stopped on drop.
 pub struct Cluster {
     pub namesrv: Option<NamesrvHandle>,
     pub broker: Option<BrokerHandle>,
+    pub slave: Option<BrokerHandle>,
     _data: tempfile::TempDir,
+    _slave_data: Option<tempfile::TempDir>,
+    /// The master's replication port (shard 0).
+    replication_port: u16,
 }
 
 impl Cluster {
@@ -36,12 +40,42 @@ impl Cluster {
         };
         let namesrv = bolide_namesrv::server::spawn(config).expect("namesrv");
         let data = tempfile::tempdir().expect("tempdir");
-        let broker = bolide_broker::runtime::start(broker_config(data.path(), namesrv.addr()))
-            .expect("broker");
+        let config = broker_config(data.path(), namesrv.addr());
+        let replication_port = config.replication_port();
+        let broker = bolide_broker::runtime::start(config).expect("broker");
         Cluster {
             namesrv: Some(namesrv),
             broker: Some(broker),
+            slave: None,
             _data: data,
+            _slave_data: None,
+            replication_port,
+        }
+    }
+
+    /// A NameServer, an async master and its slave (which copies the
+    /// master's metadata every 200 ms).
+    pub fn start_with_slave() -> Cluster {
+        let mut cluster = Cluster::start();
+        let data = tempfile::tempdir().expect("tempdir");
+        let mut config = broker_config(data.path(), cluster.namesrv_addr());
+        config.broker.broker_id = 1;
+        config.replication.role = Role::Slave;
+        config.replication.master_addr = format!("127.0.0.1:{}", cluster.replication_port);
+        config.replication.metadata_sync_interval_ms = 200;
+        cluster.slave = Some(bolide_broker::runtime::start(config).expect("slave"));
+        cluster._slave_data = Some(data);
+        cluster
+    }
+
+    pub fn slave_addr(&self) -> SocketAddr {
+        self.slave.as_ref().expect("running").addr()
+    }
+
+    /// Stops the master (it unregisters: routes list only the slave).
+    pub fn stop_master(&mut self) {
+        if let Some(b) = self.broker.take() {
+            b.shutdown().expect("master stops cleanly");
         }
     }
 
@@ -56,6 +90,9 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if let Some(b) = self.slave.take() {
+            let _ = b.shutdown();
+        }
         if let Some(b) = self.broker.take() {
             let _ = b.shutdown();
         }
@@ -70,6 +107,17 @@ fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
+/// Two consecutive free ports (a 2-shard master's replication ports).
+fn free_port_pair() -> u16 {
+    for _ in 0..100 {
+        let port = free_port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no two consecutive free ports");
+}
+
 fn broker_config(data: &std::path::Path, namesrv: SocketAddr) -> BrokerConfig {
     let mut c = BrokerConfig::default();
     c.broker.listen_host = "127.0.0.1".into();
@@ -77,6 +125,7 @@ fn broker_config(data: &std::path::Path, namesrv: SocketAddr) -> BrokerConfig {
     c.broker.vip_port = false;
     c.broker.namesrv_addrs = vec![namesrv.to_string()];
     c.broker.shards = 2;
+    c.replication.listen_port = free_port_pair();
     c.broker.register_interval_ms = 1_000;
     c.broker.max_message_bytes = 64 * 1024;
     c.store.data_dir = data.to_path_buf();
@@ -188,6 +237,50 @@ pub fn wait_for_route(namesrv: SocketAddr, topic: &str, queues: i32) {
             glommio::timer::sleep(Duration::from_millis(50)).await;
         }
         panic!("topic {topic} never reached the NameServer");
+    })
+}
+
+/// The max offsets of `topic`'s first `queues` queues on `broker` (0 for
+/// a queue, or topic, it does not know).
+pub fn max_offsets(broker: SocketAddr, topic: &str, queues: u32) -> Vec<i64> {
+    let topic = topic.to_owned();
+    run(move || async move {
+        let conn = Connection::connect(broker, Rc::new(NoInbound), 16 << 20, TIMEOUT)
+            .await
+            .expect("connect");
+        let mut maxes = Vec::new();
+        for q in 0..queues {
+            let request = RemotingCommand::request(req::GET_MAX_OFFSET)
+                .with_ext("topic", topic.as_str())
+                .with_ext("queueId", q.to_string().as_str());
+            let response = conn.invoke(request, TIMEOUT).await.expect("max offset");
+            let offset = response
+                .ext_fields
+                .get("offset")
+                .and_then(|o| o.parse().ok());
+            maxes.push(
+                offset
+                    .filter(|_| response.code == rsp::SUCCESS)
+                    .unwrap_or(0),
+            );
+        }
+        conn.close();
+        maxes
+    })
+}
+
+/// Whether the NameServer's route of `topic` names a master.
+pub fn route_has_master(namesrv: SocketAddr, topic: &str) -> bool {
+    let topic = topic.to_owned();
+    run(move || async move {
+        let conn = Connection::connect(namesrv, Rc::new(NoInbound), 16 << 20, TIMEOUT)
+            .await
+            .expect("connect");
+        let request =
+            RemotingCommand::request(req::GET_ROUTEINFO_BY_TOPIC).with_ext("topic", topic.as_str());
+        let response = conn.invoke(request, TIMEOUT).await.expect("route");
+        let route = TopicRouteData::decode(&response.body).ok();
+        route.is_some_and(|r| r.broker_datas.iter().any(|b| b.master_addr().is_some()))
     })
 }
 
