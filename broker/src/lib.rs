@@ -31,7 +31,9 @@
 //! the in-memory disk), [`shared`] (state every shard shares, persisted
 //! under `<data>/config/`), [`register`] (NameServer registration),
 //! [`schedule`] (delivers delayed messages when due),
-//! [`handler`] (one module per family of request codes).
+//! [`handler`] (one module per family of request codes), [`replica`]
+//! (master-slave replication: each shard streams its log to the same
+//! shard of every slave; a sync master answers once a slave holds a send).
 
 pub mod clock;
 pub mod config;

@@ -14,7 +14,7 @@ use futures_lite::io::{split, WriteHalf};
 use glommio::channels::local_channel::LocalReceiver;
 use glommio::net::{TcpListener, TcpStream};
 
-use super::epochs::agreed_end;
+use super::epochs::{agreed_end, Epochs};
 use super::link::{send, FrameReader};
 use super::wire::{Frame, MAX_CHUNK_BYTES};
 use crate::shard::Shard;
@@ -192,12 +192,37 @@ async fn stream_to<S: Storage>(shard: &Rc<Shard<S>>, stream: TcpStream) -> io::R
     futures_lite::future::or(acks, data).await
 }
 
+/// What a master shard is, as a slave's Hello is judged against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterView<'a> {
+    pub broker_name: &'a str,
+    pub shard: u16,
+    pub shard_count: u16,
+    pub log_min: u64,
+    pub log_end: u64,
+    pub epochs: &'a Epochs,
+}
+
+fn welcome_from<S: Storage>(shard: &Shard<S>, hello: &Frame) -> Result<u64, String> {
+    let store = shard.store();
+    let epochs = shard.replica.epochs.borrow();
+    let view = MasterView {
+        broker_name: &shard.shared.config.broker.broker_name,
+        shard: shard.id.0,
+        shard_count: shard.shard_count,
+        log_min: store.min_log_offset().0,
+        log_end: store.write_offset().0,
+        epochs: &epochs,
+    };
+    stream_start(&view, hello)
+}
+
 /// Where the stream to the slave that said `hello` starts, or why it is
 /// refused.
-fn welcome_from<S: Storage>(shard: &Shard<S>, hello: &Frame) -> Result<u64, String> {
+pub fn stream_start(master: &MasterView<'_>, hello: &Frame) -> Result<u64, String> {
     let Frame::Hello {
         broker_name,
-        shard: k,
+        shard,
         shard_count,
         log_end,
         epochs,
@@ -205,30 +230,27 @@ fn welcome_from<S: Storage>(shard: &Shard<S>, hello: &Frame) -> Result<u64, Stri
     else {
         return Err("the first frame must be Hello".into());
     };
-    let ours = &shard.shared.config.broker.broker_name;
-    if broker_name != ours {
+    if broker_name != master.broker_name {
         return Err(format!(
-            "this is a master of broker group {ours:?}, not {broker_name:?}"
+            "this is a master of broker group {:?}, not {broker_name:?}",
+            master.broker_name
         ));
     }
-    if *shard_count != shard.shard_count || *k != shard.id.0 {
+    if (*shard, *shard_count) != (master.shard, master.shard_count) {
         return Err(format!(
-            "slave shard {k} of {shard_count} reached master shard {} of {}: \
+            "slave shard {shard} of {shard_count} reached master shard {} of {}: \
              a slave must run the master's shard count (broker.shards)",
-            shard.id.0, shard.shard_count
+            master.shard, master.shard_count
         ));
     }
-    let (end, min) = (
-        shard.store().write_offset().0,
-        shard.store().min_log_offset().0,
-    );
-    let slave = super::epochs::Epochs(epochs.clone());
-    let from = agreed_end(&shard.replica.epochs.borrow(), end, &slave, *log_end);
-    if from < min {
+    let slave = Epochs(epochs.clone());
+    let from = agreed_end(master.epochs, master.log_end, &slave, *log_end);
+    if from < master.log_min {
         return Err(format!(
             "the slave needs the log from offset {from}, but this master keeps it from \
-             {min} only (retention): copy the master's data directory to the slave while \
-             both are stopped, then start the slave"
+             {} only (retention): copy the master's data directory to the slave while \
+             both are stopped, then start the slave",
+            master.log_min
         ));
     }
     Ok(from)
@@ -329,6 +351,51 @@ mod tests {
             .unwrap()
             .join()
             .unwrap();
+    }
+
+    #[test]
+    fn a_hello_is_judged_against_the_master() {
+        let epochs = Epochs(vec![super::super::epochs::Epoch { epoch: 5, start: 0 }]);
+        let master = MasterView {
+            broker_name: "broker-a",
+            shard: 1,
+            shard_count: 2,
+            log_min: 0,
+            log_end: 9_000,
+            epochs: &epochs,
+        };
+        let hello = |name: &str, shard, count, end| Frame::Hello {
+            broker_name: name.into(),
+            shard,
+            shard_count: count,
+            log_end: end,
+            epochs: epochs.0.clone(),
+        };
+        assert_eq!(
+            stream_start(&master, &hello("broker-a", 1, 2, 4_000)),
+            Ok(4_000)
+        );
+        assert_eq!(
+            stream_start(&master, &hello("broker-a", 1, 2, 12_000)),
+            Ok(9_000)
+        );
+        let refusals = [
+            (hello("broker-b", 1, 2, 0), "broker group"),
+            (hello("broker-a", 1, 4, 0), "shard count"),
+            (hello("broker-a", 0, 2, 0), "shard count"),
+            (Frame::Ack { end: 0 }, "Hello"),
+        ];
+        for (frame, why) in refusals {
+            let err = stream_start(&master, &frame).unwrap_err();
+            assert!(err.contains(why), "{err}");
+        }
+        let retained = MasterView {
+            log_min: 1 << 30,
+            log_end: 3 << 30,
+            ..master
+        };
+        let err = stream_start(&retained, &hello("broker-a", 1, 2, 0)).unwrap_err();
+        assert!(err.contains("retention"), "{err}");
     }
 
     #[test]
