@@ -342,25 +342,7 @@ fn sync_master_acknowledged_sends_are_on_the_slave_after_kill_9() {
         .unwrap_or(2);
     let ns = start_namesrv();
     let dir = tempfile::tempdir().unwrap();
-    let (mport, sport, repl) = (free_port(), free_port(), free_ports(2));
-    let master_conf = write_role_config(
-        &dir.path().join("master"),
-        mport,
-        ns.addr(),
-        "",
-        &format!("listen_port = {repl}\nrole = \"sync_master\"\n"),
-    );
-    let slave_conf = write_role_config(
-        &dir.path().join("slave"),
-        sport,
-        ns.addr(),
-        "",
-        &format!(
-            "listen_port = {}\nrole = \"slave\"\nmaster_addr = \"127.0.0.1:{repl}\"\n\
-             metadata_sync_interval_ms = 200\n",
-            free_ports(2)
-        ),
-    );
+    let (master_conf, slave_conf, mport, sport) = master_and_slave(dir.path(), ns.addr());
     let maddr: std::net::SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
     let saddr: std::net::SocketAddr = format!("127.0.0.1:{sport}").parse().unwrap();
     let mut slave = KillOnDrop(spawn_broker(&slave_conf, sport));
@@ -382,6 +364,71 @@ fn sync_master_acknowledged_sends_are_on_the_slave_after_kill_9() {
     }
     terminate(&mut slave);
     ns.shutdown();
+}
+
+/// A slave killed with kill -9 twice under load from a sync master: the
+/// master keeps answering (the messages are stored there, SLAVE_NOT_AVAILABLE
+/// while no slave is connected), and the restarted slave catches up to
+/// hold exactly what the master holds.
+#[test]
+fn a_slave_killed_under_load_catches_up_with_its_master() {
+    let ns = start_namesrv();
+    let dir = tempfile::tempdir().unwrap();
+    let (master_conf, slave_conf, mport, sport) = master_and_slave(dir.path(), ns.addr());
+    let maddr: std::net::SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
+    let saddr: std::net::SocketAddr = format!("127.0.0.1:{sport}").parse().unwrap();
+    let mut master = KillOnDrop(spawn_broker(&master_conf, mport));
+    let first = spawn_broker(&slave_conf, sport);
+    slave_learns_the_topic(maddr, saddr);
+    let mut acks = produce_until_killed(maddr, first, 0, 400);
+    acks.extend(produce_until_killed(
+        maddr,
+        spawn_broker(&slave_conf, sport),
+        1,
+        900,
+    ));
+    let mut slave = KillOnDrop(spawn_broker(&slave_conf, sport));
+    let stored = consume_all(maddr);
+    assert_none_lost(&acks, &stored);
+    let started = Instant::now();
+    while consume_all_as(saddr, "SlaveReader") != stored {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the slave never caught up"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    terminate(&mut slave);
+    terminate(&mut master);
+    ns.shutdown();
+}
+
+/// Configs of a sync master and its slave under `dir`: (master, slave,
+/// master port, slave port).
+fn master_and_slave(
+    dir: &std::path::Path,
+    ns: std::net::SocketAddr,
+) -> (std::path::PathBuf, std::path::PathBuf, u16, u16) {
+    let (mport, sport, repl) = (free_port(), free_port(), free_ports(2));
+    let master = write_role_config(
+        &dir.join("master"),
+        mport,
+        ns,
+        "",
+        &format!("listen_port = {repl}\nrole = \"sync_master\"\n"),
+    );
+    let slave = write_role_config(
+        &dir.join("slave"),
+        sport,
+        ns,
+        "",
+        &format!(
+            "listen_port = {}\nrole = \"slave\"\nmaster_addr = \"127.0.0.1:{repl}\"\n\
+             metadata_sync_interval_ms = 200\n",
+            free_ports(2)
+        ),
+    );
+    (master, slave, mport, sport)
 }
 
 fn splitmix(seed: u64) -> u64 {
