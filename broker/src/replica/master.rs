@@ -328,7 +328,9 @@ impl super::ShardReplica {
     pub fn publish_master<S: Storage>(&self, shard: &Shard<S>) {
         let status = shard.shared.replication.shard(shard.id.0 as usize);
         let end = shard.store().write_offset().0;
-        let best = self.tracker.best().unwrap_or(0);
+        // With no slave there is no copy to be behind: connections (0)
+        // says so, and lag stays 0 rather than the whole log.
+        let best = self.tracker.best().unwrap_or(end);
         status.master_end.store(end, Ordering::Relaxed);
         status.replica_end.store(best, Ordering::Relaxed);
         status
