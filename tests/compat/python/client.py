@@ -6,9 +6,15 @@
       -> {"event":"sent","i":0,"msg_id":...,"queue_offset":...,"status":"OK"} ...
       -> {"event":"done","count":N}
     client.py consume --namesrv A --topic T --group G [--expr '*'] [--orderly]
-        [--instance NAME] [--max-run-ms MS]
+        [--instance NAME] [--max-run-ms MS] [--consume-delay-ms D] [--max-cache M]
       -> {"event":"started"}, then {"event":"msg",...} per message; stops when
          stdin closes or after MS.
+
+With --consume-delay-ms the consumer runs one consume thread that spends D ms
+on each message (after printing it); --max-cache M lets the client hold at
+most M unconsumed messages per queue before it pulls that queue again
+(librocketmq's SetPushConsumerMaxCacheMessageSize, part of its C API that
+the wrapper does not expose, called on the wrapper's consumer handle).
 
 Message i of a run carries body P-i, tag tags[i % len], key P-key-i and the
 user properties seq=i, origin=python and, with --shard-keys K,
@@ -22,12 +28,15 @@ after everything it has to say is flushed.
 """
 
 import argparse
+import ctypes
 import json
 import os
 import sys
 import threading
+import time
 
 from rocketmq.client import ConsumeStatus, Message, Producer, PushConsumer
+from rocketmq.ffi import dll
 
 _out_lock = threading.Lock()
 
@@ -128,8 +137,19 @@ def consume(args):
             "reconsume_times": m.reconsume_times,
             "props": props,
         })
+        if args.consume_delay_ms > 0:
+            time.sleep(args.consume_delay_ms / 1000.0)
         return ConsumeStatus.CONSUME_SUCCESS
 
+    if args.consume_delay_ms > 0:
+        consumer.set_thread_count(1)
+    if args.max_cache > 0:
+        set_max_cache = dll.SetPushConsumerMaxCacheMessageSize
+        set_max_cache.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        set_max_cache.restype = ctypes.c_int
+        status = set_max_cache(consumer._handle, args.max_cache)
+        if status != 0:
+            raise RuntimeError("SetPushConsumerMaxCacheMessageSize returned %d" % status)
     consumer.subscribe(args.topic, on_message, args.expr)
     consumer.start()
     emit({"event": "started", "instance": args.instance})
@@ -163,6 +183,8 @@ def main():
     p.add_argument("--orderly", action="store_true")
     p.add_argument("--instance", default="")
     p.add_argument("--max-run-ms", type=int, default=120000)
+    p.add_argument("--consume-delay-ms", type=int, default=0)
+    p.add_argument("--max-cache", type=int, default=0)
     args = p.parse_args()
     try:
         (produce if args.command == "produce" else consume)(args)

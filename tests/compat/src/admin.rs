@@ -35,6 +35,18 @@ pub fn consumer_lag(namesrv: &str, group: &str, topic: &str) -> i64 {
         .unwrap_or_else(|| panic!("no \"Diff Total\" in consumerProgress output:\n{out}"))
 }
 
+/// `brokerStatus -b ADDR`: the broker's runtime info, one `key: value`
+/// line per entry.
+pub fn broker_status(namesrv: &str, broker: &str) -> BTreeMap<String, String> {
+    run(namesrv, "brokerStatus", &["-b", broker])
+        .lines()
+        .filter_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            Some((key.trim().to_owned(), value.trim().to_owned()))
+        })
+        .collect()
+}
+
 /// One row of `queryMsgByKey`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyHit {

@@ -1,22 +1,89 @@
-//! The real `bolide-broker` binary in standalone mode (broker + NameServer in
-//! one process) on loopback ports, with a temporary data directory.
+//! The real `bolide-broker` binary on loopback ports, each broker with a
+//! temporary data directory:
+//!
+//! * [`Broker`]: `bolide-broker --standalone` (broker and NameServer in one
+//!   process), what most scenarios need.
+//! * [`ReplicaPair`]: a `bolide-namesrv`, a SYNC_MASTER and its slave, three
+//!   processes, so that the master can be killed with `kill -9` alone while
+//!   the NameServer and the slave go on.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::admin;
 use crate::proc::Proc;
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a slave copies topics, subscription groups and offsets from
+/// its master (10 s by default): a consumer falling back to the slave needs
+/// the topics a client created on the master moments before.
+const METADATA_SYNC_MS: u64 = 200;
+
+/// One broker's ports and identity.
+struct BrokerSpec<'a> {
+    port: u16,
+    broker_id: u64,
+    namesrv_port: u16,
+    /// Shard 0's replication port (a master's slaves connect to it).
+    replication_port: u16,
+    /// `[replication]` lines besides `listen_port`.
+    replication: &'a str,
+}
+
+/// A broker's `broker.toml`. The VIP port (listen_port - 2) is off and the
+/// replication port is given: the defaults (listen_port - 2, + 1) could
+/// collide with another test's ports. One shard: the CI machine has two
+/// cores shared by everything running.
+fn broker_toml(spec: &BrokerSpec<'_>, data_dir: &Path) -> String {
+    let BrokerSpec {
+        port,
+        broker_id,
+        namesrv_port,
+        replication_port,
+        replication,
+    } = spec;
+    format!(
+        "[broker]\nlisten_host = \"127.0.0.1\"\nlisten_port = {port}\nvip_port = false\n\
+         broker_id = {broker_id}\nnamesrv_addrs = [\"127.0.0.1:{namesrv_port}\"]\nshards = 1\n\
+         register_interval_ms = 1000\n\n\
+         [store]\ndata_dir = \"{}\"\nsegment_size_bytes = 16777216\nread_cache_bytes = 16777216\n\n\
+         [replication]\nlisten_port = {replication_port}\n{replication}",
+        data_dir.display(),
+    )
+}
+
+/// Writes `toml` to `<dir>/<file>` and spawns `bolide-broker [extra args]
+/// --config` with it.
+fn spawn_broker(dir: &Path, file: &str, name: String, toml: &str, extra_args: &[&str]) -> Proc {
+    let config_path = dir.join(file);
+    std::fs::write(&config_path, toml).expect("write broker config");
+    let mut command = Command::new(workspace_bin("bolide-broker"));
+    command.args(extra_args).arg("--config").arg(&config_path);
+    Proc::spawn(name, command)
+}
+
+/// Waits until every port accepts connections.
+fn wait_listening(what: &str, ports: &[u16]) {
+    let started = Instant::now();
+    for &port in ports {
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "{what} did not listen on :{port} within {START_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
 
 /// A running standalone broker; killed when dropped.
 #[derive(Debug)]
 pub struct Broker {
     proc: Proc,
     namesrv_port: u16,
-    broker_port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -26,31 +93,22 @@ impl Broker {
     pub fn start() -> Broker {
         let dir = tempfile::tempdir().expect("temp dir");
         let (namesrv_port, broker_port) = (free_port(), free_port());
-        // The VIP port (listen_port - 2) is off: it could collide with
-        // another test's port. One shard: the CI machine has two cores
-        // shared by everything running.
-        let config = format!(
-            "[broker]\nlisten_host = \"127.0.0.1\"\nlisten_port = {broker_port}\nvip_port = false\n\
-             namesrv_addrs = [\"127.0.0.1:{namesrv_port}\"]\nshards = 1\nregister_interval_ms = 1000\n\n\
-             [store]\ndata_dir = \"{}\"\nsegment_size_bytes = 16777216\nread_cache_bytes = 16777216\n",
-            dir.path().join("data").display()
-        );
-        let config_path = dir.path().join("broker.toml");
-        std::fs::write(&config_path, config).expect("write broker.toml");
-        let mut command = Command::new(workspace_bin("bolide-broker"));
-        command
-            .arg("--standalone")
-            .arg("--config")
-            .arg(&config_path);
-        let proc = Proc::spawn(format!("bolide-broker :{broker_port}"), command);
-        let broker = Broker {
+        let spec = BrokerSpec {
+            port: broker_port,
+            broker_id: 0,
+            namesrv_port,
+            replication_port: free_port(),
+            replication: "",
+        };
+        let toml = broker_toml(&spec, &dir.path().join("data"));
+        let name = format!("bolide-broker :{broker_port}");
+        let proc = spawn_broker(dir.path(), "broker.toml", name, &toml, &["--standalone"]);
+        wait_listening("bolide-broker", &[namesrv_port, broker_port]);
+        Broker {
             proc,
             namesrv_port,
-            broker_port,
             _dir: dir,
-        };
-        broker.wait_listening();
-        broker
+        }
     }
 
     /// `127.0.0.1:PORT` of the embedded NameServer, what clients are given.
@@ -64,41 +122,171 @@ impl Broker {
     /// that finds no route and, being a real client, only looks again at its
     /// 30 s route refresh.
     pub fn wait_route(&self, topic: &str) {
-        let deadline = Instant::now() + START_TIMEOUT;
-        while !has_route(self.namesrv_port, topic) {
-            assert!(
-                Instant::now() < deadline,
-                "no route for {topic} at the NameServer within {START_TIMEOUT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_route(self.namesrv_port, topic, "a route", |_| true);
     }
 
     /// What the broker logged (it is also printed when a test fails).
     pub fn log(&self) -> String {
         self.proc.dump()
     }
+}
 
-    fn wait_listening(&self) {
-        let started = Instant::now();
-        for port in [self.namesrv_port, self.broker_port] {
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(
-                    started.elapsed() < START_TIMEOUT,
-                    "bolide-broker did not listen on :{port} within {START_TIMEOUT:?}"
-                );
-                std::thread::sleep(Duration::from_millis(20));
+/// A NameServer, a SYNC_MASTER and its slave (`broker_id` 1, same broker
+/// name), each its own process; whatever still runs is killed when dropped
+/// (and every process's output printed if the test failed).
+#[derive(Debug)]
+pub struct ReplicaPair {
+    // Held for their lifetime: killed on drop, output printed on failure.
+    _namesrv: Proc,
+    master: Proc,
+    _slave: Proc,
+    namesrv_port: u16,
+    master_port: u16,
+    slave_port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl ReplicaPair {
+    /// Starts the three and waits until the master reports its slave
+    /// connected (so the first send is not answered SLAVE_NOT_AVAILABLE).
+    pub fn start() -> ReplicaPair {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (namesrv_port, master_port, slave_port) = (free_port(), free_port(), free_port());
+        let mut command = Command::new(workspace_bin("bolide-namesrv"));
+        command.args(["--listen", &format!("127.0.0.1:{namesrv_port}")]);
+        let namesrv = Proc::spawn(format!("bolide-namesrv :{namesrv_port}"), command);
+        wait_listening("bolide-namesrv", &[namesrv_port]);
+
+        let master_repl = free_port();
+        let master = BrokerSpec {
+            port: master_port,
+            broker_id: 0,
+            namesrv_port,
+            replication_port: master_repl,
+            replication: "role = \"sync_master\"\n",
+        };
+        let toml = broker_toml(&master, &dir.path().join("master-data"));
+        let name = format!("sync master :{master_port}");
+        let master = spawn_broker(dir.path(), "master.toml", name, &toml, &[]);
+        let slave_lines = format!(
+            "role = \"slave\"\nmaster_addr = \"127.0.0.1:{master_repl}\"\n\
+             metadata_sync_interval_ms = {METADATA_SYNC_MS}\n"
+        );
+        let slave = BrokerSpec {
+            port: slave_port,
+            broker_id: 1,
+            namesrv_port,
+            replication_port: free_port(),
+            replication: &slave_lines,
+        };
+        let toml = broker_toml(&slave, &dir.path().join("slave-data"));
+        let name = format!("slave :{slave_port}");
+        let slave = spawn_broker(dir.path(), "slave.toml", name, &toml, &[]);
+        let pair = ReplicaPair {
+            _namesrv: namesrv,
+            master,
+            _slave: slave,
+            namesrv_port,
+            master_port,
+            slave_port,
+            _dir: dir,
+        };
+        wait_listening("the brokers", &[master_port, slave_port]);
+        pair.wait_slave_connected();
+        pair
+    }
+
+    /// `127.0.0.1:PORT` of the NameServer, what clients are given.
+    pub fn namesrv(&self) -> String {
+        format!("127.0.0.1:{}", self.namesrv_port)
+    }
+
+    /// `127.0.0.1:PORT` of the master.
+    pub fn master_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.master_port)
+    }
+
+    /// `127.0.0.1:PORT` of the slave.
+    pub fn slave_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.slave_port)
+    }
+
+    /// Waits until the NameServer's route for `topic` lists both the master
+    /// and the slave (clients learn the slave's address only from routes).
+    pub fn wait_route(&self, topic: &str) {
+        let (master, slave) = (quoted(&self.master_addr()), quoted(&self.slave_addr()));
+        wait_for_route(
+            self.namesrv_port,
+            topic,
+            "a route listing the master and the slave",
+            |body| body.contains(&master) && body.contains(&slave),
+        );
+    }
+
+    /// `kill -9` of the master: SIGKILL, then reaped.
+    pub fn kill_master(&mut self) {
+        self.master.kill();
+    }
+
+    /// Waits until the NameServer's route for `topic` lists the slave and
+    /// no longer the master (it drops a broker whose connection closed).
+    pub fn wait_master_unrouted(&self, topic: &str) {
+        let (master, slave) = (quoted(&self.master_addr()), quoted(&self.slave_addr()));
+        wait_for_route(
+            self.namesrv_port,
+            topic,
+            "a route listing the slave and not the dead master",
+            |body| !body.contains(&master) && body.contains(&slave),
+        );
+    }
+
+    /// Until the master's runtime info counts a replication connection
+    /// (one per shard; `replicaConnections`, `bolide-admin brokerStatus`).
+    fn wait_slave_connected(&self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let status = admin::broker_status(&self.namesrv(), &self.master_addr());
+            let connections = status.get("replicaConnections").map(String::as_str);
+            if connections.is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n >= 1)) {
+                return;
             }
+            assert!(
+                Instant::now() < deadline,
+                "the slave did not connect to the master within {START_TIMEOUT:?}: {status:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+fn quoted(addr: &str) -> String {
+    format!("\"{addr}\"")
+}
+
+/// Waits until the NameServer answers a route for `topic` whose body
+/// satisfies `ok`; panics after [`START_TIMEOUT`].
+fn wait_for_route(namesrv_port: u16, topic: &str, what: &str, ok: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let body = route_body(namesrv_port, topic);
+        if body.as_deref().is_some_and(&ok) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {what} for {topic} at the NameServer within {START_TIMEOUT:?}; last answer: {body:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 /// Asks the NameServer for a topic route with a hand-built
 /// GET_ROUTEINFO_BY_TOPIC (105) frame: `total length | header length | JSON
 /// header`, both lengths big-endian i32, serialize type 0 (JSON) in the
-/// header length's top byte. True when it answers SUCCESS (0).
-fn has_route(namesrv_port: u16, topic: &str) -> bool {
-    let ask = || -> std::io::Result<bool> {
+/// header length's top byte. The route's JSON text when it answers SUCCESS
+/// (0); none otherwise or when it cannot be asked.
+fn route_body(namesrv_port: u16, topic: &str) -> Option<String> {
+    let ask = || -> std::io::Result<Option<String>> {
         let mut conn = TcpStream::connect(("127.0.0.1", namesrv_port))?;
         conn.set_read_timeout(Some(Duration::from_secs(3)))?;
         let header = serde_json::json!({
@@ -116,11 +304,14 @@ fn has_route(namesrv_port: u16, topic: &str) -> bool {
         conn.read_exact(&mut rest)?;
         let header_len =
             (u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) & 0x00FF_FFFF) as usize;
-        let header = rest.get(4..4 + header_len).unwrap_or_default();
+        let (header, body) = match rest.get(4..4 + header_len) {
+            Some(h) => (h, &rest[4 + header_len..]),
+            None => return Ok(None),
+        };
         let header: serde_json::Value = serde_json::from_slice(header).unwrap_or_default();
-        Ok(header["code"] == 0)
+        Ok((header["code"] == 0).then(|| String::from_utf8_lossy(body).into_owned()))
     };
-    ask().unwrap_or(false)
+    ask().ok().flatten()
 }
 
 /// A port nobody listens on right now (bound and released).

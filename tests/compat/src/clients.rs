@@ -257,6 +257,24 @@ impl Produce<'_> {
     }
 }
 
+/// Messages a push consumer asks for in one pull: the C++ client passes a
+/// fixed 32 (`DefaultMQPushConsumerImpl::pullMessageAsync`, librocketmq
+/// 2.1.0); the Rust driver sets `pull_batch_size(32)` when paced.
+pub const PULL_BATCH: usize = 32;
+
+/// Slows a push consumer down, so that a test can act while it is part-way
+/// through a backlog: one consume thread that spends `delay` on every
+/// message, and a per-queue cache limit. Both clients pull a queue again
+/// only while they hold at most `max_cached` of its messages not yet
+/// consumed (C++: `SetPushConsumerMaxCacheMessageSize`; Rust:
+/// `pull_threshold_for_queue`), so a queue never has more than
+/// `max_cached + PULL_BATCH` messages pulled ahead of consumption.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub delay: Duration,
+    pub max_cached: u32,
+}
+
 /// A push consumer process in clustering mode.
 #[derive(Debug)]
 pub struct Consumer {
@@ -272,6 +290,29 @@ impl Consumer {
         group: &str,
         expr: &str,
         orderly: bool,
+    ) -> Consumer {
+        Consumer::spawn(client, namesrv, topic, group, expr, orderly, None)
+    }
+
+    /// Starts a concurrent consumer of every tag, slowed down by `pace`.
+    pub fn start_paced(
+        client: Client,
+        namesrv: &str,
+        topic: &str,
+        group: &str,
+        pace: Pace,
+    ) -> Consumer {
+        Consumer::spawn(client, namesrv, topic, group, "*", false, Some(pace))
+    }
+
+    fn spawn(
+        client: Client,
+        namesrv: &str,
+        topic: &str,
+        group: &str,
+        expr: &str,
+        orderly: bool,
+        pace: Option<Pace>,
     ) -> Consumer {
         let mut command = client.command("consume");
         command.args([
@@ -291,6 +332,14 @@ impl Consumer {
         command.args(["--instance", &instance, "--max-run-ms", "240000"]);
         if orderly {
             command.arg("--orderly");
+        }
+        if let Some(pace) = pace {
+            command.args([
+                "--consume-delay-ms",
+                &pace.delay.as_millis().to_string(),
+                "--max-cache",
+                &pace.max_cached.to_string(),
+            ]);
         }
         let name = format!(
             "{} consume {topic} {group} [{expr}] {instance}",

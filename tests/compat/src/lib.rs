@@ -2,7 +2,8 @@
 //! work, unmodified, against the real `bolide-broker` binary.
 //!
 //! * [`broker`] — starts `bolide-broker --standalone` on free loopback ports
-//!   with a temporary data directory.
+//!   with a temporary data directory; or a `bolide-namesrv` with a
+//!   SYNC_MASTER and its slave, for the failover scenario.
 //! * [`clients`] — the third-party clients, installed from the package
 //!   registries on first use (`provision.sh`) and driven as subprocesses
 //!   that print JSON lines: the Apache RocketMQ C++ client through

@@ -162,6 +162,14 @@ impl Proc {
         }
     }
 
+    /// `kill -9`: SIGKILL, then reaps the process (its output stays
+    /// readable).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.join_readers();
+    }
+
     /// Everything the process wrote, for failure messages.
     pub fn dump(&self) -> String {
         let output = self.shared.lock();

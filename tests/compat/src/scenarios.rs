@@ -5,11 +5,11 @@
 //! and are named after what they wait for.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::admin;
-use crate::broker::Broker;
-use crate::clients::{Client, Consumer, Mode, Produce, Received, Sent};
+use crate::broker::{Broker, ReplicaPair};
+use crate::clients::{Client, Consumer, Mode, Pace, Produce, Received, Sent, PULL_BATCH};
 
 /// Longest wait for messages to arrive at a consumer.
 const RECEIVE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -24,6 +24,24 @@ const AUTO_COMMIT_WAIT: Duration = Duration::from_secs(7);
 /// notifies the members, each rebalances, and the new owner of a queue
 /// starts pulling.
 const REBALANCE_SETTLE: Duration = Duration::from_secs(8);
+/// Messages of the failover scenario, all acknowledged by the sync master.
+const FAILOVER_MESSAGES: u64 = 240;
+/// Messages the consumer takes from the master before it is killed.
+const KILL_AFTER: usize = 20;
+/// A consumer slow enough for the kill to find it mid-backlog: 240 messages
+/// take at least 5 s to consume, and a queue is pulled again only once its
+/// cached messages are consumed.
+const FAILOVER_PACE: Pace = Pace {
+    delay: Duration::from_millis(20),
+    max_cached: 1,
+};
+/// Longest the consumer may take, after the kill, to have every message.
+/// Both clients learn that the master is gone from the NameServer, which
+/// they ask every 30 s (C++: 3 s after start, then every 30 s,
+/// `MQClientFactory::startScheduledTask`; Rust: `poll_name_server_interval`);
+/// until then their pulls to the dead master fail and are retried (after
+/// 1 s, C++; 3 s, Rust).
+const FAILOVER_TIMEOUT: Duration = Duration::from_secs(90);
 
 fn origin(client: Client) -> &'static str {
     match client {
@@ -61,6 +79,61 @@ fn check_send_results(client: Client, run: &Produce, sent: &[Sent]) {
     }
 }
 
+/// One received copy of message `s` of `run`: body, tag, key and
+/// properties intact, at the queue position its send result named.
+fn check_copy(client: Client, topic: &str, run: &Produce, s: &Sent, r: &Received) {
+    let body = format!("{}-{}", run.prefix, s.i);
+    assert_eq!(r.topic, topic, "{body}: topic");
+    assert_eq!(r.tags.as_deref(), Some(run.tag_of(s.i)), "{body}: tags");
+    assert_eq!(
+        r.keys.as_deref(),
+        Some(format!("{}-key-{}", run.prefix, s.i).as_str()),
+        "{body}: keys"
+    );
+    assert_eq!(r.seq(), s.i, "{body}: user property seq");
+    assert_eq!(
+        r.props.get("origin").map(String::as_str),
+        Some(origin(client)),
+        "{body}: user property origin"
+    );
+    if let Some(id) = &s.msg_id {
+        assert_eq!(
+            r.uniq_key(),
+            id,
+            "{body}: message id from send result vs consumer"
+        );
+    }
+    // A consume attempt the client itself failed (e.g. its worker pool
+    // was full under load) returns through the group's retry topic,
+    // RocketMQ's at-least-once contract: the message then sits at a
+    // `%RETRY%` queue position, so only its content is compared.
+    let redelivered = r.props.contains_key("RETRY_TOPIC");
+    if let (Some(offset), false) = (s.queue_offset, redelivered) {
+        assert_eq!(
+            r.queue_offset, offset,
+            "{body}: queue offset from send result vs consumer"
+        );
+    }
+    if let (Some(queue), false) = (s.queue_id, redelivered) {
+        assert_eq!(
+            r.queue_id, queue,
+            "{body}: queue id from send result vs consumer"
+        );
+    }
+}
+
+/// The received copies by body.
+fn by_body(received: &[Received]) -> BTreeMap<&str, Vec<&Received>> {
+    let mut by_body: BTreeMap<&str, Vec<&Received>> = BTreeMap::new();
+    for r in received {
+        by_body
+            .entry(r.body.as_deref().unwrap_or_default())
+            .or_default()
+            .push(r);
+    }
+    by_body
+}
+
 /// Every message of `runs` was received exactly once with body, tag, key and
 /// properties intact, at the queue position its send result named.
 fn check_received(
@@ -69,13 +142,7 @@ fn check_received(
     runs: &[(Produce, Vec<Sent>)],
     received: &[Received],
 ) {
-    let mut by_body: BTreeMap<&str, Vec<&Received>> = BTreeMap::new();
-    for r in received {
-        by_body
-            .entry(r.body.as_deref().unwrap_or_default())
-            .or_default()
-            .push(r);
-    }
+    let by_body = by_body(received);
     let mut expected = 0;
     for (run, sent) in runs {
         for s in sent {
@@ -86,44 +153,7 @@ fn check_received(
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             assert_eq!(got.len(), 1, "message {body} received {} times", got.len());
-            let r = got[0];
-            assert_eq!(r.topic, topic, "{body}: topic");
-            assert_eq!(r.tags.as_deref(), Some(run.tag_of(s.i)), "{body}: tags");
-            assert_eq!(
-                r.keys.as_deref(),
-                Some(format!("{}-key-{}", run.prefix, s.i).as_str()),
-                "{body}: keys"
-            );
-            assert_eq!(r.seq(), s.i, "{body}: user property seq");
-            assert_eq!(
-                r.props.get("origin").map(String::as_str),
-                Some(origin(client)),
-                "{body}: user property origin"
-            );
-            if let Some(id) = &s.msg_id {
-                assert_eq!(
-                    r.uniq_key(),
-                    id,
-                    "{body}: message id from send result vs consumer"
-                );
-            }
-            // A consume attempt the client itself failed (e.g. its worker pool
-            // was full under load) returns through the group's retry topic,
-            // RocketMQ's at-least-once contract: the message then sits at a
-            // `%RETRY%` queue position, so only its content is compared.
-            let redelivered = r.props.contains_key("RETRY_TOPIC");
-            if let (Some(offset), false) = (s.queue_offset, redelivered) {
-                assert_eq!(
-                    r.queue_offset, offset,
-                    "{body}: queue offset from send result vs consumer"
-                );
-            }
-            if let (Some(queue), false) = (s.queue_id, redelivered) {
-                assert_eq!(
-                    r.queue_id, queue,
-                    "{body}: queue id from send result vs consumer"
-                );
-            }
+            check_copy(client, topic, run, s, got[0]);
         }
     }
     assert_eq!(
@@ -131,6 +161,39 @@ fn check_received(
         expected,
         "received messages that were never sent"
     );
+}
+
+/// At-least-once: every message of `run` was received, each copy intact,
+/// and nothing else was. Returns how many copies were duplicates.
+fn check_received_at_least_once(
+    client: Client,
+    topic: &str,
+    run: &Produce,
+    sent: &[Sent],
+    received: &[Received],
+) -> usize {
+    let by_body = by_body(received);
+    let mut missing = Vec::new();
+    for s in sent {
+        let body = format!("{}-{}", run.prefix, s.i);
+        match by_body.get(body.as_str()) {
+            Some(copies) => copies
+                .iter()
+                .for_each(|r| check_copy(client, topic, run, s, r)),
+            None => missing.push(body),
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged messages never received: {missing:?}",
+        missing.len()
+    );
+    assert_eq!(
+        by_body.len(),
+        sent.len(),
+        "received messages that were never sent"
+    );
+    received.len() - sent.len()
 }
 
 fn bodies_with_prefix<'a>(received: &'a [Received], prefix: &str) -> Vec<&'a str> {
@@ -418,4 +481,97 @@ pub fn lookup(client: Client) {
             "{key}: user properties {props:?}"
         );
     }
+}
+
+fn distinct_with_prefix(received: &[Received], prefix: &str) -> usize {
+    bodies_with_prefix(received, prefix)
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .len()
+}
+
+/// Issue 10: a consumer keeps consuming from the slave after its master is
+/// killed with `kill -9`, without being restarted, and the offsets it
+/// commits to the slave meanwhile are kept.
+///
+/// A SYNC_MASTER acknowledges a send only once its slave holds the message,
+/// so every SUCCESS below is on the slave. A paced consumer takes
+/// [`KILL_AFTER`] messages from the master, the master is killed, and the
+/// consumer must then receive every message (at least once) within
+/// [`FAILOVER_TIMEOUT`]. The pace bounds what the client can have pulled
+/// before the kill, so most messages can only come from the slave (checked).
+/// Then, the master still down: the consumer's group has no lag on the
+/// slave, and a consumer restarted in that group replays nothing while a
+/// new group, started beside it, reads every message from the slave.
+pub fn slave_failover(client: Client) {
+    let mut pair = ReplicaPair::start();
+    let namesrv = pair.namesrv();
+    let (topic, group, prefix) = ("CompatFailover", "CompatFailoverGroup", "ha");
+    let run = Produce::new(topic, prefix, FAILOVER_MESSAGES);
+    let sent = run.run(client, &namesrv);
+    check_send_results(client, &run, &sent);
+    pair.wait_route(topic);
+
+    let mut consumer = Consumer::start_paced(client, &namesrv, topic, group, FAILOVER_PACE);
+    consumer.wait_for(
+        "the first messages, from the master",
+        RECEIVE_TIMEOUT,
+        |r| r.len() >= KILL_AFTER,
+    );
+    pair.kill_master();
+    let killed = Instant::now();
+    // Counted after the kill: anything consumed before it is included.
+    let consumed_at_kill = consumer.received().len();
+    pair.wait_master_unrouted(topic);
+    let total = FAILOVER_MESSAGES as usize;
+    let received = consumer.wait_for(
+        "every acknowledged message, from the slave once the master is dead",
+        FAILOVER_TIMEOUT,
+        |r| distinct_with_prefix(r, prefix) >= total,
+    );
+    let failover_took = killed.elapsed();
+    std::thread::sleep(QUIET_PERIOD);
+    let received_all = consumer.received();
+    let duplicates = check_received_at_least_once(client, topic, &run, &sent, &received_all);
+    // What the client may have pulled from the master: everything it
+    // consumed, plus at most `max_cached + PULL_BATCH` cached per queue.
+    let queues = received.iter().map(|r| r.queue_id).collect::<BTreeSet<_>>();
+    let cached = queues.len() * (FAILOVER_PACE.max_cached as usize + PULL_BATCH);
+    assert!(
+        consumed_at_kill + cached < total,
+        "{consumed_at_kill} consumed and up to {cached} cached at the kill: the client may \
+         have pulled every message from the master, so this run proves no failover"
+    );
+    eprintln!(
+        "{}: every acknowledged message consumed {failover_took:?} after kill -9 of the \
+         master ({consumed_at_kill} consumed before, at least {} pulled from the slave, \
+         {duplicates} duplicates)",
+        client.name(),
+        total - consumed_at_kill - cached,
+    );
+
+    // Offsets committed to the slave while the master is down are kept.
+    std::thread::sleep(AUTO_COMMIT_WAIT);
+    consumer.stop();
+    assert_eq!(
+        admin::consumer_lag(&namesrv, group, topic),
+        0,
+        "the group's lag on the slave once it consumed everything there"
+    );
+    let resumed = Consumer::start(client, &namesrv, topic, group, "*", false);
+    let fresh = Consumer::start(client, &namesrv, topic, "CompatFailoverFresh", "*", false);
+    fresh.wait_for(
+        "every message, read by a new group from the slave alone",
+        RECEIVE_TIMEOUT,
+        |r| distinct_with_prefix(r, prefix) >= total,
+    );
+    std::thread::sleep(QUIET_PERIOD);
+    let replayed = resumed.received();
+    assert!(
+        replayed.is_empty(),
+        "a consumer restarted against the slave alone replayed {} messages its group had \
+         committed there (first: {:?})",
+        replayed.len(),
+        replayed.first()
+    );
 }

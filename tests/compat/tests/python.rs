@@ -2,6 +2,11 @@
 //! `rocketmq-client-python` 2.0.0) against `bolide-broker --standalone`.
 //! The wrapper offers sync, oneway and orderly sends only (no async, no
 //! batch), and its send result has no queue id; those checks are not made.
+//! `slave_failover` runs against a SYNC_MASTER and its slave instead: the
+//! client's pulls fall back to the slave's address once the route lists no
+//! master (`MQClientFactory::findBrokerAddressInSubscribe`, librocketmq
+//! 2.1.0 `src/MQClientFactory.cpp:650`, called with `onlyThisBroker = false`
+//! by `src/consumer/PullAPIWrapper.cpp:99`).
 
 use bolide_compat::clients::Client;
 use bolide_compat::scenarios;
@@ -39,4 +44,9 @@ fn consumer_lag() {
 #[test]
 fn lookup() {
     scenarios::lookup(Client::Python);
+}
+
+#[test]
+fn slave_failover() {
+    scenarios::slave_failover(Client::Python);
 }

@@ -1,6 +1,12 @@
 //! `rocketmq-client-rust` 1.0.0 (crates.io) against
 //! `bolide-broker --standalone`: sync, oneway, async and batch sends, push
-//! consumers (concurrent and orderly).
+//! consumers (concurrent and orderly). `slave_failover` runs against a
+//! SYNC_MASTER and its slave instead: the client's pulls fall back to the
+//! slave's address once the route lists no master
+//! (`MQClientInstance::find_broker_address_in_subscribe`,
+//! `src/factory/mq_client_instance.rs:2512`, called with
+//! `only_this_broker = false` by
+//! `src/consumer/consumer_impl/pull_api_wrapper.rs:313`).
 
 use bolide_compat::clients::Client;
 use bolide_compat::scenarios;
@@ -38,4 +44,9 @@ fn consumer_lag() {
 #[test]
 fn lookup() {
     scenarios::lookup(Client::Rust);
+}
+
+#[test]
+fn slave_failover() {
+    scenarios::slave_failover(Client::Rust);
 }

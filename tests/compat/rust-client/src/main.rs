@@ -11,10 +11,15 @@
 //!   → {"event":"sent","i":0,"msg_id":…,"offset_msg_id":…,"queue_id":…,"queue_offset":…,"status":…}
 //!   → {"event":"done","count":N}
 //! rmq-rust-client consume --namesrv A --topic T --group G [--expr '*'] [--orderly]
-//!     [--instance NAME] [--max-run-ms MS]
+//!     [--instance NAME] [--max-run-ms MS] [--consume-delay-ms D] [--max-cache M]
 //!   → {"event":"started"} then {"event":"msg",…} per message; stops (shutting the
 //!     consumer down, which commits offsets) when stdin closes or after MS.
 //! ```
+//!
+//! With `--consume-delay-ms` the consumer runs one consume thread that spends
+//! D ms on each message (after printing it), pulling 32 messages at a time;
+//! `--max-cache M` lets it hold at most M unconsumed messages per queue
+//! before it pulls that queue again (`pull_threshold_for_queue`).
 //!
 //! Message `i` of a run carries body `P-i`, tag `tags[i % len]`, key `P-key-i`
 //! and the user properties `seq=i`, `origin=rust` and, with `--shard-keys K`,
@@ -290,7 +295,21 @@ fn msg_line(m: &MessageExt) -> Value {
     })
 }
 
-struct Printer;
+/// Prints each message, then spends `delay` on it.
+struct Printer {
+    delay: Duration,
+}
+
+impl Printer {
+    fn print(&self, msgs: &[&MessageExt]) {
+        for m in msgs {
+            emit(msg_line(m));
+            if !self.delay.is_zero() {
+                std::thread::sleep(self.delay);
+            }
+        }
+    }
+}
 
 impl MessageListenerConcurrently for Printer {
     fn consume_message(
@@ -298,7 +317,7 @@ impl MessageListenerConcurrently for Printer {
         msgs: &[&MessageExt],
         _: &ConsumeConcurrentlyContext,
     ) -> ClientResult<ConsumeConcurrentlyStatus> {
-        msgs.iter().for_each(|m| emit(msg_line(m)));
+        self.print(msgs);
         Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
     }
 }
@@ -309,24 +328,37 @@ impl MessageListenerOrderly for Printer {
         msgs: &[&MessageExt],
         _: &mut ConsumeOrderlyContext,
     ) -> ClientResult<ConsumeOrderlyStatus> {
-        msgs.iter().for_each(|m| emit(msg_line(m)));
+        self.print(msgs);
         Ok(ConsumeOrderlyStatus::Success)
     }
 }
 
 async fn consume(opts: &Opts, rt: &Runtime) -> AnyResult<()> {
     let instance = opts.get("instance", &format!("rust-consumer-{}", std::process::id()));
-    let mut consumer = DefaultMQPushConsumer::builder(rt.client.clone())
+    let delay = Duration::from_millis(opts.num("consume-delay-ms", 0)?);
+    let mut builder = DefaultMQPushConsumer::builder(rt.client.clone())
         .client_config(client_config(&opts.req("namesrv")?, &instance))
-        .consumer_group(opts.req("group")?)
-        .build();
+        .consumer_group(opts.req("group")?);
+    if !delay.is_zero() {
+        builder = builder
+            .consume_thread_min(1)
+            .consume_thread_max(1)
+            .pull_batch_size(32);
+    }
+    if let Some(max_cache) = opts.0.get("max-cache") {
+        let max_cache = max_cache
+            .parse()
+            .map_err(|e| format!("--max-cache {max_cache:?}: {e}"))?;
+        builder = builder.pull_threshold_for_queue(max_cache);
+    }
+    let mut consumer = builder.build();
     consumer
         .subscribe(opts.req("topic")?, opts.get("expr", "*"))
         .await?;
     if opts.0.contains_key("orderly") {
-        consumer.register_message_listener_orderly(Printer);
+        consumer.register_message_listener_orderly(Printer { delay });
     } else {
-        consumer.register_message_listener_concurrently(Printer);
+        consumer.register_message_listener_concurrently(Printer { delay });
     }
     consumer.start().await?;
     emit(json!({"event": "started", "instance": instance}));
