@@ -403,6 +403,61 @@ fn a_slave_killed_under_load_catches_up_with_its_master() {
     ns.shutdown();
 }
 
+/// A sync master never answers SUCCESS for a send its slave does not hold:
+/// with the slave frozen (SIGSTOP) a send waits out the timeout and answers
+/// FLUSH_SLAVE_TIMEOUT (stored on the master); once the slave runs again,
+/// sends succeed and the slave holds the timed-out one too.
+#[test]
+fn a_sync_master_does_not_acknowledge_what_a_frozen_slave_lacks() {
+    let ns = start_namesrv();
+    let dir = tempfile::tempdir().unwrap();
+    let (master_conf, slave_conf, mport, sport) = master_and_slave(dir.path(), ns.addr());
+    let maddr: std::net::SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
+    let saddr: std::net::SocketAddr = format!("127.0.0.1:{sport}").parse().unwrap();
+    let mut master = KillOnDrop(spawn_broker(&master_conf, mport));
+    let mut slave = KillOnDrop(spawn_broker(&slave_conf, sport));
+    slave_learns_the_topic(maddr, saddr);
+    let signal = |sig: &str| {
+        let pid = slave.0.id().to_string();
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    let send_code = move |body: &'static [u8]| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        run(move || async move {
+            let m = connect_with_retry(maddr).await;
+            let rsp = m
+                .invoke(send_request(TOPIC, 1, body, "t", "k"), TIMEOUT)
+                .await;
+            tx.send(rsp.expect("answered").code).unwrap();
+        });
+        rx.recv().unwrap()
+    };
+    let until_success = |what| {
+        let started = Instant::now();
+        while send_code(b"probe") != rsp::SUCCESS {
+            assert!(started.elapsed() < Duration::from_secs(30), "{what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    until_success("the slave never connected");
+    signal("-STOP");
+    assert_eq!(send_code(b"while frozen"), rsp::FLUSH_SLAVE_TIMEOUT);
+    signal("-CONT");
+    until_success("no success after the slave resumed");
+    let on_slave = consume_all_as(saddr, "SlaveReader");
+    assert!(
+        on_slave.values().any(|b| b == b"while frozen"),
+        "stored and copied"
+    );
+    terminate(&mut slave);
+    terminate(&mut master);
+    ns.shutdown();
+}
+
 /// Configs of a sync master and its slave under `dir`: (master, slave,
 /// master port, slave port).
 fn master_and_slave(
