@@ -342,14 +342,13 @@ fn sync_master_acknowledged_sends_are_on_the_slave_after_kill_9() {
         .unwrap_or(2);
     let ns = start_namesrv();
     let dir = tempfile::tempdir().unwrap();
-    let (master_conf, slave_conf, mport, sport) = master_and_slave(dir.path(), ns.addr());
-    let maddr: std::net::SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
-    let saddr: std::net::SocketAddr = format!("127.0.0.1:{sport}").parse().unwrap();
-    let mut slave = KillOnDrop(spawn_broker(&slave_conf, sport));
+    let pair = master_and_slave(dir.path(), ns.addr());
+    let (maddr, saddr) = (pair.master_addr, pair.slave_addr);
+    let mut slave = KillOnDrop(pair.spawn_slave());
     let mut acks = Acks::new();
     for round in 0..kills {
         let kill_after = 200 + (splitmix(round) % 1500) as usize;
-        let master = spawn_broker(&master_conf, mport);
+        let master = pair.spawn_master();
         if round == 0 {
             slave_learns_the_topic(maddr, saddr);
         }
@@ -374,20 +373,14 @@ fn sync_master_acknowledged_sends_are_on_the_slave_after_kill_9() {
 fn a_slave_killed_under_load_catches_up_with_its_master() {
     let ns = start_namesrv();
     let dir = tempfile::tempdir().unwrap();
-    let (master_conf, slave_conf, mport, sport) = master_and_slave(dir.path(), ns.addr());
-    let maddr: std::net::SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
-    let saddr: std::net::SocketAddr = format!("127.0.0.1:{sport}").parse().unwrap();
-    let mut master = KillOnDrop(spawn_broker(&master_conf, mport));
-    let first = spawn_broker(&slave_conf, sport);
+    let pair = master_and_slave(dir.path(), ns.addr());
+    let (maddr, saddr) = (pair.master_addr, pair.slave_addr);
+    let mut master = KillOnDrop(pair.spawn_master());
+    let first = pair.spawn_slave();
     slave_learns_the_topic(maddr, saddr);
     let mut acks = produce_until_killed(maddr, first, 0, 400);
-    acks.extend(produce_until_killed(
-        maddr,
-        spawn_broker(&slave_conf, sport),
-        1,
-        900,
-    ));
-    let mut slave = KillOnDrop(spawn_broker(&slave_conf, sport));
+    acks.extend(produce_until_killed(maddr, pair.spawn_slave(), 1, 900));
+    let mut slave = KillOnDrop(pair.spawn_slave());
     let stored = consume_all(maddr);
     assert_none_lost(&acks, &stored);
     let started = Instant::now();
@@ -411,11 +404,10 @@ fn a_slave_killed_under_load_catches_up_with_its_master() {
 fn a_sync_master_does_not_acknowledge_what_a_frozen_slave_lacks() {
     let ns = start_namesrv();
     let dir = tempfile::tempdir().unwrap();
-    let (master_conf, slave_conf, mport, sport) = master_and_slave(dir.path(), ns.addr());
-    let maddr: std::net::SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
-    let saddr: std::net::SocketAddr = format!("127.0.0.1:{sport}").parse().unwrap();
-    let mut master = KillOnDrop(spawn_broker(&master_conf, mport));
-    let mut slave = KillOnDrop(spawn_broker(&slave_conf, sport));
+    let pair = master_and_slave(dir.path(), ns.addr());
+    let (maddr, saddr) = (pair.master_addr, pair.slave_addr);
+    let mut master = KillOnDrop(pair.spawn_master());
+    let mut slave = KillOnDrop(pair.spawn_slave());
     slave_learns_the_topic(maddr, saddr);
     let signal = |sig: &str| {
         let pid = slave.0.id().to_string();
@@ -458,21 +450,35 @@ fn a_sync_master_does_not_acknowledge_what_a_frozen_slave_lacks() {
     ns.shutdown();
 }
 
-/// Configs of a sync master and its slave under `dir`: (master, slave,
-/// master port, slave port).
-fn master_and_slave(
-    dir: &std::path::Path,
-    ns: std::net::SocketAddr,
-) -> (std::path::PathBuf, std::path::PathBuf, u16, u16) {
+/// A sync master and its slave, configured under one directory.
+struct Pair {
+    master_conf: std::path::PathBuf,
+    slave_conf: std::path::PathBuf,
+    master_addr: std::net::SocketAddr,
+    slave_addr: std::net::SocketAddr,
+}
+
+impl Pair {
+    fn spawn_master(&self) -> Child {
+        spawn_broker(&self.master_conf, self.master_addr.port())
+    }
+
+    fn spawn_slave(&self) -> Child {
+        spawn_broker(&self.slave_conf, self.slave_addr.port())
+    }
+}
+
+/// Writes the configs of a sync master and its slave under `dir`.
+fn master_and_slave(dir: &std::path::Path, ns: std::net::SocketAddr) -> Pair {
     let (mport, sport, repl) = (free_port(), free_port(), free_ports(2));
-    let master = write_role_config(
+    let master_conf = write_role_config(
         &dir.join("master"),
         mport,
         ns,
         "",
         &format!("listen_port = {repl}\nrole = \"sync_master\"\n"),
     );
-    let slave = write_role_config(
+    let slave_conf = write_role_config(
         &dir.join("slave"),
         sport,
         ns,
@@ -483,7 +489,13 @@ fn master_and_slave(
             free_ports(2)
         ),
     );
-    (master, slave, mport, sport)
+    let addr = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    Pair {
+        master_conf,
+        slave_conf,
+        master_addr: addr(mport),
+        slave_addr: addr(sport),
+    }
 }
 
 fn splitmix(seed: u64) -> u64 {

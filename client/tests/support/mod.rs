@@ -196,13 +196,17 @@ fn send_request(topic: &str, m: &Outgoing) -> RemotingCommand {
     cmd
 }
 
+async fn connect(addr: SocketAddr) -> Connection {
+    Connection::connect(addr, Rc::new(NoInbound), 16 << 20, TIMEOUT)
+        .await
+        .expect("connect")
+}
+
 /// Sends `msgs` to `topic` on `broker`, in order, each acknowledged.
 pub fn send_all(broker: SocketAddr, topic: &str, msgs: Vec<Outgoing>) {
     let topic = topic.to_owned();
     run(move || async move {
-        let conn = Connection::connect(broker, Rc::new(NoInbound), 16 << 20, TIMEOUT)
-            .await
-            .expect("connect");
+        let conn = connect(broker).await;
         for m in &msgs {
             let response = conn
                 .invoke(send_request(&topic, m), TIMEOUT)
@@ -219,9 +223,7 @@ pub fn send_all(broker: SocketAddr, topic: &str, msgs: Vec<Outgoing>) {
 pub fn wait_for_route(namesrv: SocketAddr, topic: &str, queues: i32) {
     let topic = topic.to_owned();
     run(move || async move {
-        let conn = Connection::connect(namesrv, Rc::new(NoInbound), 16 << 20, TIMEOUT)
-            .await
-            .expect("connect");
+        let conn = connect(namesrv).await;
         let request =
             RemotingCommand::request(req::GET_ROUTEINFO_BY_TOPIC).with_ext("topic", topic.as_str());
         let deadline = Instant::now() + TIMEOUT;
@@ -245,9 +247,7 @@ pub fn wait_for_route(namesrv: SocketAddr, topic: &str, queues: i32) {
 pub fn max_offsets(broker: SocketAddr, topic: &str, queues: u32) -> Vec<i64> {
     let topic = topic.to_owned();
     run(move || async move {
-        let conn = Connection::connect(broker, Rc::new(NoInbound), 16 << 20, TIMEOUT)
-            .await
-            .expect("connect");
+        let conn = connect(broker).await;
         let mut maxes = Vec::new();
         for q in 0..queues {
             let request = RemotingCommand::request(req::GET_MAX_OFFSET)
@@ -273,9 +273,7 @@ pub fn max_offsets(broker: SocketAddr, topic: &str, queues: u32) -> Vec<i64> {
 pub fn route_has_master(namesrv: SocketAddr, topic: &str) -> bool {
     let topic = topic.to_owned();
     run(move || async move {
-        let conn = Connection::connect(namesrv, Rc::new(NoInbound), 16 << 20, TIMEOUT)
-            .await
-            .expect("connect");
+        let conn = connect(namesrv).await;
         let request =
             RemotingCommand::request(req::GET_ROUTEINFO_BY_TOPIC).with_ext("topic", topic.as_str());
         let response = conn.invoke(request, TIMEOUT).await.expect("route");
