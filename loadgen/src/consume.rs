@@ -109,8 +109,8 @@ async fn pull_loop(
             .await
         {
             Ok(rsp) => rsp,
-            Err(_) => {
-                counters.error();
+            Err(e) => {
+                counters.error(format!("transport: {e}"));
                 glommio::timer::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -134,7 +134,7 @@ async fn pull_loop(
         } else if rsp.code != response_code::PULL_NOT_FOUND
             && rsp.code != response_code::PULL_RETRY_IMMEDIATELY
         {
-            counters.error();
+            counters.error(format!("pull code {}", rsp.code));
         }
         offset = ext_i64(&rsp, "nextBeginOffset").unwrap_or(offset);
     }

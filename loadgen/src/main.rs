@@ -131,14 +131,18 @@ fn run(o: Options) -> Result<String, String> {
         Mode::Produce => "produce (send latency)",
         Mode::Consume => "consume (end-to-end latency)",
     };
-    Ok(stats::report(
+    let mut report = stats::report(
         what,
         c.messages.load(Ordering::Relaxed),
         c.bytes.load(Ordering::Relaxed),
         c.errors.load(Ordering::Relaxed),
         elapsed,
         &total,
-    ))
+    );
+    for cause in c.error_causes() {
+        report.push_str(&format!("error: {cause}\n"));
+    }
+    Ok(report)
 }
 
 fn main() {

@@ -197,7 +197,12 @@ impl Producer {
                     .counters
                     .add(self.template.messages, self.bytes_per_send);
             }
-            _ => self.shared.counters.error(),
+            Ok(rsp) => self.shared.counters.error(format!(
+                "code {} ({})",
+                rsp.code,
+                rsp.remark.as_deref().unwrap_or("")
+            )),
+            Err(e) => self.shared.counters.error(format!("transport: {e}")),
         }
     }
 
@@ -207,7 +212,7 @@ impl Producer {
                 .shared
                 .counters
                 .add(self.template.messages, self.bytes_per_send),
-            Err(_) => self.shared.counters.error(),
+            Err(e) => self.shared.counters.error(format!("transport: {e}")),
         }
     }
 }

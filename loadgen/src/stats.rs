@@ -1,8 +1,9 @@
 //! Counters shared by the load threads, the once-a-second progress line and
 //! the final latency report (hdrhistogram, microseconds).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -10,12 +11,17 @@ use hdrhistogram::Histogram;
 /// Highest latency recorded (60 s, in µs); larger values are clamped.
 const MAX_LATENCY_US: u64 = 60_000_000;
 
+/// Distinct error causes kept for the report; more are counted as "other".
+const MAX_CAUSES: usize = 16;
+
 /// Live totals, updated by every load task.
 #[derive(Debug, Default)]
 pub struct Counters {
     pub messages: AtomicU64,
     pub bytes: AtomicU64,
     pub errors: AtomicU64,
+    /// Errors by cause (a response code, a transport failure).
+    causes: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Counters {
@@ -24,8 +30,24 @@ impl Counters {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    pub fn error(&self) {
+    /// Counts a failed request and why it failed.
+    pub fn error(&self, cause: impl Into<String>) {
         self.errors.fetch_add(1, Ordering::Relaxed);
+        let mut causes = self.causes.lock().unwrap_or_else(|p| p.into_inner());
+        let cause = cause.into();
+        let key = match causes.len() < MAX_CAUSES || causes.contains_key(&cause) {
+            true => cause,
+            false => "other".to_owned(),
+        };
+        *causes.entry(key).or_default() += 1;
+    }
+
+    /// "cause x count" for each cause seen, most frequent first.
+    pub fn error_causes(&self) -> Vec<String> {
+        let causes = self.causes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<_> = causes.iter().collect();
+        all.sort_by(|a, b| b.1.cmp(a.1));
+        all.iter().map(|(c, n)| format!("{c} x {n}")).collect()
     }
 
     fn snapshot(&self) -> (u64, u64, u64) {
@@ -166,6 +188,26 @@ mod tests {
             line.contains("1000 msg/s") && line.contains("2.0 MB/s") && line.contains("errors 1"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn errors_are_counted_by_cause_most_frequent_first() {
+        let c = Counters::default();
+        c.error("code 12 (timeout)");
+        for _ in 0..3 {
+            c.error("code 11 (no slave)");
+        }
+        assert_eq!(c.errors.load(Ordering::Relaxed), 4);
+        assert_eq!(
+            c.error_causes(),
+            ["code 11 (no slave) x 3", "code 12 (timeout) x 1"]
+        );
+        for i in 0..40 {
+            c.error(format!("transport: {i}"));
+        }
+        let causes = c.error_causes();
+        assert_eq!(causes.len(), MAX_CAUSES + 1, "bounded, the rest as other");
+        assert!(causes.contains(&"other x 26".to_owned()), "{causes:?}");
     }
 
     #[test]
