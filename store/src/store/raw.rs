@@ -48,12 +48,16 @@ impl<S: Storage> ShardStore<S> {
         if let Some(bytes) = self.bufs.borrow().read_from(from) {
             return Ok(bytes[..bytes.len().min(want)].to_vec());
         }
-        // Not in memory, so written: read no further than the write did.
         let written = self.flush.borrow().written;
-        let want = want.min(written.saturating_sub(from) as usize);
-        if want == 0 {
-            return Ok(Vec::new());
+        if from >= written {
+            // Unwritten bytes are in memory, but for a filler's body: the
+            // buffers keep only its header, and it runs to the segment's
+            // end, so it is all that remains of this segment. Any bytes do
+            // (readers skip a filler's body); zeros are what the disk holds.
+            return Ok(vec![0; want]);
         }
+        // Not in memory, so written: read no further than the write did.
+        let want = want.min((written - from) as usize);
         let base = segment_base(from, seg);
         let file = self.segment_file(base, false).await?;
         let bytes = file
@@ -389,6 +393,35 @@ mod tests {
             assert!(took.consumed_bytes > 0);
             at += took.consumed_bytes;
         }
+    }
+
+    #[test]
+    fn a_fillers_unwritten_body_reads_as_zeros() {
+        run(|| async {
+            let store = open(&MemStorage::new(1 << 30), "/f").await;
+            let seg = store.config().segment_size_bytes;
+            let mut last_end = 0;
+            while store.write_offset().0 < seg {
+                let r = store
+                    .append(msg("T", 0, &[7; 3000], None, None))
+                    .await
+                    .unwrap();
+                if r.physical_offset.0 < seg {
+                    last_end = r.physical_offset.0 + r.size_bytes as u64;
+                }
+            }
+            // The record that did not fit left a filler from `last_end`.
+            let head = store.read_raw(last_end, 1 << 20).await.unwrap();
+            assert!(!head.is_empty() && head.len() as u64 <= seg - last_end);
+            let body_at = last_end + head.len() as u64;
+            if body_at < seg {
+                let body = store.read_raw(body_at, 1 << 20).await.unwrap();
+                assert_eq!(body.len() as u64, seg - body_at, "to the segment's end");
+                assert!(body.iter().all(|b| *b == 0));
+            }
+            let next = store.read_raw(seg, 100).await.unwrap();
+            assert_eq!(next.len(), 100, "then the next segment's first record");
+        });
     }
 
     #[test]
