@@ -19,6 +19,7 @@ use std::time::Duration;
 use bolide_proto::ids::ShardId;
 use bolide_store::io::dma::DmaStorage;
 use bolide_store::store::ShardStore;
+use bolide_transport::listen::accept_or_stop;
 use bolide_transport::remoting::Connection;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::channels::local_channel::{self, LocalReceiver};
@@ -347,11 +348,7 @@ async fn accept_loop(shard: Rc<LiveShard>, listener: TcpListener, stopped: Local
         .div_ceil(shard.shared.config.shard_count());
     let mut last_refusal_log: Option<std::time::Instant> = None;
     loop {
-        let next = futures_lite::future::or(async { Some(listener.accept().await) }, async {
-            stopped.recv().await;
-            None
-        });
-        match next.await {
+        match accept_or_stop(&listener, &stopped).await {
             None => return,
             Some(Ok(_)) if shard.connection_count() >= limit => {
                 // Dropping the stream closes it: the client sees a reset.

@@ -20,7 +20,6 @@ use bolide_broker::runtime::BrokerHandle;
 use bolide_namesrv::server::NamesrvHandle;
 use bolide_proto::body::{ConsumerData, HeartbeatData, JsonBody, SubscriptionData, TopicRouteData};
 use bolide_proto::codes::{request_code as req, response_code as rsp};
-use bolide_proto::header::admin::CreateTopicRequestHeader;
 use bolide_proto::RemotingCommand;
 use bolide_transport::remoting::Connection;
 use support::*;
@@ -118,21 +117,8 @@ impl Drop for Cluster {
     }
 }
 
-/// UPDATE_AND_CREATE_TOPIC as `bolide-admin updateTopic` sends it.
 fn create_topic(topic: &str) -> RemotingCommand {
-    let header = CreateTopicRequestHeader {
-        topic: topic.into(),
-        default_topic: "TBW102".into(),
-        read_queue_nums: QUEUES,
-        write_queue_nums: QUEUES,
-        perm: 6,
-        topic_filter_type: "SINGLE_TAG".into(),
-        topic_sys_flag: Some(0),
-        order: Some(false),
-        attributes: None,
-        force: None,
-    };
-    RemotingCommand::request(req::UPDATE_AND_CREATE_TOPIC).with_header(&header)
+    create_topic_request(topic, QUEUES)
 }
 
 /// A consumer heartbeat of one client in `group`, subscribed to `topic`.

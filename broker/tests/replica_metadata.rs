@@ -9,9 +9,8 @@
 
 mod support;
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bolide_broker::config::{BrokerConfig, FlushModeName, Role};
 use bolide_proto::body::{
@@ -19,7 +18,6 @@ use bolide_proto::body::{
     TopicConfigSerializeWrapper, TopicRouteData,
 };
 use bolide_proto::codes::{pull_sys_flag, request_code as req, response_code as rsp};
-use bolide_proto::header::admin::CreateTopicRequestHeader;
 use bolide_proto::header::offset::{
     QueryConsumerOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
@@ -35,44 +33,15 @@ const DEADLINE: Duration = Duration::from_secs(30);
 const GROUP: &str = "MetaGroup";
 const TOPIC: &str = "MetaTopic";
 
-/// Two consecutive free ports (a 2-shard broker's replication ports).
-fn free_port_pair() -> u16 {
-    for _ in 0..100 {
-        let first = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = first.local_addr().expect("addr").port();
-        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no two consecutive free ports");
-}
-
 fn slave_config(data: &std::path::Path, namesrv: SocketAddr) -> BrokerConfig {
     let mut c = broker_config(data, namesrv, FlushModeName::Async);
     c.broker.broker_id = 1;
     c.replication.role = Role::Slave;
-    c.replication.listen_port = free_port_pair();
+    c.replication.listen_port = free_ports(2);
     // The log stream's master: a port nobody listens on.
     c.replication.master_addr = format!("127.0.0.1:{}", free_port());
     c.replication.metadata_sync_interval_ms = 200;
     c
-}
-
-/// Polls `probe` until it yields a value; panics naming `what` after
-/// [`DEADLINE`].
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "not within {DEADLINE:?}: {what}");
-        glommio::timer::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn call(conn: &Connection, request: RemotingCommand) -> RemotingCommand {
@@ -83,22 +52,6 @@ async fn call_ok(conn: &Connection, request: RemotingCommand) -> RemotingCommand
     let answer = call(conn, request).await;
     assert_eq!(answer.code, rsp::SUCCESS, "{:?}", answer.remark);
     answer
-}
-
-fn create_topic(topic: &str, queues: i32) -> RemotingCommand {
-    let header = CreateTopicRequestHeader {
-        topic: topic.into(),
-        default_topic: "TBW102".into(),
-        read_queue_nums: queues,
-        write_queue_nums: queues,
-        perm: 6,
-        topic_filter_type: "SINGLE_TAG".into(),
-        topic_sys_flag: Some(0),
-        order: Some(false),
-        attributes: None,
-        force: None,
-    };
-    RemotingCommand::request(req::UPDATE_AND_CREATE_TOPIC).with_header(&header)
 }
 
 fn commit(queue: i32, offset: i64) -> RemotingCommand {
@@ -196,7 +149,7 @@ fn a_slave_follows_its_masters_metadata() {
     let ns = start_namesrv();
     let (master_dir, slave_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut master_config = broker_config(master_dir.path(), ns.addr(), FlushModeName::Async);
-    master_config.replication.listen_port = free_port_pair();
+    master_config.replication.listen_port = free_ports(2);
     let master = start_broker(master_config);
     let slave = start_broker(slave_config(slave_dir.path(), ns.addr()));
     let (master_addr, slave_addr, ns_addr) = (master.addr(), slave.addr(), ns.addr());
@@ -213,7 +166,7 @@ fn a_slave_follows_its_masters_metadata() {
 }
 
 async fn changes_on_the_master_reach_the_slave(m: &Connection, s: &Connection) {
-    call_ok(m, create_topic(TOPIC, 3)).await;
+    call_ok(m, create_topic_request(TOPIC, 3)).await;
     let group = SubscriptionGroupConfig {
         group_name: GROUP.into(),
         retry_max_times: 5,
@@ -224,20 +177,25 @@ async fn changes_on_the_master_reach_the_slave(m: &Connection, s: &Connection) {
     call_ok(m, upsert).await;
     call_ok(m, commit(1, 7)).await;
     call_ok(m, delayed_send()).await;
-    eventually("the master delivers the delayed message", || async {
-        delay_progress(m).await.filter(|o| *o >= 1)
-    })
+    eventually(
+        "the master delivers the delayed message",
+        DEADLINE,
+        || async { delay_progress(m).await.filter(|o| *o >= 1) },
+    )
     .await;
 
-    eventually("the topic on the slave", || topic_queues(s, TOPIC)).await;
+    eventually("the topic on the slave", DEADLINE, || {
+        topic_queues(s, TOPIC)
+    })
+    .await;
     assert_eq!(topic_queues(s, TOPIC).await, Some(3));
-    eventually("the group on the slave", || group_retries(s)).await;
+    eventually("the group on the slave", DEADLINE, || group_retries(s)).await;
     assert_eq!(group_retries(s).await, Some(5));
-    eventually("the offset on the slave", || async {
+    eventually("the offset on the slave", DEADLINE, || async {
         committed(s, 1).await.filter(|o| *o == 7)
     })
     .await;
-    eventually("the delay progress on the slave", || async {
+    eventually("the delay progress on the slave", DEADLINE, || async {
         delay_progress(s).await.filter(|o| *o >= 1)
     })
     .await;
@@ -248,14 +206,16 @@ async fn changes_on_the_master_reach_the_slave(m: &Connection, s: &Connection) {
 async fn offsets_keep_the_larger_side(m: &Connection, s: &Connection) {
     call_ok(s, commit(1, 20)).await;
     // A later change reaching the slave proves later syncs ran.
-    call_ok(m, create_topic("MetaTopic2", 1)).await;
-    eventually("a later sync", || topic_queues(s, "MetaTopic2")).await;
+    call_ok(m, create_topic_request("MetaTopic2", 1)).await;
+    eventually("a later sync", DEADLINE, || topic_queues(s, "MetaTopic2")).await;
     assert_eq!(committed(s, 1).await, Some(20), "kept over the master's 7");
     assert_eq!(committed(m, 1).await, Some(7), "the master is not written");
     call_ok(m, commit(1, 30)).await;
-    eventually("the master's newer offset on the slave", || async {
-        committed(s, 1).await.filter(|o| *o == 30)
-    })
+    eventually(
+        "the master's newer offset on the slave",
+        DEADLINE,
+        || async { committed(s, 1).await.filter(|o| *o == 30) },
+    )
     .await;
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bolide_store::io::Storage;
 use bolide_store::store::Notify;
+use bolide_transport::listen::accept_or_stop;
 use futures_lite::io::{split, WriteHalf};
 use glommio::channels::local_channel::LocalReceiver;
 use glommio::net::{TcpListener, TcpStream};
@@ -128,11 +129,7 @@ pub async fn accept_loop<S: Storage>(
     stopped: LocalReceiver<()>,
 ) {
     loop {
-        let next = futures_lite::future::or(async { Some(listener.accept().await) }, async {
-            stopped.recv().await;
-            None
-        });
-        match next.await {
+        match accept_or_stop(&listener, &stopped).await {
             None => return,
             Some(Ok(stream)) => {
                 glommio::spawn_local(serve_slave(shard.clone(), stream)).detach();

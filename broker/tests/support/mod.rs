@@ -166,6 +166,23 @@ where
     }
 }
 
+/// UPDATE_AND_CREATE_TOPIC as `bolide-admin updateTopic` sends it.
+pub fn create_topic_request(topic: &str, queues: i32) -> RemotingCommand {
+    let header = bolide_proto::header::admin::CreateTopicRequestHeader {
+        topic: topic.into(),
+        default_topic: "TBW102".into(),
+        read_queue_nums: queues,
+        write_queue_nums: queues,
+        perm: 6,
+        topic_filter_type: "SINGLE_TAG".into(),
+        topic_sys_flag: Some(0),
+        order: Some(false),
+        attributes: None,
+        force: None,
+    };
+    RemotingCommand::request(req::UPDATE_AND_CREATE_TOPIC).with_header(&header)
+}
+
 /// Reads a numeric ext field of a response.
 pub fn ext_i64(cmd: &RemotingCommand, key: &str) -> i64 {
     cmd.ext_fields

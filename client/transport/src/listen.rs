@@ -164,6 +164,20 @@ fn socket_addr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (storage, len as libc::socklen_t)
 }
 
+/// The next connection on `listener`, or `None` once `stopped` closes (its
+/// senders dropped): how an accept loop ends at shutdown.
+pub async fn accept_or_stop(
+    listener: &glommio::net::TcpListener,
+    stopped: &glommio::channels::local_channel::LocalReceiver<()>,
+) -> Option<io::Result<glommio::net::TcpStream>> {
+    let accepted = async { Some(listener.accept().await.map_err(io::Error::from)) };
+    let stop = async {
+        stopped.recv().await;
+        None
+    };
+    futures_lite::future::or(accepted, stop).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
