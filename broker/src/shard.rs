@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bolide_proto::ids::{PhysicalOffset, ShardId};
 use bolide_proto::message::NewMessage;
@@ -27,7 +27,7 @@ use bolide_transport::remoting::Connection;
 use glommio::channels::channel_mesh::Senders;
 use glommio::channels::local_channel::{self, LocalSender};
 
-use crate::clock::{store_clock, SharedClock};
+use crate::clock::SharedClock;
 use crate::config::Role;
 use crate::filter::TagFilter;
 use crate::longpoll::{ParkedPulls, PullTicket};
@@ -179,8 +179,9 @@ impl<S: Storage> std::fmt::Debug for Shard<S> {
 }
 
 impl<S: Storage> Shard<S> {
-    /// Builds the shard, sets its store's clock to `clock`, and hooks long
-    /// polling into the store's dispatch.
+    /// Builds the shard and hooks long polling into the store's dispatch.
+    /// `clock` should be the one the store's disk runs on
+    /// ([`bolide_store::io::Storage::clock`]).
     pub fn new(
         id: ShardId,
         shared: Arc<BrokerShared>,
@@ -190,7 +191,6 @@ impl<S: Storage> Shard<S> {
         clock: SharedClock,
         replica: ShardReplica,
     ) -> Rc<Self> {
-        store.set_clock(store_clock(&clock));
         let shard_count = senders.nr_consumers().max(1) as u16;
         let ip = match store_host.ip() {
             std::net::IpAddr::V4(ip) => ip,
@@ -240,7 +240,6 @@ impl<S: Storage> Shard<S> {
     /// master's log turned out shorter.
     pub async fn truncate_store(self: &Rc<Self>, end: u64) -> Result<(), StoreError> {
         let (store, report) = self.store().reopen_truncated(end).await?;
-        store.set_clock(store_clock(&self.clock));
         *self.store.borrow_mut() = store;
         self.listen_to_store();
         tracing::info!(shard = self.id.0, "log cut at {end}: {report}");
@@ -267,15 +266,15 @@ impl<S: Storage> Shard<S> {
     /// blocking this executor; the outcome of that pass.
     pub async fn persist_now(&self) -> Result<(), String> {
         let ticket = self.shared.request_flush();
-        let deadline = Instant::now() + PERSIST_WAIT;
+        let deadline = self.clock.monotonic_ms() + PERSIST_WAIT.as_millis() as u64;
         loop {
             if let Some(outcome) = self.shared.flush_outcome(ticket) {
                 return outcome;
             }
-            if Instant::now() >= deadline {
+            if self.clock.monotonic_ms() >= deadline {
                 return Err(format!("not persisted within {PERSIST_WAIT:?}"));
             }
-            glommio::timer::sleep(PERSIST_POLL).await;
+            self.clock.sleep(PERSIST_POLL).await;
         }
     }
 
@@ -290,7 +289,7 @@ impl<S: Storage> Shard<S> {
             true
         };
         let timeout = async {
-            glommio::timer::sleep(REGISTER_WAIT).await;
+            self.clock.sleep(REGISTER_WAIT).await;
             false
         };
         let registered = futures_lite::future::or(reached, timeout).await;
@@ -311,7 +310,7 @@ impl<S: Storage> Shard<S> {
     /// only once its run queue is empty (or its preempt timer fires), and a
     /// task that yields is ready again at once.
     pub async fn let_others_run(&self) {
-        glommio::timer::sleep(Duration::from_micros(1)).await;
+        self.clock.sleep(Duration::from_micros(1)).await;
     }
 
     /// Round-robin counter for sends that let the broker pick the queue.
@@ -474,10 +473,12 @@ impl<S: Storage> Shard<S> {
         let (tx, rx) = local_channel::new_bounded(1);
         self.wakers.borrow_mut().insert(ticket, tx);
         let hold = Duration::from_millis(op.hold_ms);
-        let _ = glommio::timer::timeout(hold, async {
-            rx.recv().await;
-            Ok(())
-        })
+        futures_lite::future::or(
+            async {
+                rx.recv().await;
+            },
+            self.clock.sleep(hold),
+        )
         .await;
         self.wakers.borrow_mut().remove(&ticket);
         let expired = self.parked.borrow_mut().expired(self.clock.monotonic_ms());

@@ -153,7 +153,7 @@ fn an_acknowledged_send_survives_a_process_crash() {
                 addr: "127.0.0.1:40000".parse().unwrap(),
             };
             let shared = Arc::new(BrokerShared::load(broker_config(&dir), clock.as_ref()).unwrap());
-            let disk = MemStorage::new(1 << 30);
+            let disk = MemStorage::new(1 << 30).with_clock(clock.clone());
             let shard = open_shard(&shared, &disk, &clock).await;
 
             manual.advance(5);

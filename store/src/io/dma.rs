@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use glommio::io::{DmaBuffer, DmaFile, OpenOptions, ReadResult};
 
+use super::time::{SharedClock, SystemClock};
 use super::{check_aligned_write, DirEntry, DiskUsage, IoBuf, Storage, StorageFile, TailMemory};
 use crate::config::IO_PAGE_BYTES;
 
@@ -28,10 +29,21 @@ impl IoBuf for DmaBuffer {
     }
 }
 
-/// Files on a real disk through `O_DIRECT`. Must be used inside a glommio executor.
-#[derive(Debug, Clone, Default)]
+/// Files on a real disk through `O_DIRECT`, on the system clock. Must be
+/// used inside a glommio executor.
+#[derive(Debug, Clone)]
 pub struct DmaStorage {
     probed: Rc<Cell<bool>>,
+    clock: SharedClock,
+}
+
+impl Default for DmaStorage {
+    fn default() -> Self {
+        DmaStorage {
+            probed: Rc::default(),
+            clock: SystemClock::shared(),
+        }
+    }
 }
 
 impl DmaStorage {
@@ -93,6 +105,10 @@ impl Storage for DmaStorage {
     type Buf = DmaBuffer;
     type File = DmaStorageFile;
     type Tail = MappedTail;
+
+    fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
 
     fn alignment(&self) -> usize {
         IO_PAGE_BYTES

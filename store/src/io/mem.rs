@@ -27,6 +27,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use super::time::{SharedClock, SystemClock};
 use super::{check_aligned_write, DirEntry, DiskUsage, IoBuf, Storage, StorageFile, TailMemory};
 use crate::config::IO_PAGE_BYTES;
 
@@ -103,10 +104,13 @@ struct MemFs {
     tails: Tails,
 }
 
-/// The in-memory disk; clones share it.
+/// The in-memory disk; clones share it. Its clock is the system's unless
+/// a test or simulation gives it one ([`MemStorage::with_clock`]); a crashed
+/// disk keeps its clock.
 #[derive(Debug, Clone)]
 pub struct MemStorage {
     fs: Rc<RefCell<MemFs>>,
+    clock: SharedClock,
 }
 
 /// A deterministic pseudo-random generator (SplitMix64) for fault choices.
@@ -143,7 +147,14 @@ impl MemStorage {
                 reads: BTreeMap::new(),
                 tails: BTreeMap::new(),
             })),
+            clock: SystemClock::shared(),
         }
+    }
+
+    /// This disk on `clock` (see [`Storage::clock`]).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Device cache flushes so far: syncs plus write-through writes
@@ -178,6 +189,7 @@ impl MemStorage {
             files.insert(path.clone(), Rc::new(RefCell::new(file)));
         }
         fs.after_crash(files, BTreeMap::new())
+            .with_clock(self.clock.clone())
     }
 
     /// Simulates a process crash (`kill -9`): a new disk holding everything
@@ -190,7 +202,7 @@ impl MemStorage {
         let files = fs.files.iter().map(|(p, d)| (p.clone(), deep(d))).collect();
         let copy = |t: &Rc<RefCell<Vec<u8>>>| Rc::new(RefCell::new(t.borrow().clone()));
         let tails = fs.tails.iter().map(|(p, t)| (p.clone(), copy(t))).collect();
-        fs.after_crash(files, tails)
+        fs.after_crash(files, tails).with_clock(self.clock.clone())
     }
 
     /// Test helper: reads of the files below `dir` so far.
@@ -306,6 +318,7 @@ impl MemFs {
                 reads: BTreeMap::new(),
                 tails,
             })),
+            clock: SystemClock::shared(),
         }
     }
 
@@ -382,6 +395,10 @@ impl Storage for MemStorage {
             .entry(path.to_path_buf())
             .or_insert_with(|| Rc::new(RefCell::new(vec![0; len])));
         Ok(MemTail(tail.clone()))
+    }
+
+    fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     fn alignment(&self) -> usize {

@@ -20,6 +20,9 @@
 //!   cache) but not a power loss or an OS crash. The async flush mode keeps
 //!   the log's unwritten tail there (`log::tail`).
 //! * Errors are plain `io::Error`s; the store adds context.
+//! * Time comes with the disk ([`Storage::clock`], [`time`]): the real disk
+//!   runs on the system clock, the in-memory one on whatever clock its test
+//!   or simulation gives it.
 //!
 //! The executor is single-threaded: nothing here is `Send`.
 
@@ -30,6 +33,7 @@ use std::rc::Rc;
 
 pub mod dma;
 pub mod mem;
+pub mod time;
 
 #[cfg(test)]
 mod conformance;
@@ -91,6 +95,9 @@ pub trait Storage: Clone + 'static {
     type File: StorageFile<Buf = Self::Buf>;
     type Tail: TailMemory;
 
+    /// The clock of this environment: record timestamps, periodic jobs and
+    /// every sleep of the store's tasks.
+    fn clock(&self) -> &time::SharedClock;
     /// Write position and length granularity.
     fn alignment(&self) -> usize;
     /// A zero-filled buffer of `len` bytes (`len` a multiple of the alignment).

@@ -258,7 +258,7 @@ impl<S: Storage> ShardStore<S> {
             let written = if progressed {
                 // Wake waiters only once this write is with the kernel.
                 let wake = async {
-                    glommio::timer::sleep(REACTOR_TURN).await;
+                    self.clock().sleep(REACTOR_TURN).await;
                     self.flushed.notify_all();
                 };
                 futures_lite::future::zip(self.write_chunk(&chunk), wake)

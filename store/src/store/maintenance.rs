@@ -34,7 +34,12 @@ impl<S: Storage> ShardStore<S> {
             let mut last = Deadlines::default();
             loop {
                 let seen = kick.generation();
-                let sleep = glommio::timer::sleep(Duration::from_millis(tick_ms));
+                let Some(sleep) = weak
+                    .upgrade()
+                    .map(|s| s.clock().sleep(Duration::from_millis(tick_ms)))
+                else {
+                    return;
+                };
                 futures_lite::future::or(sleep, kick.wait_past(seen)).await;
                 let Some(store) = weak.upgrade() else { return };
                 if store.closed.get() {
@@ -72,7 +77,7 @@ impl<S: Storage> ShardStore<S> {
     }
 
     async fn maintenance_step(&self, last: &mut Deadlines) {
-        let now_ms = monotonic_ms();
+        let now_ms = self.clock().monotonic_ms() as i64;
         // Refused appends write nothing, so nothing else would notice
         // that space came back.
         self.refresh_disk_usage();
@@ -297,11 +302,4 @@ struct Deadlines {
     flush_ms: i64,
     checkpoint_ms: i64,
     retention_ms: i64,
-}
-
-fn monotonic_ms() -> i64 {
-    thread_local! {
-        static START: std::time::Instant = std::time::Instant::now();
-    }
-    START.with(|s| s.elapsed().as_millis() as i64)
 }

@@ -115,7 +115,6 @@ pub struct ShardStore<S: Storage> {
     closed: Cell<bool>,
     kick: Rc<Notify>,
     maintenance: RefCell<Vec<glommio::task::JoinHandle<()>>>,
-    clock: RefCell<Rc<dyn Fn() -> i64>>,
 }
 
 impl<S: Storage> std::fmt::Debug for ShardStore<S> {
@@ -127,13 +126,6 @@ impl<S: Storage> std::fmt::Debug for ShardStore<S> {
             .field("durable", &self.flush.borrow().durable)
             .finish()
     }
-}
-
-fn system_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl<S: Storage> ShardStore<S> {
@@ -154,13 +146,12 @@ impl<S: Storage> ShardStore<S> {
         &self.dir
     }
     pub(crate) fn now_ms(&self) -> i64 {
-        (self.clock.borrow())()
+        self.storage.clock().now_ms()
     }
 
-    /// Replaces the clock used for store timestamps and retention (tests,
-    /// simulation).
-    pub fn set_clock(&self, clock: Rc<dyn Fn() -> i64>) {
-        *self.clock.borrow_mut() = clock;
+    /// The clock of the store's disk ([`Storage::clock`]).
+    pub(crate) fn clock(&self) -> &crate::io::time::SharedClock {
+        self.storage.clock()
     }
 
     /// Installs the hook called for every dispatched record (long polling).

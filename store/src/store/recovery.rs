@@ -222,7 +222,6 @@ impl<S: Storage> ShardStore<S> {
             closed: Cell::new(false),
             kick: Rc::new(Notify::default()),
             maintenance: RefCell::new(Vec::new()),
-            clock: RefCell::new(Rc::new(super::system_clock_ms)),
             storage,
             config,
         }

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bolide_proto::ids::{PhysicalOffset, ShardId};
 use bolide_proto::message::{records, RecordView};
@@ -10,6 +11,7 @@ use bolide_proto::tags::tags_code;
 use super::*;
 use crate::io::dma::DmaStorage;
 use crate::io::mem::MemStorage;
+use crate::io::time::ManualClock;
 use crate::pull::GetStatus;
 use crate::testutil::{msg, run};
 
@@ -165,13 +167,13 @@ async fn check_store<S: Storage>(store: &ShardStore<S>, results: &[AppendResult]
 #[test]
 fn time_search_and_earliest_time() {
     run(|| async {
-        let mem = MemStorage::new(1 << 30);
+        let clock = ManualClock::new(1000);
+        let mem = MemStorage::new(1 << 30).with_clock(Arc::new(clock.clone()));
         let (store, _) = open_mem(&mem, StoreConfig::for_tests()).await;
-        let now = Rc::new(std::cell::Cell::new(1000i64));
-        let clock = now.clone();
-        store.set_clock(Rc::new(move || clock.get()));
         for i in 0..10 {
-            now.set(1000 + i * 10);
+            if i > 0 {
+                clock.advance(10);
+            }
             store.append(msg("T", 0, b"x", None, None)).await.unwrap();
         }
         assert_eq!(store.earliest_store_time("T", 0).await.unwrap(), Some(1000));
@@ -367,7 +369,8 @@ async fn cq_files(mem: &MemStorage, topic: &str, queue_id: u32) -> Vec<u64> {
 #[test]
 fn retention_deletes_queue_files_below_the_minimum() {
     run(|| async {
-        let mem = MemStorage::new(1 << 30);
+        let clock = ManualClock::new(1_000);
+        let mem = MemStorage::new(1 << 30).with_clock(Arc::new(clock.clone()));
         // Only explicit checkpoints (a concurrent one returns at once).
         let cfg = StoreConfig {
             retention_hours: 1,
@@ -376,9 +379,6 @@ fn retention_deletes_queue_files_below_the_minimum() {
             ..StoreConfig::for_tests()
         };
         let (store, _) = open_mem(&mem, cfg.clone()).await;
-        let now = Rc::new(std::cell::Cell::new(1_000i64));
-        let clock = now.clone();
-        store.set_clock(Rc::new(move || clock.get()));
         for i in 0..600u32 {
             store
                 .append(msg("R", 0, &[i as u8; 900], None, None))
@@ -389,7 +389,8 @@ fn retention_deletes_queue_files_below_the_minimum() {
         let unit_bytes = bolide_proto::consume_queue::CQ_UNIT_BYTES as u64;
         let file_bytes = cfg.cq_file_units * unit_bytes;
         assert_eq!(cq_files(&mem, "R", 0).await.len(), 10);
-        now.set(1_000 + 2 * 3_600_000);
+        // Wall time only: the maintenance task's retention must not run first.
+        clock.jump_wall(2 * 3_600_000);
         assert!(!store.enforce_retention().await.unwrap().is_empty());
         let min = store.min_offset("R", 0);
         assert!(min > 2 * cfg.cq_file_units, "min {min}");
