@@ -280,8 +280,33 @@ impl<S: Storage> ShardStore<S> {
             true => report.preallocated_bytes_released = removed,
             false => report.truncated_bytes = removed,
         }
+        if !clean {
+            self.sync_recovered(durable.min(end).max(log_min), end)
+                .await?;
+        }
         self.start_writing_at(end).await?;
         Ok(report)
+    }
+
+    /// After an unclean stop, the log past the last durable checkpoint may
+    /// sit only in the page cache (a process crash leaves it there): it is
+    /// fdatasynced before the store counts it durable. Otherwise a power
+    /// loss later could leave a hole below a checkpoint that vouches for
+    /// the bytes, with consume-queue entries pointing into it (found by the
+    /// whole-system simulation: a kill, then a power loss).
+    async fn sync_recovered(&self, from: u64, end: u64) -> Result<()> {
+        let seg = self.config.segment_size_bytes;
+        let mut base = segment_base(from, seg);
+        while base < end {
+            if self.segments.borrow().contains_key(&base) {
+                let file = self.segment_file(base, false).await?;
+                file.sync()
+                    .await
+                    .map_err(io_err("fdatasync of a recovered segment"))?;
+            }
+            base += seg;
+        }
+        Ok(())
     }
 
     async fn list_segments(&self) -> Result<Vec<u64>> {
