@@ -163,7 +163,9 @@ pub fn broker_addr(shared: &BrokerShared) -> String {
     format!("{}:{}", b.advertised_host, b.listen_port)
 }
 
-fn register_request(shared: &BrokerShared) -> RemotingCommand {
+/// The REGISTER_BROKER request for this broker's current topics (the
+/// registrar's, and a simulation's).
+pub fn register_request(shared: &BrokerShared) -> RemotingCommand {
     let b = &shared.config.broker;
     // Its own statement: the topics lock is released before the (long,
     // with thousands of topics) encode, which every send would wait for.
