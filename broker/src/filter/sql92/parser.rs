@@ -59,6 +59,13 @@ struct Parser<'a> {
     nesting: usize,
 }
 
+/// A prefix operator of `unary`.
+enum Prefix {
+    Plus,
+    Minus,
+    Not,
+}
+
 /// Whether Java's tree would be a `BooleanExpression`.
 fn is_boolean(e: &Expr) -> bool {
     !matches!(
@@ -355,21 +362,18 @@ impl Parser<'_> {
     fn unary(&mut self) -> Result<Expr, Sql92Error> {
         let at = self.peek().at;
         let prefix = match self.peek().kind {
-            Kind::Symbol(Symbol::Plus) => Some(None),
-            Kind::Symbol(Symbol::Minus) => Some(Some(false)),
-            Kind::Keyword(Keyword::Not) => Some(Some(true)),
-            _ => None,
-        };
-        let Some(prefix) = prefix else {
-            return self.primary();
+            Kind::Symbol(Symbol::Plus) => Prefix::Plus,
+            Kind::Symbol(Symbol::Minus) => Prefix::Minus,
+            Kind::Keyword(Keyword::Not) => Prefix::Not,
+            _ => return self.primary(),
         };
         self.bump();
         let operand_at = self.peek().at;
         let operand = self.nested(Self::unary, at)?;
         match prefix {
-            None => Ok(operand),
-            Some(false) => self.node(Expr::Neg(Box::new(operand)), at),
-            Some(true) => {
+            Prefix::Plus => Ok(operand),
+            Prefix::Minus => self.node(Expr::Neg(Box::new(operand)), at),
+            Prefix::Not => {
                 let operand = self.boolean(operand, operand_at)?;
                 self.node(Expr::Not(Box::new(operand)), at)
             }
