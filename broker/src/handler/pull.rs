@@ -1,5 +1,5 @@
 //! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361): checks the topic, queue
-//! and subscription, commits the consumer's offset when asked, reads (or
+//! and subscription (its tag or SQL92 filter, [`crate::filter`]), commits the consumer's offset when asked, reads (or
 //! long-polls) on the owner shard, and maps the store's status to the
 //! RocketMQ response (remoting.md §7.1). The body is the records' bytes as
 //! stored; the header always carries extFields (the C++ client needs them).
