@@ -286,6 +286,18 @@ proptest! {
     }
 
     #[test]
+    fn any_property_values_evaluate_without_panicking(
+        src in arb_source(),
+        a in "\\PC{0,12}",
+        tags in "[ -~]{0,12}",
+    ) {
+        if let Some(sql) = compiled(&src) {
+            let p = props(&[("a", a.as_str()), ("TAGS", tags.as_str())]);
+            let _ = sql.matches(&p);
+        }
+    }
+
+    #[test]
     fn grammar_shaped_input_evaluates_without_panicking(src in arb_source(), p in arb_props()) {
         if let Some(sql) = compiled(&src) {
             let _ = sql.matches(&p);
