@@ -37,6 +37,9 @@ pub struct BrokerSection {
     pub shards: usize,
     pub auto_create_topic: bool,
     pub auto_create_subscription_group: bool,
+    /// Serve SQL92 subscriptions (RocketMQ's `enablePropertyFilter`, off
+    /// by default there too): each pull then reads every candidate record.
+    pub enable_property_filter: bool,
     pub default_topic_queue_nums: u32,
     pub max_message_bytes: usize,
     pub max_frame_bytes: usize,
@@ -76,6 +79,7 @@ impl Default for BrokerSection {
             shards: 0,
             auto_create_topic: true,
             auto_create_subscription_group: true,
+            enable_property_filter: false,
             default_topic_queue_nums: 8,
             max_message_bytes: 4 << 20,
             max_frame_bytes: 16 << 20,

@@ -6,6 +6,12 @@
 //! and remembers the connection it heartbeats on, so membership changes can
 //! be pushed (NOTIFY_CONSUMER_IDS_CHANGED) and a closed connection removes it.
 //!
+//! Each subscription's expression is compiled when its member heartbeats
+//! it first or changes it ([`Member::filters`]); pulls and long polls use
+//! the compiled filter. An expression that does not compile is kept as
+//! its error, and pulls relying on it are refused, as RocketMQ answers
+//! FILTER_DATA_NOT_EXIST while the heartbeat itself succeeds.
+//!
 //! Limits (a heartbeat past one is refused whole, nothing applied), each a
 //! `[broker]` config key: at most `max_groups_per_heartbeat` consumer groups
 //! and as many producer groups per heartbeat,
@@ -21,6 +27,10 @@ use bolide_proto::body::{
 };
 
 use crate::config::BrokerSection;
+use crate::filter::{FilterError, MessageFilter};
+
+/// A subscription's compiled expression, or why it does not compile.
+pub type CompiledFilter = Result<MessageFilter, FilterError>;
 
 /// A connection, as the runtime names it: (shard, connection id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -94,14 +104,42 @@ pub fn check_heartbeat_size(hb: &HeartbeatData, limits: HeartbeatLimits) -> Resu
 }
 
 /// One consumer of a group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Member {
     pub conn: ConnRef,
     pub message_model: MessageModel,
     pub consume_from_where: ConsumeFromWhere,
     /// Topic → subscription.
     pub subscriptions: BTreeMap<String, SubscriptionData>,
+    /// Topic → the subscription's compiled expression.
+    pub filters: BTreeMap<String, CompiledFilter>,
     pub last_heartbeat_ms: u64,
+}
+
+impl Member {
+    /// Compiles `subscriptions`, reusing what `previous` (the member's
+    /// last heartbeat) compiled for an unchanged expression.
+    fn compile(
+        subscriptions: &BTreeMap<String, SubscriptionData>,
+        previous: Option<&Member>,
+    ) -> BTreeMap<String, CompiledFilter> {
+        let unchanged = |topic: &str, sub: &SubscriptionData| {
+            let prev = previous?;
+            let old = prev.subscriptions.get(topic)?;
+            let same =
+                old.sub_string == sub.sub_string && old.expression_type == sub.expression_type;
+            same.then(|| prev.filters.get(topic).cloned()).flatten()
+        };
+        subscriptions
+            .iter()
+            .map(|(topic, sub)| {
+                let compiled = unchanged(topic, sub).unwrap_or_else(|| {
+                    MessageFilter::parse(&sub.sub_string, Some(sub.expression_type.as_str()))
+                });
+                (topic.clone(), compiled)
+            })
+            .collect()
+    }
 }
 
 /// A consumer group whose membership changed, and who to tell.
@@ -164,11 +202,13 @@ impl Groups {
                 .iter()
                 .map(|s| (s.topic.clone(), s.clone()))
                 .collect();
+            let filters = Member::compile(&subscriptions, members.get(client_id));
             let member = Member {
                 conn,
                 message_model: consumer.message_model,
                 consume_from_where: consumer.consume_from_where,
                 subscriptions,
+                filters,
                 last_heartbeat_ms: now_ms,
             };
             let joined = members.insert(client_id.to_owned(), member).is_none();
@@ -264,12 +304,26 @@ impl Groups {
     /// The subscription of `group` to `topic` (newest heartbeat wins when
     /// members disagree, as Java keeps the latest).
     pub fn subscription(&self, group: &str, topic: &str) -> Option<&SubscriptionData> {
-        self.consumers
+        self.subscription_filter(group, topic).map(|(s, _)| s)
+    }
+
+    /// [`Self::subscription`] with its compiled expression.
+    pub fn subscription_filter(
+        &self,
+        group: &str,
+        topic: &str,
+    ) -> Option<(&SubscriptionData, &CompiledFilter)> {
+        let (_, member, sub) = self
+            .consumers
             .get(group)?
             .values()
-            .filter_map(|m| m.subscriptions.get(topic).map(|s| (m.last_heartbeat_ms, s)))
-            .max_by_key(|(seen, s)| (*seen, s.sub_version))
-            .map(|(_, s)| s)
+            .filter_map(|m| {
+                m.subscriptions
+                    .get(topic)
+                    .map(|s| (m.last_heartbeat_ms, m, s))
+            })
+            .max_by_key(|(seen, _, s)| (*seen, s.sub_version))?;
+        Some((sub, member.filters.get(topic)?))
     }
 
     /// Members of a consumer group.
@@ -453,5 +507,29 @@ mod tests {
         assert_eq!(g.producer_conn("PG"), Some(conn(9)));
         g.unregister("p1", "PG", "");
         assert_eq!(g.producer_conn("PG"), None);
+    }
+
+    #[test]
+    fn expressions_compile_once_per_change() {
+        let mut g = Groups::default();
+        let mut hb = consumer_hb("c1", "G", "T", "a > 1");
+        hb.consumer_data_set[0].subscription_data_set[0].expression_type = "SQL92".into();
+        g.heartbeat(&hb, conn(1), 0);
+        let first = match g.subscription_filter("G", "T").unwrap().1 {
+            Ok(MessageFilter::Sql92(sql)) => sql.clone(),
+            other => panic!("{other:?}"),
+        };
+        g.heartbeat(&hb, conn(1), 10);
+        match g.subscription_filter("G", "T").unwrap().1 {
+            Ok(MessageFilter::Sql92(sql)) => assert!(std::sync::Arc::ptr_eq(sql, &first)),
+            other => panic!("{other:?}"),
+        }
+        let sub = &mut hb.consumer_data_set[0].subscription_data_set[0];
+        sub.sub_string = "a >".into();
+        sub.sub_version = 2;
+        g.heartbeat(&hb, conn(1), 20);
+        let (sub, compiled) = g.subscription_filter("G", "T").unwrap();
+        assert_eq!(sub.sub_version, 2);
+        assert!(compiled.as_ref().unwrap_err().0.contains("column 4"));
     }
 }

@@ -19,7 +19,8 @@
 //! * [`offsets`] — broker-stored consumer offsets.
 //! * [`subscription_groups`] — consumer group settings (retries, consume enable).
 //! * [`locks`] — queue locks of orderly consumers.
-//! * [`filter`] — tag subscriptions matched against consume-queue units.
+//! * [`filter`] — subscription filters: tags matched against consume-queue
+//!   units, SQL92 expressions evaluated on message properties.
 //! * [`delay`] — delay levels: the schedule topic and its transformations.
 //! * [`longpoll`] — parked pulls, woken by arrivals or deadlines.
 //! * [`clock`] — the one clock (wall and monotonic readings), real or

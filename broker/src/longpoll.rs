@@ -1,11 +1,14 @@
 //! Long polling bookkeeping (remoting.md §7.2): pulls that found nothing are
 //! parked per (topic, queue) until a matching message arrives past their
-//! offset or their hold time ends. Pure: the runtime keeps the waiting
-//! futures, keyed by the [`PullTicket`] ids this returns.
+//! offset or their hold time ends; "matching" is the pull's filter on the
+//! arrival's tags code and, for SQL92, its properties. Pure: the runtime
+//! keeps the waiting futures, keyed by the [`PullTicket`] ids this returns.
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::filter::TagFilter;
+use bolide_store::store::Dispatched;
+
+use crate::filter::MessageFilter;
 
 /// Id of one parked pull.
 pub type PullTicket = u64;
@@ -20,7 +23,7 @@ struct Parked {
     /// The offset the pull asked for: a message at or past it wakes it.
     offset: u64,
     deadline_ms: u64,
-    filter: TagFilter,
+    filter: MessageFilter,
 }
 
 /// Parked pulls of one shard.
@@ -39,7 +42,7 @@ impl ParkedPulls {
         queue: u32,
         offset: u64,
         deadline_ms: u64,
-        filter: TagFilter,
+        filter: MessageFilter,
     ) -> Option<PullTicket> {
         if self.deadlines.len() >= MAX_PARKED_PULLS {
             return None;
@@ -57,21 +60,15 @@ impl ParkedPulls {
         Some(ticket)
     }
 
-    /// A message was dispatched at `offset` with `tags_code`: the pulls it satisfies.
-    pub fn on_arrival(
-        &mut self,
-        topic: &str,
-        queue: u32,
-        offset: u64,
-        tags_code: i64,
-    ) -> Vec<PullTicket> {
-        let key = (topic.to_owned(), queue);
+    /// A message was dispatched: the pulls it satisfies.
+    pub fn on_arrival(&mut self, d: &Dispatched<'_>) -> Vec<PullTicket> {
+        let key = (d.topic.to_string(), d.queue_id);
         let Some(parked) = self.by_queue.get_mut(&key) else {
             return Vec::new();
         };
         let mut woken = Vec::new();
         parked.retain(|p| {
-            let wake = offset >= p.offset && p.filter.matches(tags_code);
+            let wake = d.queue_offset >= p.offset && p.filter.matches(d.tags_code, d.properties);
             if wake {
                 woken.push((p.deadline_ms, p.ticket));
             }
@@ -122,21 +119,44 @@ impl ParkedPulls {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bolide_proto::message::PropertiesBuilder;
     use bolide_proto::tags::tags_code;
+
+    fn arrival(queue: u32, offset: u64, tags_code: i64, properties: &str) -> Dispatched<'_> {
+        Dispatched {
+            topic: "T".into(),
+            queue_id: queue,
+            queue_offset: offset,
+            tags_code,
+            properties,
+        }
+    }
 
     #[test]
     fn arrival_wakes_matching_pulls_only() {
         let mut p = ParkedPulls::default();
-        let all = p.park("T", 0, 5, 1_000, TagFilter::All).unwrap();
+        let all = p.park("T", 0, 5, 1_000, MessageFilter::ALL).unwrap();
         let tag_a = p
-            .park("T", 0, 5, 1_000, TagFilter::parse("TagA", None).unwrap())
+            .park(
+                "T",
+                0,
+                5,
+                1_000,
+                MessageFilter::parse("TagA", None).unwrap(),
+            )
             .unwrap();
-        let later = p.park("T", 0, 9, 1_000, TagFilter::All).unwrap();
-        let other_queue = p.park("T", 1, 0, 1_000, TagFilter::All).unwrap();
-        assert_eq!(p.on_arrival("T", 0, 5, tags_code(Some("TagB"))), [all]);
-        assert_eq!(p.on_arrival("T", 0, 6, tags_code(Some("TagA"))), [tag_a]);
+        let later = p.park("T", 0, 9, 1_000, MessageFilter::ALL).unwrap();
+        let other_queue = p.park("T", 1, 0, 1_000, MessageFilter::ALL).unwrap();
+        assert_eq!(
+            p.on_arrival(&arrival(0, 5, tags_code(Some("TagB")), "")),
+            [all]
+        );
+        assert_eq!(
+            p.on_arrival(&arrival(0, 6, tags_code(Some("TagA")), "")),
+            [tag_a]
+        );
         assert_eq!(p.len(), 2);
-        assert_eq!(p.on_arrival("T", 0, 9, 0), [later]);
+        assert_eq!(p.on_arrival(&arrival(0, 9, 0, "")), [later]);
         assert_eq!(p.expired(999), Vec::<u64>::new());
         assert_eq!(p.expired(1_000), [other_queue]);
         assert!(p.is_empty());
@@ -145,12 +165,29 @@ mod tests {
     #[test]
     fn deadlines_come_in_order() {
         let mut p = ParkedPulls::default();
-        let late = p.park("T", 0, 0, 300, TagFilter::All).unwrap();
-        let early = p.park("T", 0, 0, 100, TagFilter::All).unwrap();
+        let late = p.park("T", 0, 0, 300, MessageFilter::ALL).unwrap();
+        let early = p.park("T", 0, 0, 100, MessageFilter::ALL).unwrap();
         assert_eq!(p.next_deadline_ms(), Some(100));
         assert_eq!(p.expired(200), [early]);
         assert_eq!(p.expired(300), [late]);
         assert_eq!(p.next_deadline_ms(), None);
-        assert!(p.on_arrival("T", 0, 1, 0).is_empty());
+        assert!(p.on_arrival(&arrival(0, 1, 0, "")).is_empty());
+    }
+
+    #[test]
+    fn sql92_pulls_wake_only_for_matching_properties() {
+        let mut p = ParkedPulls::default();
+        let sql = MessageFilter::parse("a > 1", Some("SQL92")).unwrap();
+        let ticket = p.park("T", 0, 0, 1_000, sql).unwrap();
+        let props = |a: &str| {
+            let mut b = PropertiesBuilder::new();
+            b.set("a", a).unwrap();
+            b.build()
+        };
+        let (low, text, high) = (props("1"), props("x"), props("2"));
+        assert!(p.on_arrival(&arrival(0, 0, 0, &low)).is_empty());
+        assert!(p.on_arrival(&arrival(0, 1, 0, &text)).is_empty());
+        assert!(p.on_arrival(&arrival(0, 2, 0, "")).is_empty());
+        assert_eq!(p.on_arrival(&arrival(0, 3, 0, &high)), [ticket]);
     }
 }

@@ -16,12 +16,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bolide_proto::ids::{PhysicalOffset, ShardId};
-use bolide_proto::message::NewMessage;
+use bolide_proto::message::{NewMessage, Properties};
 use bolide_proto::msgid::UniqueKeyGenerator;
 use bolide_proto::RemotingCommand;
 use bolide_store::io::Storage;
 use bolide_store::pull::GetStatus;
-use bolide_store::store::{AppendResult, Dispatched, GetRequest, GetResult, ShardStore};
+use bolide_store::store::{
+    AppendResult, Dispatched, GetRequest, GetResult, RecordFilter, ShardStore,
+};
 use bolide_store::StoreError;
 use bolide_transport::remoting::Connection;
 use glommio::channels::channel_mesh::Senders;
@@ -29,7 +31,7 @@ use glommio::channels::local_channel::{self, LocalSender};
 
 use crate::clock::SharedClock;
 use crate::config::Role;
-use crate::filter::TagFilter;
+use crate::filter::MessageFilter;
 use crate::longpoll::{ParkedPulls, PullTicket};
 use crate::replica::master::Replicated;
 use crate::replica::ShardReplica;
@@ -60,7 +62,7 @@ pub struct GetOp {
     pub offset: u64,
     pub max_count: u32,
     pub max_bytes: u32,
-    pub filter: TagFilter,
+    pub filter: MessageFilter,
     /// Long-poll hold time; 0 answers at once.
     pub hold_ms: u64,
 }
@@ -227,7 +229,7 @@ impl<S: Storage> Shard<S> {
     fn listen_to_store(self: &Rc<Self>) {
         let weak: Weak<Self> = Rc::downgrade(self);
         self.store()
-            .set_dispatch_listener(Box::new(move |d: &Dispatched| {
+            .set_dispatch_listener(Box::new(move |d: &Dispatched<'_>| {
                 if let Some(shard) = weak.upgrade() {
                     shard.on_dispatched(d);
                 }
@@ -443,10 +445,8 @@ impl<S: Storage> Shard<S> {
     }
 
     async fn get(&self, op: GetOp) -> Result<GetResult, StoreError> {
-        let codes: Option<Vec<i64>> = match &op.filter {
-            TagFilter::All => None,
-            TagFilter::Tags { codes, .. } => Some(codes.iter().copied().collect()),
-        };
+        let codes = op.filter.tag_codes();
+        let by_properties = |p: Properties<'_>| op.filter.matches_properties(p.as_str());
         let req = GetRequest {
             topic: &op.topic,
             queue_id: op.queue,
@@ -454,6 +454,10 @@ impl<S: Storage> Shard<S> {
             max_count: op.max_count,
             max_bytes: op.max_bytes,
             tag_codes: codes.as_deref(),
+            record_filter: op
+                .filter
+                .reads_records()
+                .then_some(RecordFilter(&by_properties)),
         };
         let first = self.store().get_messages(&req).await?;
         if op.hold_ms == 0 || !is_not_found(first.status, op.offset) {
@@ -489,11 +493,8 @@ impl<S: Storage> Shard<S> {
         self.store().get_messages(&req).await
     }
 
-    fn on_dispatched(&self, d: &Dispatched) {
-        let woken =
-            self.parked
-                .borrow_mut()
-                .on_arrival(&d.topic, d.queue_id, d.queue_offset, d.tags_code);
+    fn on_dispatched(&self, d: &Dispatched<'_>) {
+        let woken = self.parked.borrow_mut().on_arrival(d);
         let mut wakers = self.wakers.borrow_mut();
         for ticket in woken {
             if let Some(tx) = wakers.remove(&ticket) {

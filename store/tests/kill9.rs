@@ -227,6 +227,7 @@ async fn check_queue_agrees_with_log(store: &ShardStore<DmaStorage>, queue: u32)
             max_count: 32,
             max_bytes: 1 << 20,
             tag_codes: None,
+            record_filter: None,
         };
         let got = store.get_messages(&req).await.expect("pull");
         assert!(

@@ -33,7 +33,7 @@ use bolide_store::io::Storage;
 
 use super::{bad_request, error, store_error, success};
 use crate::config::FlushModeName;
-use crate::filter::TagFilter;
+use crate::filter::MessageFilter;
 use crate::shard::{GetOp, Shard};
 use crate::shared::BrokerShared;
 use crate::topics::TopicRefusal;
@@ -263,6 +263,7 @@ pub fn broker_config<S: Storage>(shard: &Rc<Shard<S>>) -> RemotingCommand {
             "autoCreateSubscriptionGroup",
             b.auto_create_subscription_group.to_string(),
         ),
+        ("enablePropertyFilter", b.enable_property_filter.to_string()),
         (
             "defaultTopicQueueNums",
             b.default_topic_queue_nums.to_string(),
@@ -341,7 +342,7 @@ async fn newest_store_time<S: Storage>(
         offset,
         max_count: 1,
         max_bytes: u32::MAX,
-        filter: TagFilter::All,
+        filter: MessageFilter::ALL,
         hold_ms: 0,
     };
     match shard.get_messages(op).await {

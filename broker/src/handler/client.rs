@@ -2,15 +2,18 @@
 //! GET_CONSUMER_LIST_BY_GROUP (38), and queue locks for orderly consumers
 //! (LOCK_BATCH_MQ 41 / UNLOCK_BATCH_MQ 42). Membership changes are pushed to
 //! the group's members as NOTIFY_CONSUMER_IDS_CHANGED so they rebalance at
-//! once instead of at their next periodic rebalance. Heartbeat limits:
+//! once instead of at their next periodic rebalance. CHECK_CLIENT_CONFIG
+//! (46) compiles a consumer's SQL92 subscription at its start, as
+//! RocketMQ's `ClientManageProcessor.checkClientConfig` does. Heartbeat limits:
 //! [`crate::groups`] (size of one heartbeat, groups with members) and
 //! [`crate::subscription_groups`] (groups the broker keeps).
 
 use std::rc::Rc;
 
+use bolide_proto::body::EXPRESSION_TYPE_TAG;
 use bolide_proto::body::{
-    ConsumerData, ConsumerListByGroupResponseBody, HeartbeatData, JsonBody, LockBatchRequestBody,
-    LockBatchResponseBody, UnlockBatchRequestBody,
+    CheckClientRequestBody, ConsumerData, ConsumerListByGroupResponseBody, HeartbeatData, JsonBody,
+    LockBatchRequestBody, LockBatchResponseBody, UnlockBatchRequestBody,
 };
 use bolide_proto::codes::{request_code as req, response_code as rsp};
 use bolide_proto::header::client::{
@@ -21,7 +24,9 @@ use bolide_proto::RemotingCommand;
 use bolide_store::io::Storage;
 
 use super::{bad_request, error, success};
+use crate::filter::MessageFilter;
 use crate::groups::{check_heartbeat_size, ConnRef, HeartbeatLimits, MembershipChange};
+use crate::handler::pull::property_filter_disabled;
 use crate::handler::Peer;
 use crate::shard::Shard;
 use crate::topics::{retry_topic, validate_group_name};
@@ -133,6 +138,36 @@ fn ensure_retry_topics<S: Storage>(shard: &Shard<S>, consumers: &[ConsumerData])
         created |= topics.ensure_single_queue(topic, now).unwrap_or(false);
     }
     created
+}
+
+/// CHECK_CLIENT_CONFIG: SUCCESS for tag subscriptions (or none); a
+/// non-TAG one needs `broker.enable_property_filter` (else SYSTEM_ERROR)
+/// and must compile (else SUBSCRIPTION_PARSE_FAILED with the reason).
+pub fn check_client_config<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    req: &RemotingCommand,
+) -> RemotingCommand {
+    if req.body.is_empty() {
+        return success();
+    }
+    let body = match CheckClientRequestBody::decode(&req.body) {
+        Ok(b) => b,
+        Err(e) => return bad_request(e),
+    };
+    let Some(sub) = body.subscription_data else {
+        return success();
+    };
+    let expression_type = sub.expression_type.trim();
+    if expression_type.is_empty() || expression_type.eq_ignore_ascii_case(EXPRESSION_TYPE_TAG) {
+        return success();
+    }
+    if !shard.shared.config.broker.enable_property_filter {
+        return error(rsp::SYSTEM_ERROR, property_filter_disabled(expression_type));
+    }
+    match MessageFilter::parse(&sub.sub_string, Some(expression_type)) {
+        Ok(_) => success(),
+        Err(e) => error(rsp::SUBSCRIPTION_PARSE_FAILED, e.0),
+    }
 }
 
 pub fn unregister<S: Storage>(shard: &Rc<Shard<S>>, req: &RemotingCommand) -> RemotingCommand {

@@ -8,7 +8,8 @@
 //!   CONSUMER_SEND_MSG_BACK (36)
 //! * [`pull`] — PULL_MESSAGE (11), LITE_PULL_MESSAGE (361)
 //! * [`offsets`] — consumer offsets (14, 15), queue offsets (29, 30, 31, 32)
-//! * [`client`] — HEART_BEAT (34), UNREGISTER_CLIENT (35), consumer list (38), locks (41, 42)
+//! * [`client`] — HEART_BEAT (34), UNREGISTER_CLIENT (35), consumer list (38), locks (41, 42),
+//!   CHECK_CLIENT_CONFIG (46)
 //! * [`admin`] — topics (17, 21, 215), subscription groups (200, 201, 207, 352),
 //!   all consumer (43) and delay (45) offsets,
 //!   runtime info (28), broker config (26), topic stats (202), consumers of a
@@ -98,6 +99,7 @@ pub async fn dispatch<S: Storage>(
         req::GET_EARLIEST_MSG_STORETIME => offsets::earliest_time(shard, request).await,
         req::HEART_BEAT => client::heartbeat(shard, peer, request).await,
         req::UNREGISTER_CLIENT => client::unregister(shard, request),
+        req::CHECK_CLIENT_CONFIG => client::check_client_config(shard, request),
         req::GET_CONSUMER_LIST_BY_GROUP => client::consumer_list(shard, request),
         req::LOCK_BATCH_MQ => client::lock_batch(shard, request),
         req::UNLOCK_BATCH_MQ => client::unlock_batch(shard, request),

@@ -1,5 +1,5 @@
 //! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361): checks the topic, queue
-//! and subscription, commits the consumer's offset when asked, reads (or
+//! and subscription (its tag or SQL92 filter, [`crate::filter`]), commits the consumer's offset when asked, reads (or
 //! long-polls) on the owner shard, and maps the store's status to the
 //! RocketMQ response (remoting.md §7.1). The body is the records' bytes as
 //! stored; the header always carries extFields (the C++ client needs them).
@@ -31,7 +31,7 @@ use bolide_store::pull::GetStatus;
 use bolide_store::store::GetResult;
 
 use super::{bad_request, error, queue_id, store_error};
-use crate::filter::TagFilter;
+use crate::filter::{is_sql92, MessageFilter};
 use crate::shard::{GetOp, Shard};
 
 /// Most messages one pull returns (RocketMQ `maxTransferCountOnMessageInMemory`).
@@ -220,26 +220,92 @@ fn plan<S: Storage>(
     })
 }
 
-/// The tag filter: from the request when it carries one, else from the
-/// group's heartbeat subscription.
+/// The pull's filter: from the request when it carries one, else the one
+/// compiled from the group's heartbeat subscription. SQL92 ones need
+/// `broker.enable_property_filter`; RocketMQ's `PullMessageProcessor`
+/// checks that after resolving the subscription and answers SYSTEM_ERROR.
 fn subscription_filter<S: Storage>(
     shard: &Shard<S>,
     h: &PullMessageRequestHeader,
-) -> Result<TagFilter, RemotingCommand> {
-    let parse_failed = |e: crate::filter::FilterError| error(rsp::SUBSCRIPTION_PARSE_FAILED, e.0);
-    if h.sys_flag & pull_sys_flag::SUBSCRIPTION != 0 {
-        let expression = h.subscription.as_deref().unwrap_or("*");
-        return TagFilter::parse(expression, h.expression_type.as_deref()).map_err(parse_failed);
+) -> Result<MessageFilter, RemotingCommand> {
+    let filter = if h.sys_flag & pull_sys_flag::SUBSCRIPTION != 0 {
+        request_filter(shard, h)?
+    } else {
+        registered_filter(shard, h)?
+    };
+    if filter.is_sql92() && !shard.shared.config.broker.enable_property_filter {
+        return Err(error(rsp::SYSTEM_ERROR, property_filter_disabled("SQL92")));
     }
+    Ok(filter)
+}
+
+/// RocketMQ's remark when `enablePropertyFilter` is off.
+pub fn property_filter_disabled(expression_type: &str) -> String {
+    format!(
+        "The broker does not support consumer to filter message by {expression_type} \
+         (broker.enable_property_filter is off)"
+    )
+}
+
+/// The subscription a pull carries (FLAG_SUBSCRIPTION). An SQL92 one equal
+/// to the group's registered subscription reuses its compilation.
+fn request_filter<S: Storage>(
+    shard: &Shard<S>,
+    h: &PullMessageRequestHeader,
+) -> Result<MessageFilter, RemotingCommand> {
+    let expression = h.subscription.as_deref().unwrap_or("*");
+    let expression_type = h.expression_type.as_deref();
+    if is_sql92(expression_type) {
+        let groups = shard.shared.groups();
+        if let Some((sub, Ok(compiled))) = groups.subscription_filter(&h.consumer_group, &h.topic) {
+            if sub.sub_string == expression && compiled.is_sql92() {
+                return Ok(compiled.clone());
+            }
+        }
+    }
+    MessageFilter::parse(expression, expression_type).map_err(|e| {
+        let why = format!("parse the consumer's subscription failed: {}", e.0);
+        error(rsp::SUBSCRIPTION_PARSE_FAILED, why)
+    })
+}
+
+/// The filter compiled from the group's heartbeat. For SQL92, RocketMQ's
+/// answers when its filter data is missing (the expression did not
+/// compile) or older than the pull's `subVersion`.
+fn registered_filter<S: Storage>(
+    shard: &Shard<S>,
+    h: &PullMessageRequestHeader,
+) -> Result<MessageFilter, RemotingCommand> {
     let groups = shard.shared.groups();
-    let Some(sub) = groups.subscription(&h.consumer_group, &h.topic) else {
+    let Some((sub, compiled)) = groups.subscription_filter(&h.consumer_group, &h.topic) else {
         let why = format!(
             "the consumer's subscription not exist, group: {} topic: {}",
             h.consumer_group, h.topic
         );
         return Err(error(rsp::SUBSCRIPTION_NOT_EXIST, why));
     };
-    TagFilter::parse(&sub.sub_string, Some(sub.expression_type.as_str())).map_err(parse_failed)
+    if !is_sql92(Some(sub.expression_type.as_str())) {
+        return compiled
+            .clone()
+            .map_err(|e| error(rsp::SUBSCRIPTION_PARSE_FAILED, e.0.clone()));
+    }
+    match compiled {
+        Err(e) => Err(error(
+            rsp::FILTER_DATA_NOT_EXIST,
+            format!(
+                "The broker's consumer filter data is not exist!Your expression may be wrong! {}",
+                e.0
+            ),
+        )),
+        Ok(_) if sub.sub_version < h.sub_version => Err(error(
+            rsp::FILTER_DATA_NOT_LATEST,
+            format!(
+                "the consumer's consumer filter data not latest: version {} < {}",
+                sub.sub_version, h.sub_version
+            ),
+        )),
+        Ok(filter) => Ok(filter.clone()),
+    }
 }
 
 #[cfg(test)]

@@ -100,6 +100,26 @@ pub struct SubscriptionData {
     pub topic: String,
 }
 
+/// CHECK_CLIENT_CONFIG (46) request body: the Java consumer (and
+/// rocketmq-client-rust) sends one per non-TAG subscription at start, so
+/// the broker can refuse an expression it cannot compile or serve.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CheckClientRequestBody {
+    #[serde(deserialize_with = "lenient::null_default")]
+    pub client_id: String,
+    #[serde(deserialize_with = "lenient::null_default")]
+    pub group: String,
+    #[serde(deserialize_with = "lenient::null_default")]
+    pub namespace: String,
+    /// `None` when absent: nothing to check.
+    pub subscription_data: Option<SubscriptionData>,
+}
+
+impl JsonBody for CheckClientRequestBody {
+    const WHAT: &'static str = "check client body";
+}
+
 impl Default for SubscriptionData {
     fn default() -> Self {
         SubscriptionData {
@@ -241,5 +261,19 @@ mod tests {
         for text in cases {
             assert!(HeartbeatData::decode(text.as_bytes()).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn check_client_body_decodes_java_and_rust_shapes() {
+        let body = br#"{"clientId":"c@1","group":"G","namespace":null,"subscriptionData":{"classFilterMode":false,"codeSet":[],"expressionType":"SQL92","subString":"a > 1","subVersion":1700000000000,"tagsSet":[],"topic":"T"}}"#;
+        let b = CheckClientRequestBody::decode(body).unwrap();
+        let sub = b.subscription_data.unwrap();
+        assert_eq!((b.client_id.as_str(), b.group.as_str()), ("c@1", "G"));
+        assert_eq!(
+            (sub.expression_type.as_str(), sub.sub_string.as_str()),
+            ("SQL92", "a > 1")
+        );
+        let empty = CheckClientRequestBody::decode(br#"{"clientId":"c"}"#).unwrap();
+        assert!(empty.subscription_data.is_none());
     }
 }

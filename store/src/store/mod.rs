@@ -48,7 +48,7 @@ use prealloc::Prealloc;
 
 pub use notify::Notify;
 pub use raw::RawAppend;
-pub use read::{GetRequest, GetResult};
+pub use read::{GetRequest, GetResult, RecordFilter};
 pub use recovery::RecoveryReport;
 
 /// Where and when a record was stored.
@@ -64,15 +64,17 @@ pub struct AppendResult {
 
 /// A record just made visible in a consume queue (for long polling).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dispatched {
+pub struct Dispatched<'a> {
     pub topic: Rc<str>,
     pub queue_id: u32,
     pub queue_offset: u64,
     pub tags_code: i64,
+    /// The record's properties (property filters of parked pulls).
+    pub properties: &'a str,
 }
 
 /// Called for every dispatched record.
-pub type DispatchListener = Box<dyn Fn(&Dispatched)>;
+pub type DispatchListener = Box<dyn Fn(&Dispatched<'_>)>;
 
 type Queues = AHashMap<Rc<str>, AHashMap<u32, ConsumeQueue>>;
 
@@ -379,7 +381,7 @@ impl<S: Storage> ShardStore<S> {
                     tags_code: tags,
                 });
                 index.add_keys(&m.topic, keys, uniq, pos, now);
-                events.push((queue_offset.0, tags));
+                events.push((queue_offset.0, tags, m.properties.as_str()));
                 results.push(AppendResult {
                     global_offset: global,
                     physical_offset: PhysicalOffset(pos),
@@ -400,18 +402,19 @@ impl<S: Storage> ShardStore<S> {
         Ok(results)
     }
 
-    fn notify_listener(&self, topic: &str, queue_id: u32, events: &[(u64, i64)]) {
+    fn notify_listener(&self, topic: &str, queue_id: u32, events: &[(u64, i64, &str)]) {
         let listener = self.listener.borrow();
         let Some(listener) = listener.as_ref() else {
             return;
         };
         let topic: Rc<str> = Rc::from(topic);
-        for (queue_offset, tags_code) in events {
+        for (queue_offset, tags_code, properties) in events {
             listener(&Dispatched {
                 topic: topic.clone(),
                 queue_id,
                 queue_offset: *queue_offset,
                 tags_code: *tags_code,
+                properties,
             });
         }
     }

@@ -204,7 +204,7 @@ impl<S: Storage> ShardStore<S> {
         self.notify_listener(
             view.topic(),
             view.queue_id(),
-            &[(view.queue_offset().0, code)],
+            &[(view.queue_offset().0, code, props.as_str())],
         );
     }
 }

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use bolide_proto::consume_queue::{CqUnit, CQ_UNIT_BYTES};
 use bolide_proto::ids::PhysicalOffset;
-use bolide_proto::message::{peek_head, RecordHead, RecordView};
+use bolide_proto::message::{peek_head, Properties, RecordHead, RecordView};
 
 use crate::cq::{decode_units, file_path, queue_dir};
 use crate::error::{Result, StoreError};
@@ -27,6 +27,20 @@ pub struct GetRequest<'a> {
     pub max_bytes: u32,
     /// Accept only units whose tags code is in this list.
     pub tag_codes: Option<&'a [i64]>,
+    /// Accept only records whose properties pass (read from the log).
+    pub record_filter: Option<RecordFilter<'a>>,
+}
+
+/// A test on a record's properties (the broker's SQL92 filter). Records
+/// that fail it are skipped like tag mismatches: the next offset moves
+/// past them and they do not count against the pull's limits.
+#[derive(Clone, Copy)]
+pub struct RecordFilter<'a>(pub &'a dyn Fn(Properties<'_>) -> bool);
+
+impl std::fmt::Debug for RecordFilter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecordFilter")
+    }
 }
 
 /// The answer to a pull (remoting.md §7.1).
@@ -247,24 +261,29 @@ impl<S: Storage> ShardStore<S> {
             result.next_begin_offset = next;
             return Ok(result);
         }
-        let scan = scan_units(
-            req.offset,
-            max,
-            req.max_count.max(1),
-            req.tag_codes.is_some(),
-        );
+        let filtered = req.tag_codes.is_some() || req.record_filter.is_some();
+        let scan = scan_units(req.offset, max, req.max_count.max(1), filtered);
         let units = self
             .read_units(req.topic, req.queue_id, req.offset, scan)
             .await?;
-        let (picks, next, removed) = self.pick_units(req, &units);
-        for (i, u) in &picks {
-            let bytes = self.read_log(u.physical_offset.0, u.size as usize).await?;
-            self.check_pulled(&bytes, u, req, *i)?;
-            result.messages.extend_from_slice(&bytes);
-        }
-        result.message_count = picks.len();
+        let (count, next, removed) = match req.record_filter {
+            None => {
+                let (picks, next, removed) = self.pick_units(req, &units);
+                for (i, u) in &picks {
+                    let bytes = self.read_log(u.physical_offset.0, u.size as usize).await?;
+                    self.check_pulled(&bytes, u, req, *i)?;
+                    result.messages.extend_from_slice(&bytes);
+                }
+                (picks.len(), next, removed)
+            }
+            Some(filter) => {
+                self.read_matching(req, &units, filter, &mut result.messages)
+                    .await?
+            }
+        };
+        result.message_count = count;
         result.next_begin_offset = next;
-        result.status = match (picks.is_empty(), removed) {
+        result.status = match (count == 0, removed) {
             (false, _) => GetStatus::Found,
             (true, true) => GetStatus::MessageWasRemoving,
             (true, false) => GetStatus::NoMatchedMessage,
@@ -305,6 +324,45 @@ impl<S: Storage> ShardStore<S> {
             picks.push((offset, *u));
         }
         (picks, next, removed)
+    }
+
+    /// [`Self::pick_units`] for a pull with a record filter: each candidate
+    /// is read to test its properties, so the limits count only the
+    /// records that pass. Appends them to `out`; returns their count, the
+    /// next begin offset and whether some unit pointed at deleted log.
+    async fn read_matching(
+        &self,
+        req: &GetRequest<'_>,
+        units: &[CqUnit],
+        filter: RecordFilter<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(usize, u64, bool)> {
+        let log_min = self.log_min.get();
+        let (mut count, mut next, mut removed) = (0usize, req.offset, false);
+        for (i, u) in units.iter().enumerate() {
+            let offset = req.offset + i as u64;
+            let full = count > 0 && out.len() as u64 + u.size as u64 > req.max_bytes as u64;
+            if count >= req.max_count.max(1) as usize || full {
+                break;
+            }
+            next = offset + 1;
+            if u.physical_offset.0 < log_min {
+                removed = true;
+                continue;
+            }
+            if req.tag_codes.is_some_and(|c| !c.contains(&u.tags_code)) {
+                continue;
+            }
+            let bytes = self.read_log(u.physical_offset.0, u.size as usize).await?;
+            self.check_pulled(&bytes, u, req, offset)?;
+            let view = RecordView::parse(&bytes)
+                .map_err(|e| StoreError::corrupt("pulled record", e.to_string()))?;
+            if (filter.0)(view.properties()) {
+                out.extend_from_slice(&bytes);
+                count += 1;
+            }
+        }
+        Ok((count, next, removed))
     }
 
     fn check_pulled(

@@ -37,6 +37,7 @@ pub(super) fn get<'a>(
         max_count: 32,
         max_bytes: 1 << 20,
         tag_codes: tags,
+        record_filter: None,
     }
 }
 
@@ -676,5 +677,48 @@ fn pulls_of_evicted_records_read_whole_windows() {
             assert_eq!((r.queue_id(), r.queue_offset().0), (3, n as u64));
         }
         check_store(&store, &results).await;
+    });
+}
+
+#[test]
+fn record_filters_skip_records_and_count_only_matches() {
+    run(|| async {
+        let mem = MemStorage::new(1 << 30);
+        let (store, _) = open_mem(&mem, StoreConfig::for_tests()).await;
+        for i in 0..100u32 {
+            let tag = format!("t{}", i % 10);
+            store
+                .append(msg("F", 0, &[i as u8], Some(&tag), None))
+                .await
+                .unwrap();
+        }
+        let t3 = |p: bolide_proto::message::Properties<'_>| p.get("TAGS") == Some("t3");
+        let pull = |offset, max_count| GetRequest {
+            max_count,
+            record_filter: Some(RecordFilter(&t3)),
+            ..get("F", 0, offset, None)
+        };
+        let offsets = |r: &GetResult| -> Vec<u64> {
+            records(&r.messages)
+                .map(|rec| rec.unwrap().queue_offset().0)
+                .collect()
+        };
+        let r = store.get_messages(&pull(0, 2)).await.unwrap();
+        assert_eq!(
+            (r.status, r.message_count, r.next_begin_offset),
+            (GetStatus::Found, 2, 14)
+        );
+        assert_eq!(offsets(&r), [3, 13]);
+        let r = store.get_messages(&pull(14, 32)).await.unwrap();
+        assert_eq!(offsets(&r), [23, 33, 43, 53, 63, 73, 83, 93]);
+        assert_eq!(
+            r.next_begin_offset, 100,
+            "the misses after the last match are passed too"
+        );
+        let r = store.get_messages(&pull(94, 32)).await.unwrap();
+        assert_eq!(
+            (r.status, r.next_begin_offset),
+            (GetStatus::NoMatchedMessage, 100)
+        );
     });
 }

@@ -31,6 +31,8 @@ struct BrokerSpec<'a> {
     replication_port: u16,
     /// `[replication]` lines besides `listen_port`.
     replication: &'a str,
+    /// Further `[broker]` lines.
+    broker: &'a str,
 }
 
 /// A broker's `broker.toml`. The VIP port (listen_port - 2) is off and the
@@ -44,11 +46,12 @@ fn broker_toml(spec: &BrokerSpec<'_>, data_dir: &Path) -> String {
         namesrv_port,
         replication_port,
         replication,
+        broker,
     } = spec;
     format!(
         "[broker]\nlisten_host = \"127.0.0.1\"\nlisten_port = {port}\nvip_port = false\n\
          broker_id = {broker_id}\nnamesrv_addrs = [\"127.0.0.1:{namesrv_port}\"]\nshards = 1\n\
-         register_interval_ms = 1000\n\n\
+         register_interval_ms = 1000\n{broker}\n\
          [store]\ndata_dir = \"{}\"\nsegment_size_bytes = 16777216\nread_cache_bytes = 16777216\n\n\
          [replication]\nlisten_port = {replication_port}\n{replication}",
         data_dir.display(),
@@ -91,6 +94,11 @@ impl Broker {
     /// Starts `bolide-broker --standalone` and waits until both its
     /// NameServer and broker ports accept connections.
     pub fn start() -> Broker {
+        Broker::start_with("")
+    }
+
+    /// [`Broker::start`] with further `[broker]` config lines.
+    pub fn start_with(broker_lines: &str) -> Broker {
         let dir = tempfile::tempdir().expect("temp dir");
         let (namesrv_port, broker_port) = (free_port(), free_port());
         let spec = BrokerSpec {
@@ -99,6 +107,7 @@ impl Broker {
             namesrv_port,
             replication_port: free_port(),
             replication: "",
+            broker: broker_lines,
         };
         let toml = broker_toml(&spec, &dir.path().join("data"));
         let name = format!("bolide-broker :{broker_port}");
@@ -164,6 +173,7 @@ impl ReplicaPair {
             namesrv_port,
             replication_port: master_repl,
             replication: "role = \"sync_master\"\n",
+            broker: "",
         };
         let toml = broker_toml(&master, &dir.path().join("master-data"));
         let name = format!("sync master :{master_port}");
@@ -178,6 +188,7 @@ impl ReplicaPair {
             namesrv_port,
             replication_port: free_port(),
             replication: &slave_lines,
+            broker: "",
         };
         let toml = broker_toml(&slave, &dir.path().join("slave-data"));
         let name = format!("slave :{slave_port}");

@@ -275,6 +275,15 @@ pub struct Pace {
     pub max_cached: u32,
 }
 
+/// What a consumer subscribes with.
+#[derive(Debug, Clone, Copy)]
+pub enum Selector<'a> {
+    /// A tag expression (`*`, `TagA || TagB`).
+    Tag(&'a str),
+    /// An SQL92 expression (`--sql`; only the Rust client's API has one).
+    Sql(&'a str),
+}
+
 /// A push consumer process in clustering mode.
 #[derive(Debug)]
 pub struct Consumer {
@@ -291,7 +300,34 @@ impl Consumer {
         expr: &str,
         orderly: bool,
     ) -> Consumer {
-        Consumer::spawn(client, namesrv, topic, group, expr, orderly, None)
+        Consumer::spawn(
+            client,
+            namesrv,
+            topic,
+            group,
+            Selector::Tag(expr),
+            orderly,
+            None,
+        )
+    }
+
+    /// Starts a concurrent consumer with an SQL92 subscription.
+    pub fn start_sql(
+        client: Client,
+        namesrv: &str,
+        topic: &str,
+        group: &str,
+        sql: &str,
+    ) -> Consumer {
+        Consumer::spawn(
+            client,
+            namesrv,
+            topic,
+            group,
+            Selector::Sql(sql),
+            false,
+            None,
+        )
     }
 
     /// Starts a concurrent consumer of every tag, slowed down by `pace`.
@@ -302,7 +338,15 @@ impl Consumer {
         group: &str,
         pace: Pace,
     ) -> Consumer {
-        Consumer::spawn(client, namesrv, topic, group, "*", false, Some(pace))
+        Consumer::spawn(
+            client,
+            namesrv,
+            topic,
+            group,
+            Selector::Tag("*"),
+            false,
+            Some(pace),
+        )
     }
 
     fn spawn(
@@ -310,21 +354,17 @@ impl Consumer {
         namesrv: &str,
         topic: &str,
         group: &str,
-        expr: &str,
+        selector: Selector<'_>,
         orderly: bool,
         pace: Option<Pace>,
     ) -> Consumer {
         let mut command = client.command("consume");
-        command.args([
-            "--namesrv",
-            namesrv,
-            "--topic",
-            topic,
-            "--group",
-            group,
-            "--expr",
-            expr,
-        ]);
+        command.args(["--namesrv", namesrv, "--topic", topic, "--group", group]);
+        let (flag, expr) = match selector {
+            Selector::Tag(expr) => ("--expr", expr),
+            Selector::Sql(sql) => ("--sql", sql),
+        };
+        command.args([flag, expr]);
         // Distinct per consumer, so two consumers on this host get distinct client ids.
         static STARTED: AtomicU64 = AtomicU64::new(0);
         let n = STARTED.fetch_add(1, Ordering::Relaxed);

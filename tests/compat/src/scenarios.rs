@@ -269,6 +269,42 @@ pub fn tag_filter(client: Client) {
     check_received(client, topic, &[(run, wanted)], &consumer.received());
 }
 
+/// An SQL92 subscription (strings, numbers, `BETWEEN`, `IN`, `IS NULL` over
+/// user properties and `TAGS`) receives exactly the matching messages,
+/// filtered by a broker with `enable_property_filter` on. Only for clients
+/// whose API subscribes with SQL92: `rocketmq-client-python` 2.0.0 passes
+/// a tag expression only (`PushConsumer.subscribe` → the C API's
+/// `Subscribe(consumer, topic, expression)`, no expression type).
+pub fn sql92_filter(client: Client) {
+    let broker = Broker::start_with("enable_property_filter = true");
+    let namesrv = broker.namesrv();
+    let topic = "CompatSql";
+    let run = Produce {
+        tags: &["TagA", "TagB", "TagC"],
+        ..Produce::new(topic, "sql", 12)
+    };
+    let sent = run.run(client, &namesrv);
+    broker.wait_route(topic);
+    let sql = format!(
+        "seq BETWEEN 3 AND 9 AND TAGS IN ('TagA', 'TagB') AND origin = '{}' \
+         AND nothing IS NULL",
+        origin(client)
+    );
+    let consumer = Consumer::start_sql(client, &namesrv, topic, "CompatSqlGroup", &sql);
+    let wanted: Vec<Sent> = sent
+        .into_iter()
+        .filter(|s| (3..=9).contains(&s.i) && run.tag_of(s.i) != "TagC")
+        .collect();
+    assert_eq!(wanted.len(), 5, "seq 3, 4, 6, 7, 9");
+    consumer.wait_for(
+        "the messages the SQL92 expression selects",
+        RECEIVE_TIMEOUT,
+        |r| r.len() >= wanted.len(),
+    );
+    std::thread::sleep(QUIET_PERIOD);
+    check_received(client, topic, &[(run, wanted)], &consumer.received());
+}
+
 /// Two consumers of one group split the topic's queues between them and
 /// together receive every message once.
 pub fn two_consumers_split(client: Client) {

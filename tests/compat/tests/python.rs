@@ -2,6 +2,8 @@
 //! `rocketmq-client-python` 2.0.0) against `bolide-broker --standalone`.
 //! The wrapper offers sync, oneway and orderly sends only (no async, no
 //! batch), and its send result has no queue id; those checks are not made.
+//! Nor can it subscribe with SQL92 (`subscribe` takes a tag expression
+//! only), so `sql92_filter` runs for the Rust client alone.
 //! `slave_failover` runs against a SYNC_MASTER and its slave instead: the
 //! client's pulls fall back to the slave's address once the route lists no
 //! master (`MQClientFactory::findBrokerAddressInSubscribe`, librocketmq

@@ -1,6 +1,6 @@
 //! `rocketmq-client-rust` 1.0.0 (crates.io) against
 //! `bolide-broker --standalone`: sync, oneway, async and batch sends, push
-//! consumers (concurrent and orderly). `slave_failover` runs against a
+//! consumers (concurrent and orderly), tag and SQL92 filters. `slave_failover` runs against a
 //! SYNC_MASTER and its slave instead: the client's pulls fall back to the
 //! slave's address once the route lists no master
 //! (`MQClientInstance::find_broker_address_in_subscribe`,
@@ -19,6 +19,11 @@ fn send_and_receive() {
 #[test]
 fn tag_filter() {
     scenarios::tag_filter(Client::Rust);
+}
+
+#[test]
+fn sql92_filter() {
+    scenarios::sql92_filter(Client::Rust);
 }
 
 #[test]

@@ -10,11 +10,14 @@
 //!     [--shard-keys K]
 //!   → {"event":"sent","i":0,"msg_id":…,"offset_msg_id":…,"queue_id":…,"queue_offset":…,"status":…}
 //!   → {"event":"done","count":N}
-//! rmq-rust-client consume --namesrv A --topic T --group G [--expr '*'] [--orderly]
+//! rmq-rust-client consume --namesrv A --topic T --group G [--expr '*' | --sql EXPR] [--orderly]
 //!     [--instance NAME] [--max-run-ms MS] [--consume-delay-ms D] [--max-cache M]
 //!   → {"event":"started"} then {"event":"msg",…} per message; stops (shutting the
 //!     consumer down, which commits offsets) when stdin closes or after MS.
 //! ```
+//!
+//! `--sql` subscribes with `MessageSelector::by_sql` (an SQL92 filter the
+//! broker evaluates) instead of the tag expression `--expr`.
 //!
 //! With `--consume-delay-ms` the consumer runs one consume thread that spends
 //! D ms on each message (after printing it), pulling 32 messages at a time;
@@ -34,7 +37,7 @@ use rocketmq_client_rust::{
     ClientConfig, ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
     ConsumeConcurrentlyStatus, ConsumeOrderlyContext, ConsumeOrderlyStatus, DefaultMQProducer,
     DefaultMQPushConsumer, MQPushConsumer, MessageListenerConcurrently, MessageListenerOrderly,
-    SendResult,
+    MessageSelector, SendResult,
 };
 use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_model::common::message::message_queue::MessageQueue;
@@ -352,9 +355,16 @@ async fn consume(opts: &Opts, rt: &Runtime) -> AnyResult<()> {
         builder = builder.pull_threshold_for_queue(max_cache);
     }
     let mut consumer = builder.build();
-    consumer
-        .subscribe(opts.req("topic")?, opts.get("expr", "*"))
-        .await?;
+    let topic = opts.req("topic")?;
+    match opts.0.get("sql") {
+        Some(sql) => {
+            let selector = MessageSelector::by_sql(sql.as_str());
+            consumer
+                .subscribe_with_selector(&topic, Some(selector))
+                .await?
+        }
+        None => consumer.subscribe(topic, opts.get("expr", "*")).await?,
+    }
     if opts.0.contains_key("orderly") {
         consumer.register_message_listener_orderly(Printer { delay });
     } else {

@@ -8,9 +8,6 @@ use std::collections::BTreeSet;
 
 use bolide_proto::tags::java_string_hash;
 
-/// Expression type of a subscription.
-pub const EXPRESSION_TAG: &str = "TAG";
-
 /// A parsed tag subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TagFilter {
@@ -23,23 +20,9 @@ pub enum TagFilter {
     },
 }
 
-/// Why an expression was refused (answered as SUBSCRIPTION_PARSE_FAILED).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FilterError(pub String);
-
 impl TagFilter {
-    /// Parses a subscription of `expression_type` (`None` = TAG).
-    pub fn parse(expression: &str, expression_type: Option<&str>) -> Result<Self, FilterError> {
-        match expression_type.map(str::trim).filter(|t| !t.is_empty()) {
-            None => Ok(Self::parse_tags(expression)),
-            Some(t) if t.eq_ignore_ascii_case(EXPRESSION_TAG) => Ok(Self::parse_tags(expression)),
-            Some(other) => Err(FilterError(format!(
-                "expression type {other} is not supported; use TAG"
-            ))),
-        }
-    }
-
-    fn parse_tags(expression: &str) -> Self {
+    /// Parses a tag expression (`*`, empty, or tags joined by `||`).
+    pub fn parse(expression: &str) -> Self {
         let expression = expression.trim();
         if expression.is_empty() || expression == "*" {
             return TagFilter::All;
@@ -75,23 +58,17 @@ mod tests {
     #[test]
     fn star_and_empty_match_everything() {
         for e in ["", "*", "  *  ", "||"] {
-            let f = TagFilter::parse(e, None).unwrap();
+            let f = TagFilter::parse(e);
             assert!(f.matches(0) && f.matches(12345), "{e:?}");
         }
     }
 
     #[test]
     fn tag_lists_match_only_their_tags() {
-        let f = TagFilter::parse("TagA || TagB", Some("TAG")).unwrap();
+        let f = TagFilter::parse("TagA || TagB");
         assert!(f.matches(tags_code(Some("TagA"))));
         assert!(f.matches(tags_code(Some("TagB"))));
         assert!(!f.matches(tags_code(Some("TagC"))));
         assert!(!f.matches(0), "untagged messages do not match a tag list");
-    }
-
-    #[test]
-    fn unsupported_expression_types_are_refused() {
-        assert!(TagFilter::parse("a > 1", Some("SQL92")).is_err());
-        assert!(TagFilter::parse("TagA", Some("tag")).is_ok());
     }
 }
