@@ -91,6 +91,12 @@ impl Broker {
     /// Starts `bolide-broker --standalone` and waits until both its
     /// NameServer and broker ports accept connections.
     pub fn start() -> Broker {
+        Broker::start_with("")
+    }
+
+    /// Starts one whose `broker.toml` ends with `extra` (further sections,
+    /// such as `[transaction]`).
+    pub fn start_with(extra: &str) -> Broker {
         let dir = tempfile::tempdir().expect("temp dir");
         let (namesrv_port, broker_port) = (free_port(), free_port());
         let spec = BrokerSpec {
@@ -100,7 +106,7 @@ impl Broker {
             replication_port: free_port(),
             replication: "",
         };
-        let toml = broker_toml(&spec, &dir.path().join("data"));
+        let toml = broker_toml(&spec, &dir.path().join("data")) + "\n" + extra;
         let name = format!("bolide-broker :{broker_port}");
         let proc = spawn_broker(dir.path(), "broker.toml", name, &toml, &["--standalone"]);
         wait_listening("bolide-broker", &[namesrv_port, broker_port]);
