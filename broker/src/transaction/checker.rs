@@ -10,12 +10,15 @@
 //! the producer group (the one that heartbeated last), as RocketMQ counts
 //! a check whether or not a producer was there to ask. A discard moves the
 //! half message to `TRANS_CHECK_MAX_TIME_TOPIC`, writes its op entry and
-//! logs it.
+//! logs it. A transaction whose half message the log no longer holds
+//! (retention deleted its segment) or cannot read is dropped with an error
+//! line: nothing is left to deliver, and retrying would only repeat the
+//! failure every tick.
 
 use std::rc::Rc;
 use std::time::Duration;
 
-use bolide_proto::ids::{GlobalOffset, PhysicalOffset};
+use bolide_proto::ids::GlobalOffset;
 use bolide_proto::message::RecordView;
 use bolide_store::io::Storage;
 use bolide_store::StoreError;
@@ -26,7 +29,7 @@ use super::{
     check_copy, check_request, home_queue, op_message, pending_of, to_check_max, CHECK_MAX_TOPIC,
     HALF_TOPIC, OP_TOPIC,
 };
-use crate::schedule::{backoff, LogLimiter};
+use crate::schedule::{backoff, is_permanent, LogLimiter};
 use crate::shard::Shard;
 
 /// Most checks and discards one tick of one shard makes.
@@ -150,9 +153,13 @@ async fn tick<S: Storage>(shard: &Rc<Shard<S>>, log: &mut LogLimiter) {
     let books = &shard.shared.transactions;
     let due = books.with(shard.id, |b| b.due(now_ms, &policy, MAX_PER_TICK));
     for d in due {
-        let result = match d.action {
-            Action::Check => check_one(shard, &d).await,
-            Action::Discard => discard(shard, &d).await,
+        let result = match read_latest(shard, &d).await {
+            Ok(bytes) => act(shard, &d, &bytes).await,
+            Err(e) if is_permanent(&e) => {
+                forget(shard, &d, &e.to_string());
+                continue;
+            }
+            Err(e) => Err(e.to_string()),
         };
         if let Err(why) = result {
             books.with(shard.id, |b| b.check_failed(d.origin));
@@ -164,29 +171,48 @@ async fn tick<S: Storage>(shard: &Rc<Shard<S>>, log: &mut LogLimiter) {
     }
 }
 
-/// The record of a transaction's newest copy (on this shard).
-async fn read_latest<S: Storage>(shard: &Rc<Shard<S>>, d: &DueCheck) -> Result<Vec<u8>, String> {
-    let offset = GlobalOffset(d.pending.latest_physical).physical();
-    read_local(shard, offset).await
+/// Checks or discards one due transaction, given its newest copy's bytes.
+async fn act<S: Storage>(shard: &Rc<Shard<S>>, d: &DueCheck, bytes: &[u8]) -> Result<(), String> {
+    let half = match RecordView::parse(bytes) {
+        Ok(half) => half,
+        Err(e) => {
+            forget(shard, d, &e.to_string());
+            return Ok(());
+        }
+    };
+    match d.action {
+        Action::Check => check_one(shard, d, &half).await,
+        Action::Discard => discard(shard, d, &half).await,
+    }
 }
 
-async fn read_local<S: Storage>(
+/// A half message the log no longer holds (retention deleted its segment,
+/// as RocketMQ's `needSkip` gives up on one older than the retention) or
+/// cannot read: nothing is left to deliver, so its transaction ends.
+fn forget<S: Storage>(shard: &Rc<Shard<S>>, d: &DueCheck, why: &str) {
+    let books = &shard.shared.transactions;
+    books.with(shard.id, |b| b.ended(d.origin, Outcome::Discarded));
+    tracing::error!(shard = shard.id.0, origin = d.origin, group = %d.pending.group, error = why,
+        "half message unreadable or gone from the log; its transaction is dropped");
+}
+
+/// The record of a transaction's newest copy (on this shard).
+async fn read_latest<S: Storage>(
     shard: &Rc<Shard<S>>,
-    offset: PhysicalOffset,
-) -> Result<Vec<u8>, String> {
-    shard
-        .store()
-        .read_record(offset)
-        .await
-        .map_err(|e| e.to_string())
+    d: &DueCheck,
+) -> Result<Vec<u8>, StoreError> {
+    let offset = GlobalOffset(d.pending.latest_physical).physical();
+    shard.store().read_record(offset).await
 }
 
 /// Re-puts the half message with one check more, then asks its producer
 /// group about the copy.
-async fn check_one<S: Storage>(shard: &Rc<Shard<S>>, d: &DueCheck) -> Result<(), String> {
-    let bytes = read_latest(shard, d).await?;
-    let half = RecordView::parse(&bytes).map_err(|e| e.to_string())?;
-    let copy = check_copy(&half, d.origin, d.pending.check_times + 1);
+async fn check_one<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    d: &DueCheck,
+    half: &RecordView<'_>,
+) -> Result<(), String> {
+    let copy = check_copy(half, d.origin, d.pending.check_times + 1);
     let stored = shard
         .append(shard.id, vec![copy])
         .await
@@ -197,7 +223,11 @@ async fn check_one<S: Storage>(shard: &Rc<Shard<S>>, d: &DueCheck) -> Result<(),
     let Some(updated) = books.with(shard.id, |b| b.checked(d.origin, stamp)) else {
         return Ok(()); // an END took it meanwhile
     };
-    let bytes = read_local(shard, r.physical_offset).await?;
+    let bytes = shard
+        .store()
+        .read_record(r.physical_offset)
+        .await
+        .map_err(|e| e.to_string())?;
     let copy = RecordView::parse(&bytes).map_err(|e| e.to_string())?;
     let command = check_request(&copy).ok_or("the half message lacks REAL_TOPIC / REAL_QID")?;
     let Some(conn) = shard.shared.groups().producer_conn(&updated.group) else {
@@ -216,12 +246,16 @@ async fn check_one<S: Storage>(shard: &Rc<Shard<S>>, d: &DueCheck) -> Result<(),
 
 /// Gives up on a transaction checked `check_max` times: moves the half
 /// message aside, then writes its op entry.
-async fn discard<S: Storage>(shard: &Rc<Shard<S>>, d: &DueCheck) -> Result<(), String> {
+async fn discard<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    d: &DueCheck,
+    half: &RecordView<'_>,
+) -> Result<(), String> {
     let books = &shard.shared.transactions;
     if books.with(shard.id, |b| b.begin_end(d.origin)).is_err() {
         return Ok(()); // an END took it meanwhile
     }
-    let result = move_aside(shard, d).await;
+    let result = move_aside(shard, d, half).await;
     match &result {
         Ok(()) => {
             books.with(shard.id, |b| b.ended(d.origin, Outcome::Discarded));
@@ -234,9 +268,11 @@ async fn discard<S: Storage>(shard: &Rc<Shard<S>>, d: &DueCheck) -> Result<(), S
     result
 }
 
-async fn move_aside<S: Storage>(shard: &Rc<Shard<S>>, d: &DueCheck) -> Result<(), String> {
-    let bytes = read_latest(shard, d).await?;
-    let half = RecordView::parse(&bytes).map_err(|e| e.to_string())?;
+async fn move_aside<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    d: &DueCheck,
+    half: &RecordView<'_>,
+) -> Result<(), String> {
     let created = shard
         .shared
         .topics()
@@ -244,7 +280,7 @@ async fn move_aside<S: Storage>(shard: &Rc<Shard<S>>, d: &DueCheck) -> Result<()
     if created == Ok(true) {
         shard.shared.topics_changed();
     }
-    let msg = to_check_max(&half);
+    let msg = to_check_max(half);
     let owner = shard.owner(&msg.topic, msg.queue_id);
     shard
         .append(owner, vec![msg])

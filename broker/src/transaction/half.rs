@@ -7,11 +7,12 @@ use std::sync::atomic::Ordering;
 
 use bolide_proto::codes::response_code as rsp;
 use bolide_proto::header::send::{SendMessageResponseHeader, DEFAULT_REGION};
-use bolide_proto::message::{property, NewMessage, Properties, RecordView};
+use bolide_proto::message::{property, NewMessage, Properties};
 use bolide_proto::RemotingCommand;
 use bolide_store::io::Storage;
 
-use super::{home_queue, pending_of, to_half, HALF_TOPIC};
+use super::ops::{Busy, Pending};
+use super::{check, home_queue, to_half, CHECK_IMMUNITY, HALF_TOPIC};
 use crate::handler::send::sent_response;
 use crate::handler::{error, store_error};
 use crate::shard::{Sent, Shard};
@@ -34,31 +35,21 @@ pub async fn send_half<S: Storage>(shard: &Rc<Shard<S>>, msg: NewMessage) -> Rem
         .get(property::UNIQ_KEY)
         .map(str::to_owned);
     let half = to_half(msg, home_queue(HALF_TOPIC, owner, shard.shard_count));
+    let mut pending = pending_of_sent(&half);
     let Sent {
         results,
         replicated,
-    } = match shard.send(owner, vec![half.clone()]).await {
+    } = match shard.send(owner, vec![half]).await {
         Ok(sent) => sent,
         Err(e) => return store_error(e),
     };
     let Some(stored) = results.first() else {
         return error(rsp::SYSTEM_ERROR, "the store returned no result");
     };
-    // The book needs what the record says; encoding the message the way the
-    // store did is cheaper than reading it back.
-    let stamp = bolide_proto::message::AppendStamp {
-        queue_offset: stored.queue_offset,
-        physical_offset: stored.global_offset,
-        store_timestamp: stored.store_timestamp_ms,
-    };
-    let mut record = bytes::BytesMut::with_capacity(half.encoded_len());
-    if let Err(e) = half.encode(stamp, &mut record) {
-        return error(rsp::SYSTEM_ERROR, format!("half message: {e}"));
-    }
-    if let Ok(view) = RecordView::parse(&record) {
-        let (origin, pending) = pending_of(&view, stored.queue_offset.0);
-        books.with(owner, |b| b.half_stored(origin, pending));
-    }
+    let origin = stored.queue_offset.0;
+    pending.latest_offset = origin;
+    pending.latest_physical = stored.global_offset.0;
+    books.with(owner, |b| b.half_stored(origin, pending));
     shard.shared.put_total.fetch_add(1, Ordering::Relaxed);
     let header = SendMessageResponseHeader {
         msg_id: bolide_proto::msgid::OffsetMsgId {
@@ -74,4 +65,22 @@ pub async fn send_half<S: Storage>(shard: &Rc<Shard<S>>, msg: NewMessage) -> Rem
         trace_on: Some(true),
     };
     sent_response(replicated).with_header(&header)
+}
+
+/// What the book records of a half message about to be stored (its own
+/// origin, never checked; as [`super::pending_of`] reads it back from the
+/// record), its offsets still to be filled in.
+pub(super) fn pending_of_sent(half: &NewMessage) -> Pending {
+    let [group, immunity] =
+        Properties(&half.properties).get_many([property::PRODUCER_GROUP, CHECK_IMMUNITY]);
+    Pending {
+        latest_offset: 0,
+        latest_physical: 0,
+        born_ms: half.born_timestamp,
+        last_check_ms: None,
+        check_times: 0,
+        immunity_ms: check::immunity_ms(immunity),
+        group: group.unwrap_or_default().to_owned(),
+        busy: Busy::Idle,
+    }
 }

@@ -185,3 +185,19 @@ fn every_shard_has_its_own_home_queue() {
         "RocketMQ's queue 0"
     );
 }
+
+#[test]
+fn the_send_path_books_what_recovery_reads_back() {
+    let mut msg = sent();
+    let mut props = PropertiesBuilder::from_properties(Properties(&msg.properties));
+    props.set(CHECK_IMMUNITY, "30").unwrap();
+    msg.properties = props.build();
+    let half = to_half(msg, 0);
+    let mut booked = half::pending_of_sent(&half);
+    let bytes = stored(&half, 4, 640);
+    let record = RecordView::parse(&bytes).unwrap();
+    booked.latest_offset = 4;
+    booked.latest_physical = record.physical_offset().0;
+    assert_eq!(booked.immunity_ms, Some(30_000));
+    assert_eq!(pending_of(&record, 4), (4, booked));
+}
