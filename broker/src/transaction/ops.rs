@@ -29,6 +29,8 @@ use super::check::{decide, Action, Policy};
 pub const MAX_PENDING: usize = 1 << 20;
 /// Outcomes remembered for answering a repeated END_TRANSACTION.
 pub const RECENT_OUTCOMES: usize = 4096;
+/// Transactions one [`Book::due`] call looks at.
+pub const SCAN_LIMIT: usize = 4096;
 /// Separator after each offset in an op entry's body.
 pub const OFFSET_SEPARATOR: char = ',';
 
@@ -107,6 +109,8 @@ pub struct Book {
     pending: BTreeMap<u64, Pending>,
     recent: VecDeque<(u64, Outcome)>,
     loaded: bool,
+    /// Where the next [`Book::due`] scan starts.
+    scan_from: u64,
 }
 
 impl Book {
@@ -189,22 +193,40 @@ impl Book {
             .map(|(_, outcome)| *outcome)
     }
 
-    /// Up to `max` idle transactions due for a check or a discard, oldest
-    /// first, marked [`Busy::Checking`].
+    /// Up to `max` idle transactions due for a check or a discard, marked
+    /// [`Busy::Checking`]. At most [`SCAN_LIMIT`] are looked at per call,
+    /// oldest first from where the last call stopped (wrapping around), so
+    /// a large book costs every tick the same bounded time under the lock.
     pub fn due(&mut self, now_ms: i64, policy: &Policy, max: usize) -> Vec<DueCheck> {
-        let mut due = Vec::new();
-        for (origin, p) in self.pending.iter_mut() {
-            if due.len() == max {
+        let mut found = Vec::new();
+        let mut visited = 0;
+        let mut last = None;
+        let (after, before) = (self.scan_from.., ..self.scan_from);
+        let order = self.pending.range(after).chain(self.pending.range(before));
+        for (origin, p) in order {
+            if found.len() == max || visited == SCAN_LIMIT {
                 break;
             }
-            if p.busy != Busy::Idle {
-                continue;
+            visited += 1;
+            last = Some(*origin);
+            if p.busy == Busy::Idle {
+                if let Some(action) = decide(p, now_ms, policy) {
+                    found.push((*origin, action));
+                }
             }
-            if let Some(action) = decide(p, now_ms, policy) {
+        }
+        self.scan_from = match last {
+            Some(origin) if visited < self.pending.len() => origin + 1,
+            _ => 0,
+        };
+        let mut due = Vec::with_capacity(found.len());
+        for (origin, action) in found {
+            if let Some(p) = self.pending.get_mut(&origin) {
                 p.busy = Busy::Checking;
+                let pending = p.clone();
                 due.push(DueCheck {
-                    origin: *origin,
-                    pending: p.clone(),
+                    origin,
+                    pending,
                     action,
                 });
             }
@@ -379,6 +401,24 @@ mod tests {
         let next = b.due(10_000, &POLICY, 10);
         assert_eq!(next.len(), 1, "busy ones are skipped: {next:?}");
         assert_eq!(next[0].origin, 5);
+    }
+
+    #[test]
+    fn due_scans_are_bounded_and_resume_where_they_stopped() {
+        let mut b = loaded();
+        let total = SCAN_LIMIT as u64 + 10;
+        for origin in 0..total {
+            b.half_stored(origin, half(origin, 9_000)); // all too young
+        }
+        b.half_stored(total, half(total, 0));
+        assert!(
+            b.due(10_000, &POLICY, 10).is_empty(),
+            "stopped at the limit"
+        );
+        let due = b.due(10_000, &POLICY, 10);
+        assert_eq!(due.len(), 1, "found in the next scan");
+        assert_eq!(due[0].origin, total);
+        assert!(b.due(10_000, &POLICY, 10).is_empty());
     }
 
     #[test]
