@@ -545,6 +545,27 @@ mod tests {
     }
 
     #[test]
+    fn transaction_keys_are_validated() {
+        let ok = BrokerConfig::from_toml("[transaction]\ncheck_interval_ms = 50\ntimeout_ms = 0\n");
+        assert_eq!(ok.unwrap().transaction.check_max, 15);
+        for (text, key) in [
+            (
+                "[transaction]\ncheck_interval_ms = 5\n",
+                "transaction.check_interval_ms",
+            ),
+            (
+                "[transaction]\ntimeout_ms = 86400001\n",
+                "transaction.timeout_ms",
+            ),
+            ("[transaction]\ncheck_max = 0\n", "transaction.check_max"),
+            ("[transaction]\ncheck_times = 3\n", "check_times"),
+        ] {
+            let err = BrokerConfig::from_toml(text).unwrap_err();
+            assert!(err.0.contains(key), "{text:?} -> {err}");
+        }
+    }
+
+    #[test]
     fn flush_modes_map_to_the_store() {
         let mode = |text: &str| {
             BrokerConfig::from_toml(text)

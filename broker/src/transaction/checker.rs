@@ -1,8 +1,9 @@
 //! The per-shard transaction task (masters only): rebuilds the shard's book
 //! from its log at start, then every `check_interval_ms` checks back the
 //! half messages [`super::check`] finds due, at most [`MAX_PER_TICK`] per
-//! tick (oldest first; the rest wait for the next tick), so a backlog never
-//! holds the shard's executor. Time comes from the broker's clock; the
+//! tick (in origin order, each tick's scan of the book bounded and resumed
+//! by the next, `ops::Book::due`), so a backlog never holds the shard's
+//! executor. Time comes from the broker's clock; the
 //! glommio timer only paces the ticks.
 //!
 //! A check re-puts the half message as a copy with its check count, then
