@@ -19,6 +19,7 @@ pub struct BrokerConfig {
     pub broker: BrokerSection,
     pub store: StoreSection,
     pub replication: ReplicationSection,
+    pub transaction: TransactionSection,
 }
 
 /// `[broker]`: identity, network, behaviour.
@@ -130,6 +131,46 @@ impl Role {
             Role::SyncMaster => "SYNC_MASTER",
             Role::Slave => "SLAVE",
         }
+    }
+}
+
+/// `[transaction]`: the transaction checker (`crate::transaction`), with
+/// RocketMQ's `transactionCheckInterval`, `transactionTimeOut` and
+/// `transactionCheckMax`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransactionSection {
+    /// How often each shard looks for half messages to check, ms.
+    pub check_interval_ms: u64,
+    /// Age (from the producer's born time) before a half message's first
+    /// check, ms; a message's `CHECK_IMMUNITY_TIME_IN_SECONDS` overrides it.
+    pub timeout_ms: u64,
+    /// Checks before an unresolved half message is discarded.
+    pub check_max: u32,
+}
+
+impl Default for TransactionSection {
+    fn default() -> Self {
+        TransactionSection {
+            check_interval_ms: 60_000,
+            timeout_ms: 6_000,
+            check_max: 15,
+        }
+    }
+}
+
+impl TransactionSection {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(10..=3_600_000).contains(&self.check_interval_ms) {
+            return Err(bad("transaction.check_interval_ms", "must be 10..=3600000"));
+        }
+        if self.timeout_ms > 86_400_000 {
+            return Err(bad("transaction.timeout_ms", "must be 0..=86400000"));
+        }
+        if !(1..=1000).contains(&self.check_max) {
+            return Err(bad("transaction.check_max", "must be 1..=1000"));
+        }
+        Ok(())
     }
 }
 
@@ -302,6 +343,7 @@ impl BrokerConfig {
         }
         self.validate_group_limits()?;
         self.validate_replication()?;
+        self.transaction.validate()?;
         self.store_config()
             .validate()
             .map_err(|e| bad("store", e))?;
@@ -501,6 +543,27 @@ mod tests {
             ),
         ];
         for (text, key) in cases {
+            let err = BrokerConfig::from_toml(text).unwrap_err();
+            assert!(err.0.contains(key), "{text:?} -> {err}");
+        }
+    }
+
+    #[test]
+    fn transaction_keys_are_validated() {
+        let ok = BrokerConfig::from_toml("[transaction]\ncheck_interval_ms = 50\ntimeout_ms = 0\n");
+        assert_eq!(ok.unwrap().transaction.check_max, 15);
+        for (text, key) in [
+            (
+                "[transaction]\ncheck_interval_ms = 5\n",
+                "transaction.check_interval_ms",
+            ),
+            (
+                "[transaction]\ntimeout_ms = 86400001\n",
+                "transaction.timeout_ms",
+            ),
+            ("[transaction]\ncheck_max = 0\n", "transaction.check_max"),
+            ("[transaction]\ncheck_times = 3\n", "check_times"),
+        ] {
             let err = BrokerConfig::from_toml(text).unwrap_err();
             assert!(err.0.contains(key), "{text:?} -> {err}");
         }

@@ -23,6 +23,8 @@
 //!   units, SQL92 expressions evaluated on message properties.
 //! * [`delay`] — delay levels: the schedule topic and its transformations.
 //! * [`longpoll`] — parked pulls, woken by arrivals or deadlines.
+//! * [`transaction`] — half messages, their op log and the check-back
+//!   decisions (`transaction::{ops, check}` are pure).
 //! * [`clock`] — the one clock (wall and monotonic readings), real or
 //!   driven by hand; the store stamps records with the same one.
 //!
@@ -55,3 +57,4 @@ pub mod shard;
 pub mod shared;
 pub mod subscription_groups;
 pub mod topics;
+pub mod transaction;

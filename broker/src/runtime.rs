@@ -254,6 +254,7 @@ async fn start_shard(
         spawn_housekeeping(&shard);
     }
     crate::schedule::spawn_schedulers(&shard);
+    crate::transaction::spawn_checker(&shard);
     if !master {
         glommio::spawn_local(crate::replica::slave::run(shard.clone())).detach();
     }

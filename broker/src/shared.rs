@@ -357,6 +357,8 @@ pub struct BrokerShared {
     persister: Persister,
     /// Replication as every shard reports it.
     pub replication: ReplicationStatus,
+    /// Each shard's unresolved half messages (`crate::transaction`).
+    pub transactions: crate::transaction::Books,
 }
 
 /// Locks a mutex, recovering from poisoning: every critical section here
@@ -445,6 +447,7 @@ impl BrokerShared {
             shard_threads,
             persister,
             replication,
+            transactions: Default::default(),
         })
     }
 

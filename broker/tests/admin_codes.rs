@@ -82,6 +82,8 @@ fn broker_config_is_properties_text_with_a_version_header() {
             assert_eq!(props["mappedFileSizeCommitLog"], (1u64 << 20).to_string());
             assert!(props.contains_key("brokerClusterName"));
             assert!(props.contains_key("storePathRootDir"));
+            assert_eq!(props["transactionCheckInterval"], "60000");
+            assert_eq!(props["transactionCheckMax"], "15");
             let version =
                 DataVersion::decode(r.ext_fields.get("version").unwrap().as_bytes()).unwrap();
             assert!(version.timestamp > 1_600_000_000_000);

@@ -285,6 +285,10 @@ pub fn broker_config<S: Storage>(shard: &Rc<Shard<S>>) -> RemotingCommand {
         pairs.push(("flushDiskType", t.to_owned()));
     }
     pairs.push(("flushMode", mode.to_owned()));
+    let t = &shared.config.transaction;
+    pairs.push(("transactionCheckInterval", t.check_interval_ms.to_string()));
+    pairs.push(("transactionTimeOut", t.timeout_ms.to_string()));
+    pairs.push(("transactionCheckMax", t.check_max.to_string()));
     let mut answer = success().with_body(properties_text(pairs).into_bytes());
     let version = String::from_utf8(boot_version(shard).encode()).expect("JSON is UTF-8");
     answer.ext_fields.insert("version", version);

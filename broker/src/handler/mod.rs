@@ -15,6 +15,7 @@
 //!   runtime info (28), broker config (26), topic stats (202), consumers of a
 //!   topic (300), VIEW_MESSAGE_BY_ID (33),
 //!   QUERY_MESSAGE (12)
+//! * [`crate::transaction::end`] — END_TRANSACTION (37)
 
 pub mod admin;
 pub mod client;
@@ -118,6 +119,7 @@ pub async fn dispatch<S: Storage>(
         req::QUERY_TOPIC_CONSUME_BY_WHO => admin::consume_by_who(shard, request),
         req::VIEW_MESSAGE_BY_ID => admin::view_message(shard, request).await,
         req::QUERY_MESSAGE => admin::query_message(shard, request).await,
+        req::END_TRANSACTION => crate::transaction::end::end_transaction(shard, request).await,
         code => error(
             rsp::REQUEST_CODE_NOT_SUPPORTED,
             format!(" request type {code} not supported"),

@@ -15,7 +15,8 @@
 //! does a retry, at level 3 + its reconsume count unless the consumer named one.
 //! A send-back is refused up front (SUBSCRIPTION_GROUP_NOT_EXIST) when the
 //! group's name cannot make a retry/DLQ topic: nothing undeliverable enters
-//! the schedule topic from here.
+//! the schedule topic from here. A half message (`TRAN_MSG`) goes to
+//! [`crate::transaction::half`] instead, and is refused in a batch.
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -46,6 +47,7 @@ use crate::topics::{
     dlq_topic, retry_topic, validate_group_name, validate_topic_name, TopicRefusal,
     NOT_ALLOWED_SEND_TOPICS, RETRY_TOPIC_PREFIX,
 };
+use crate::transaction;
 
 /// One message of a send, before the broker completes it.
 struct Item {
@@ -90,6 +92,12 @@ pub async fn send<S: Storage>(
             .get(property::UNIQ_KEY)
             .map(str::to_owned)
     });
+    if let [single] = msgs.as_slice() {
+        let props = Properties(&single.properties);
+        if transaction::is_half(props, single.sys_flag, single.reconsume_times) {
+            return transaction::half::send_half(shard, msgs.swap_remove(0)).await;
+        }
+    }
     if let [single] = msgs.as_mut_slice() {
         let levels = &shard.shared.delay_levels;
         if let Some(level) = delay::requested_level(Properties(&single.properties), levels) {
@@ -133,7 +141,7 @@ pub async fn send<S: Storage>(
 
 /// SUCCESS, or what a sync master's wait for its slaves came to (the
 /// message is stored either way; RocketMQ clients retry on both codes).
-fn sent_response(replicated: Option<Replicated>) -> RemotingCommand {
+pub(crate) fn sent_response(replicated: Option<Replicated>) -> RemotingCommand {
     match replicated {
         None | Some(Replicated::Yes) => success(),
         Some(Replicated::TimedOut) => error(
@@ -194,6 +202,16 @@ fn check_batch<S: Storage>(
     if !h.is_batch() {
         return None;
     }
+    // As RocketMQ's store (`CommitLog.asyncPutMessages`): no half messages in a batch.
+    let reconsume = h.reconsume_times.unwrap_or(0);
+    let half =
+        |item: &Item| transaction::is_half(Properties(&item.properties), h.sys_flag, reconsume);
+    if items.iter().any(half) {
+        return Some(error(
+            rsp::MESSAGE_ILLEGAL,
+            "transactional (half) messages cannot be sent in a batch",
+        ));
+    }
     let batch_properties = h.properties.as_deref().unwrap_or_default();
     let item_properties = items.iter().map(|item| item.properties.as_str());
     batch_refusal(
@@ -250,10 +268,6 @@ fn check_items<S: Storage>(shard: &Shard<S>, items: &[Item]) -> Option<RemotingC
                 item.properties.len()
             );
             return Some(error(rsp::MESSAGE_ILLEGAL, why));
-        }
-        if Properties(&item.properties).get(property::TRAN_MSG) == Some("true") {
-            let why = "transactional messages are not supported by this broker yet";
-            return Some(error(rsp::NO_PERMISSION, why));
         }
     }
     None

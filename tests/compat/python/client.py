@@ -9,6 +9,16 @@
         [--instance NAME] [--max-run-ms MS] [--consume-delay-ms D] [--max-cache M]
       -> {"event":"started"}, then {"event":"msg",...} per message; stops when
          stdin closes or after MS.
+    client.py transact --namesrv A --topic T --group G --plan commit,rollback,unknown
+        [--prefix P] [--max-run-ms MS]
+      -> {"event":"sent","i":0,"local":"commit",...} per message, {"event":"done"},
+         then {"event":"checked","body":...,"answer":"commit"} per check-back;
+         stops when stdin closes or after MS.
+
+A transact run sends message i (body P-i, user property plan=plan[i]) with
+TransactionMQProducer.send_message_in_transaction; its local transaction
+answers COMMIT, ROLLBACK or UNKNOWN as the plan says. The broker's check-back
+of an "unknown" message is answered COMMIT, of any other with its plan.
 
 With --consume-delay-ms the consumer runs one consume thread that spends D ms
 on each message (after printing it); --max-cache M lets the client hold at
@@ -35,13 +45,14 @@ import sys
 import threading
 import time
 
-from rocketmq.client import ConsumeStatus, Message, Producer, PushConsumer
+from rocketmq.client import (ConsumeStatus, Message, Producer, PushConsumer,
+                             TransactionMQProducer, TransactionStatus)
 from rocketmq.ffi import dll
 
 _out_lock = threading.Lock()
 
 # Properties every received message is asked for (the wrapper cannot list them).
-_PROPS = ("seq", "origin", "shard", "UNIQ_KEY", "KEYS", "TAGS")
+_PROPS = ("seq", "origin", "shard", "plan", "UNIQ_KEY", "KEYS", "TAGS")
 
 
 def emit(obj):
@@ -114,6 +125,55 @@ def produce(args):
     finish(0)
 
 
+_VERDICTS = {
+    "commit": TransactionStatus.COMMIT,
+    "rollback": TransactionStatus.ROLLBACK,
+    "unknown": TransactionStatus.UNKNOWN,
+}
+
+
+def transact(args):
+    plan = args.plan.split(",")
+
+    def on_check(m):
+        mine = text(m.get_property("plan"))
+        answer = "commit" if mine == "unknown" else mine
+        emit({"event": "checked", "body": text(m.body), "plan": mine, "answer": answer,
+              "msg_id": text(m.id)})
+        return _VERDICTS.get(answer, TransactionStatus.UNKNOWN)
+
+    def local_execute(m, _user_args):
+        return _VERDICTS[text(m.get_property("plan"))]
+
+    producer = TransactionMQProducer(args.group, on_check, timeout=5000)
+    producer.set_name_server_address(args.namesrv)
+    producer.start()
+    for i, verdict in enumerate(plan):
+        msg = Message(args.topic)
+        msg.set_tags("TagA")
+        msg.set_keys("%s-key-%d" % (args.prefix, i))
+        msg.set_body("%s-%d" % (args.prefix, i))
+        msg.set_property("seq", str(i))
+        msg.set_property("origin", "python")
+        msg.set_property("plan", verdict)
+        r = producer.send_message_in_transaction(msg, local_execute)
+        emit({"event": "sent", "i": i, "status": r.status.name, "msg_id": r.msg_id,
+              "queue_offset": r.offset, "local": verdict})
+    emit({"event": "done", "count": len(plan)})
+    stdin_closed = threading.Event()
+
+    def watch_stdin():
+        for _ in sys.stdin:
+            pass
+        stdin_closed.set()
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    stdin_closed.wait(args.max_run_ms / 1000.0)
+    bounded(producer.shutdown, 5, "TransactionMQProducer.shutdown")
+    emit({"event": "stopped"})
+    finish(0)
+
+
 def consume(args):
     consumer = PushConsumer(args.group, orderly=args.orderly)
     consumer.set_name_server_address(args.namesrv)
@@ -170,7 +230,7 @@ def consume(args):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("command", choices=["produce", "consume"])
+    p.add_argument("command", choices=["produce", "consume", "transact"])
     p.add_argument("--namesrv", required=True)
     p.add_argument("--topic", required=True)
     p.add_argument("--group", required=True)
@@ -185,9 +245,10 @@ def main():
     p.add_argument("--max-run-ms", type=int, default=120000)
     p.add_argument("--consume-delay-ms", type=int, default=0)
     p.add_argument("--max-cache", type=int, default=0)
+    p.add_argument("--plan", default="commit")
     args = p.parse_args()
     try:
-        (produce if args.command == "produce" else consume)(args)
+        {"produce": produce, "consume": consume, "transact": transact}[args.command](args)
     except Exception as e:
         emit({"event": "error", "error": repr(e)})
         finish(1)

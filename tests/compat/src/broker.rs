@@ -94,11 +94,18 @@ impl Broker {
     /// Starts `bolide-broker --standalone` and waits until both its
     /// NameServer and broker ports accept connections.
     pub fn start() -> Broker {
-        Broker::start_with("")
+        Broker::start_configured("", "")
     }
 
     /// [`Broker::start`] with further `[broker]` config lines.
     pub fn start_with(broker_lines: &str) -> Broker {
+        Broker::start_configured(broker_lines, "")
+    }
+
+    /// [`Broker::start`] with further `[broker]` config lines, and a
+    /// `broker.toml` ending with `extra` (further sections, such as
+    /// `[transaction]`).
+    pub fn start_configured(broker_lines: &str, extra: &str) -> Broker {
         let dir = tempfile::tempdir().expect("temp dir");
         let (namesrv_port, broker_port) = (free_port(), free_port());
         let spec = BrokerSpec {
@@ -109,7 +116,7 @@ impl Broker {
             replication: "",
             broker: broker_lines,
         };
-        let toml = broker_toml(&spec, &dir.path().join("data"));
+        let toml = broker_toml(&spec, &dir.path().join("data")) + "\n" + extra;
         let name = format!("bolide-broker :{broker_port}");
         let proc = spawn_broker(dir.path(), "broker.toml", name, &toml, &["--standalone"]);
         wait_listening("bolide-broker", &[namesrv_port, broker_port]);

@@ -433,3 +433,98 @@ fn of_kind<T: for<'de> Deserialize<'de>>(events: &[Value], kind: &str) -> Vec<T>
         })
         .collect()
 }
+
+/// What a transactional producer's local transaction answers for a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Commit,
+    Rollback,
+    /// Unknown locally; the broker's check-back is answered COMMIT.
+    UnknownThenCommit,
+}
+
+impl Verdict {
+    fn flag(self) -> &'static str {
+        match self {
+            Verdict::Commit => "commit",
+            Verdict::Rollback => "rollback",
+            Verdict::UnknownThenCommit => "unknown",
+        }
+    }
+}
+
+/// A check-back the producer answered (`{"event":"checked",…}`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Checked {
+    pub body: Option<String>,
+    pub answer: String,
+}
+
+/// A transactional producer process (`transact`): sends message `i` (body
+/// `{prefix}-{i}`, user property `plan`) in a transaction whose local part
+/// answers `plan[i]`, then keeps answering the broker's check-backs until
+/// stopped.
+#[derive(Debug)]
+pub struct Transactor {
+    proc: Proc,
+}
+
+impl Transactor {
+    /// Starts it and waits until every message was sent (each send result
+    /// is checked: status OK, a message id).
+    pub fn start(
+        client: Client,
+        namesrv: &str,
+        topic: &str,
+        group: &str,
+        prefix: &str,
+        plan: &[Verdict],
+    ) -> (Transactor, Vec<Sent>) {
+        let mut command = client.command("transact");
+        command.args(["--namesrv", namesrv, "--topic", topic, "--group", group]);
+        let flags: Vec<&str> = plan.iter().map(|v| v.flag()).collect();
+        command.args([
+            "--prefix",
+            prefix,
+            "--plan",
+            &flags.join(","),
+            "--max-run-ms",
+            "240000",
+        ]);
+        let proc = Proc::spawn(
+            format!("{} transact {topic} {group}", client.name()),
+            command,
+        );
+        let events = proc.wait_until("transactional sends", PRODUCE_TIMEOUT, |events| {
+            events.iter().any(|e| e["event"] == "done")
+        });
+        let mut sent: Vec<Sent> = of_kind(&events, "sent");
+        sent.sort_by_key(|s| s.i);
+        assert_eq!(
+            sent.len(),
+            plan.len(),
+            "{}: one result per message",
+            proc.name()
+        );
+        (Transactor { proc }, sent)
+    }
+
+    /// The check-backs answered so far.
+    pub fn checked(&self) -> Vec<Checked> {
+        of_kind(&self.proc.events(), "checked")
+    }
+
+    /// Waits until `done` holds for the check-backs answered so far.
+    pub fn wait_checked(&self, what: &str, timeout: Duration, done: impl Fn(&[Checked]) -> bool) {
+        self.proc
+            .wait_until(what, timeout, |events| done(&of_kind(events, "checked")));
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.proc.stop(Duration::from_secs(30));
+    }
+
+    pub fn dump(&self) -> String {
+        self.proc.dump()
+    }
+}

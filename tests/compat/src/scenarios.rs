@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::admin;
 use crate::broker::{Broker, ReplicaPair};
-use crate::clients::{Client, Consumer, Mode, Pace, Produce, Received, Sent, PULL_BATCH};
+use crate::clients::{
+    Client, Consumer, Mode, Pace, Produce, Received, Sent, Transactor, Verdict, PULL_BATCH,
+};
 
 /// Longest wait for messages to arrive at a consumer.
 const RECEIVE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -42,6 +44,14 @@ const FAILOVER_PACE: Pace = Pace {
 /// until then their pulls to the dead master fail and are retried (after
 /// 1 s, C++; 3 s, Rust).
 const FAILOVER_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The transaction checker of the `transactions` scenario's broker: a
+/// half message is first checked after 1 s, then every second. Until a
+/// producer of the group has heartbeated, the broker has nobody to ask;
+/// checks count all the same (as in RocketMQ), so `check_max` leaves room
+/// for a client that heartbeats only at its 30 s timer.
+const TRANSACTION_CONFIG: &str =
+    "[transaction]\ncheck_interval_ms = 1000\ntimeout_ms = 1000\ncheck_max = 120\n";
 
 fn origin(client: Client) -> &'static str {
     match client {
@@ -610,4 +620,79 @@ pub fn slave_failover(client: Client) {
         replayed.len(),
         replayed.first()
     );
+}
+
+/// A transactional producer's three outcomes: a COMMIT is delivered, a
+/// ROLLBACK never, and an UNKNOWN is checked back by the broker over the
+/// producer's connection, answered COMMIT and then delivered exactly once.
+/// Nothing but the unknown one is ever checked.
+pub fn transactions(client: Client) {
+    let broker = Broker::start_configured("", TRANSACTION_CONFIG);
+    let namesrv = broker.namesrv();
+    let (topic, prefix) = ("CompatTx", "tx");
+    let plan = [
+        Verdict::Commit,
+        Verdict::Rollback,
+        Verdict::UnknownThenCommit,
+    ];
+    let (mut producer, sent) =
+        Transactor::start(client, &namesrv, topic, "CompatTxProducer", prefix, &plan);
+    for s in &sent {
+        let status = s.status.as_deref().unwrap_or_default();
+        assert!(
+            status.eq_ignore_ascii_case("OK") || status.eq_ignore_ascii_case("SendOk"),
+            "{s:?}"
+        );
+        assert!(
+            s.msg_id.as_deref().is_some_and(|id| !id.is_empty()),
+            "{s:?}"
+        );
+    }
+    broker.wait_route(topic);
+    let consumer = Consumer::start(client, &namesrv, topic, "CompatTxGroup", "*", false);
+    let (committed, checked) = (format!("{prefix}-0"), format!("{prefix}-2"));
+    producer.wait_checked(
+        "the check-back of the unknown transaction",
+        RECEIVE_TIMEOUT,
+        |c| {
+            c.iter()
+                .any(|c| c.body.as_deref() == Some(checked.as_str()))
+        },
+    );
+    consumer.wait_for(
+        "the committed and the checked message",
+        RECEIVE_TIMEOUT,
+        |r| r.len() >= 2,
+    );
+    std::thread::sleep(QUIET_PERIOD);
+    let received = consumer.received();
+    let bodies = by_body(&received);
+    let once = |body: &str| bodies.get(body).map_or(0, Vec::len);
+    assert_eq!(
+        once(&committed),
+        1,
+        "the committed message, once\n{}",
+        consumer.dump()
+    );
+    assert_eq!(once(&checked), 1, "the checked-then-committed one, once");
+    assert_eq!(received.len(), 2, "the rolled-back message was delivered");
+    for (s, body) in [(&sent[0], &committed), (&sent[2], &checked)] {
+        let copy = bodies[body.as_str()][0];
+        assert_eq!(
+            Some(copy.uniq_key()),
+            s.msg_id.as_deref(),
+            "{body}: producer's id"
+        );
+        assert_eq!(copy.topic, topic);
+    }
+    let asked: Vec<_> = producer
+        .checked()
+        .into_iter()
+        .filter_map(|c| c.body)
+        .collect();
+    assert!(
+        asked.iter().all(|b| *b == checked),
+        "only the unknown one is checked: {asked:?}"
+    );
+    producer.stop();
 }

@@ -9,6 +9,8 @@
 //! master (`MQClientFactory::findBrokerAddressInSubscribe`, librocketmq
 //! 2.1.0 `src/MQClientFactory.cpp:650`, called with `onlyThisBroker = false`
 //! by `src/consumer/PullAPIWrapper.cpp:99`).
+//! `transactions` drives the wrapper's `TransactionMQProducer` (local
+//! transaction and check callbacks) against the broker's check-back.
 
 use bolide_compat::clients::Client;
 use bolide_compat::scenarios;
@@ -51,4 +53,9 @@ fn lookup() {
 #[test]
 fn slave_failover() {
     scenarios::slave_failover(Client::Python);
+}
+
+#[test]
+fn transactions() {
+    scenarios::transactions(Client::Python);
 }

@@ -7,6 +7,8 @@
 //! `src/factory/mq_client_instance.rs:2512`, called with
 //! `only_this_broker = false` by
 //! `src/consumer/consumer_impl/pull_api_wrapper.rs:313`).
+//! `transactions` drives the crate's `TransactionMQProducer` (a
+//! `TransactionListener` answering local execution and check-backs).
 
 use bolide_compat::clients::Client;
 use bolide_compat::scenarios;
@@ -54,4 +56,9 @@ fn lookup() {
 #[test]
 fn slave_failover() {
     scenarios::slave_failover(Client::Rust);
+}
+
+#[test]
+fn transactions() {
+    scenarios::transactions(Client::Rust);
 }

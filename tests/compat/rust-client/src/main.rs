@@ -14,10 +14,21 @@
 //!     [--instance NAME] [--max-run-ms MS] [--consume-delay-ms D] [--max-cache M]
 //!   → {"event":"started"} then {"event":"msg",…} per message; stops (shutting the
 //!     consumer down, which commits offsets) when stdin closes or after MS.
+//! rmq-rust-client transact --namesrv A --topic T --group G --plan commit,rollback,unknown
+//!     [--prefix P] [--max-run-ms MS]
+//!   → {"event":"sent","i":0,"local":"commit",…} per message, {"event":"done"}, then
+//!     {"event":"checked","body":…,"answer":"commit"} per check-back; stops when
+//!     stdin closes or after MS.
 //! ```
 //!
 //! `--sql` subscribes with `MessageSelector::by_sql` (an SQL92 filter the
 //! broker evaluates) instead of the tag expression `--expr`.
+//!
+//! A transact run sends message `i` (body `P-i`, user property `plan=plan[i]`)
+//! with `TransactionMQProducer::send_message_in_transaction`; its local
+//! transaction answers COMMIT, ROLLBACK or UNKNOWN as the plan says, and the
+//! broker's check-back of an `unknown` message is answered COMMIT (of any
+//! other, with its plan).
 //!
 //! With `--consume-delay-ms` the consumer runs one consume thread that spends
 //! D ms on each message (after printing it), pulling 32 messages at a time;
@@ -28,6 +39,7 @@
 //! and the user properties `seq=i`, `origin=rust` and, with `--shard-keys K`,
 //! `shard=P-shard-(i % K)` (also the ordering key of `--mode orderly`).
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::sync::Arc;
@@ -36,12 +48,14 @@ use std::time::Duration;
 use rocketmq_client_rust::{
     ClientConfig, ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
     ConsumeConcurrentlyStatus, ConsumeOrderlyContext, ConsumeOrderlyStatus, DefaultMQProducer,
-    DefaultMQPushConsumer, MQPushConsumer, MessageListenerConcurrently, MessageListenerOrderly,
-    MessageSelector, SendResult,
+    DefaultMQPushConsumer, LocalTransactionState, MQPushConsumer, MessageListenerConcurrently,
+    MessageListenerOrderly, MessageSelector, SendResult, TransactionListener,
+    TransactionMQProducer,
 };
 use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_model::common::message::message_queue::MessageQueue;
 use rocketmq_model::common::message::message_single::Message;
+use rocketmq_model::common::message::MessageTrait;
 use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 use serde_json::{json, Value};
 
@@ -278,6 +292,96 @@ async fn produce(opts: &Opts, rt: &Runtime) -> AnyResult<()> {
     Ok(())
 }
 
+/// The `plan` user property of a message.
+fn plan_of(m: &dyn MessageTrait) -> Option<String> {
+    m.get_properties()
+        .iter()
+        .find(|(k, _)| k.to_string() == "plan")
+        .map(|(_, v)| v.to_string())
+}
+
+fn verdict(plan: Option<&str>) -> LocalTransactionState {
+    match plan {
+        Some("commit") => LocalTransactionState::CommitMessage,
+        Some("rollback") => LocalTransactionState::RollbackMessage,
+        _ => LocalTransactionState::Unknown,
+    }
+}
+
+/// Answers as each message's plan says (see the module docs).
+struct Planned;
+
+impl TransactionListener for Planned {
+    fn execute_local_transaction(
+        &self,
+        msg: &dyn MessageTrait,
+        _: Option<&(dyn Any + Send + Sync)>,
+    ) -> LocalTransactionState {
+        verdict(plan_of(msg).as_deref())
+    }
+
+    fn check_local_transaction(&self, msg: &MessageExt) -> LocalTransactionState {
+        let plan = plan_of(msg);
+        let answer = match plan.as_deref() {
+            Some("unknown") => "commit",
+            other => other.unwrap_or("unknown"),
+        };
+        emit(json!({
+            "event": "checked",
+            "body": msg.body().map(|b| String::from_utf8_lossy(&b).into_owned()),
+            "plan": plan,
+            "answer": answer,
+            "msg_id": msg.msg_id().to_string(),
+        }));
+        verdict(Some(answer))
+    }
+}
+
+async fn transact(opts: &Opts, rt: &Runtime) -> AnyResult<()> {
+    let (topic, prefix) = (opts.req("topic")?, opts.get("prefix", "m"));
+    let instance = format!("rust-transactor-{}", std::process::id());
+    let mut producer = TransactionMQProducer::builder(rt.client.clone())
+        .client_config(client_config(&opts.req("namesrv")?, &instance))
+        .producer_group(opts.req("group")?)
+        .send_msg_timeout(5_000)
+        .transaction_listener(Planned)
+        .build();
+    producer.start().await?;
+    let plan = opts.get("plan", "commit");
+    let plan: Vec<&str> = plan.split(',').collect();
+    for (i, local) in plan.iter().enumerate() {
+        let msg = Message::builder()
+            .topic(topic.as_str())
+            .tags("TagA")
+            .key(format!("{prefix}-key-{i}"))
+            .body_slice(format!("{prefix}-{i}").as_bytes())
+            .raw_property("seq", i.to_string())?
+            .raw_property("origin", "rust")?
+            .raw_property("plan", *local)?
+            .build()?;
+        let result = producer
+            .send_message_in_transaction::<(), _>(msg, None)
+            .await?;
+        let r = result
+            .send_result
+            .ok_or("transactional send returned no result")?;
+        let mut line = sent_line(i as u64, &r, None, r.queue_offset);
+        line["local"] = json!(local);
+        emit(line);
+    }
+    emit(json!({"event": "done", "count": plan.len()}));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let _ = std::io::stdin().lock().lines().count();
+        let _ = tx.send(());
+    });
+    let max_run = Duration::from_millis(opts.num("max-run-ms", 120_000)?);
+    let _ = tokio::time::timeout(max_run, rx).await;
+    let _ = tokio::time::timeout(Duration::from_secs(15), producer.shutdown()).await;
+    emit(json!({"event": "stopped"}));
+    Ok(())
+}
+
 fn msg_line(m: &MessageExt) -> Value {
     let props: BTreeMap<String, String> = m
         .properties()
@@ -405,7 +509,10 @@ fn main() {
             let outcome = match command.as_str() {
                 "produce" => produce(&opts, &rt).await,
                 "consume" => consume(&opts, &rt).await,
-                other => Err(format!("unknown command {other:?} (produce | consume)").into()),
+                "transact" => transact(&opts, &rt).await,
+                other => {
+                    Err(format!("unknown command {other:?} (produce | consume | transact)").into())
+                }
             };
             rt.shutdown().await;
             outcome
