@@ -52,7 +52,7 @@ async fn run<S: Storage>(shard: Rc<Shard<S>>) {
     let interval = Duration::from_millis(shard.shared.config.transaction.check_interval_ms);
     let mut log = LogLimiter::default();
     loop {
-        glommio::timer::sleep(interval).await;
+        shard.clock.sleep(interval).await;
         tick(&shard, &mut log).await;
     }
 }
@@ -67,7 +67,7 @@ async fn recover<S: Storage>(shard: &Rc<Shard<S>>) {
             Err(e) => {
                 failures += 1;
                 tracing::warn!(shard = shard.id.0, error = %e, "rebuilding transactions failed; retrying");
-                glommio::timer::sleep(backoff(failures)).await;
+                shard.clock.sleep(backoff(failures)).await;
             }
         }
     }
