@@ -190,13 +190,16 @@ impl<S: Storage> ShardStore<S> {
         if self.config.flush_mode.writes_behind() {
             self.apply_backpressure(batch_bytes).await?;
         }
-        let results = self.append_in_memory(msgs)?;
+        let (results, tags_codes) = self.append_in_memory(msgs)?;
         match self.config.flush_mode {
             FlushMode::Sync => {
                 let end = self.bufs.borrow().write_pos();
                 self.wait_durable(end).await?;
+                // Long polls wake once readers may see the records.
+                self.notify_appended(msgs, &results, &tags_codes);
             }
             FlushMode::Async | FlushMode::Memory => {
+                self.notify_appended(msgs, &results, &tags_codes);
                 if self.bufs.borrow().has_sealed() {
                     self.writer_kick.notify_all();
                 }
@@ -332,10 +335,10 @@ impl<S: Storage> ShardStore<S> {
 
     /// Encodes and dispatches; no await, so the batch is contiguous in the
     /// log and in its queue.
-    fn append_in_memory(&self, msgs: &[NewMessage]) -> Result<Vec<AppendResult>> {
+    fn append_in_memory(&self, msgs: &[NewMessage]) -> Result<(Vec<AppendResult>, Vec<i64>)> {
         let now = self.now_ms();
         let mut results = Vec::with_capacity(msgs.len());
-        let mut events = Vec::with_capacity(msgs.len());
+        let mut tags_codes = Vec::with_capacity(msgs.len());
         {
             let mut bufs = self.bufs.borrow_mut();
             let mut queues = self.queues.borrow_mut();
@@ -381,7 +384,7 @@ impl<S: Storage> ShardStore<S> {
                     tags_code: tags,
                 });
                 index.add_keys(&m.topic, keys, uniq, pos, now);
-                events.push((queue_offset.0, tags, m.properties.as_str()));
+                tags_codes.push(tags);
                 results.push(AppendResult {
                     global_offset: global,
                     physical_offset: PhysicalOffset(pos),
@@ -397,9 +400,28 @@ impl<S: Storage> ShardStore<S> {
         if dispatched >= self.config.checkpoint_trigger_bytes {
             self.kick.notify_all();
         }
-        self.notify_listener(&msgs[0].topic, msgs[0].queue_id, &events);
         self.grown.notify_all();
-        Ok(results)
+        Ok((results, tags_codes))
+    }
+
+    /// Tells the dispatch listener (long polling) about appended records.
+    fn notify_appended(&self, msgs: &[NewMessage], results: &[AppendResult], tags_codes: &[i64]) {
+        let events: Vec<(u64, i64, &str)> = (msgs.iter().zip(results).zip(tags_codes))
+            .map(|((m, r), tags)| (r.queue_offset.0, *tags, m.properties.as_str()))
+            .collect();
+        self.notify_listener(&msgs[0].topic, msgs[0].queue_id, &events);
+    }
+
+    /// The end of the log readers may see. In sync mode only what is
+    /// durable: a record a crash can still take back is never handed to a
+    /// consumer, who could otherwise commit past a position that is then
+    /// reused (found by the simulation). The other modes answer before
+    /// durability, and promise accordingly less (see [`FlushMode`]).
+    pub(crate) fn visible_end(&self) -> u64 {
+        match self.config.flush_mode {
+            FlushMode::Sync => self.flush.borrow().durable,
+            FlushMode::Async | FlushMode::Memory => u64::MAX,
+        }
     }
 
     fn notify_listener(&self, topic: &str, queue_id: u32, events: &[(u64, i64, &str)]) {

@@ -263,9 +263,22 @@ impl<S: Storage> ShardStore<S> {
         }
         let filtered = req.tag_codes.is_some() || req.record_filter.is_some();
         let scan = scan_units(req.offset, max, req.max_count.max(1), filtered);
-        let units = self
+        let mut units = self
             .read_units(req.topic, req.queue_id, req.offset, scan)
             .await?;
+        let visible = self.visible_end();
+        if let Some(hidden) = units
+            .iter()
+            .position(|u| u.physical_offset.0 + u.size as u64 > visible)
+        {
+            units.truncate(hidden);
+            if units.is_empty() {
+                // Not durable yet: as if the queue ended here.
+                result.status = GetStatus::OffsetOverflowOne;
+                (result.next_begin_offset, result.max_offset) = (req.offset, req.offset);
+                return Ok(result);
+            }
+        }
         let (count, next, removed) = match req.record_filter {
             None => {
                 let (picks, next, removed) = self.pick_units(req, &units);

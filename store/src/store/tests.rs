@@ -722,3 +722,36 @@ fn record_filters_skip_records_and_count_only_matches() {
         );
     });
 }
+
+#[test]
+fn sync_mode_readers_see_only_durable_records() {
+    run(|| async {
+        let mem = MemStorage::new(1 << 30);
+        let cfg = StoreConfig {
+            flush_mode: FlushMode::Sync,
+            ..StoreConfig::for_tests()
+        };
+        let (store, _) = open_mem(&mem, cfg).await;
+        store
+            .append(msg("V", 0, b"durable", None, None))
+            .await
+            .unwrap();
+        mem.set_faults(|f| f.fail_writes = true);
+        assert!(store
+            .append(msg("V", 0, b"not yet", None, None))
+            .await
+            .is_err());
+        // Dispatched, so its queue offset is taken, but not durable.
+        assert_eq!(store.queue_bounds("V", 0), Some((0, 2)));
+        let got = store.get_messages(&get("V", 0, 0, None)).await.unwrap();
+        assert_eq!(
+            (got.status, got.message_count, got.next_begin_offset),
+            (GetStatus::Found, 1, 1)
+        );
+        let got = store.get_messages(&get("V", 0, 1, None)).await.unwrap();
+        assert_eq!(
+            (got.status, got.next_begin_offset),
+            (GetStatus::OffsetOverflowOne, 1)
+        );
+    });
+}
