@@ -321,7 +321,7 @@ impl Registrar {
             self.shared.topics_registered(settled);
             let wait_ms = schedule.next_ms.saturating_sub(self.clock.monotonic_ms());
             futures_lite::future::or(
-                glommio::timer::sleep(Duration::from_millis(wait_ms)),
+                self.clock.sleep(Duration::from_millis(wait_ms)),
                 self.shared.wait_topics_version(version + 1),
             )
             .await;

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bolide_proto::ids::{PhysicalOffset, ShardId};
 use bolide_proto::message::{NewMessage, Properties};
@@ -265,18 +265,20 @@ impl<S: Storage> Shard<S> {
     }
 
     /// Asks the config persister for a pass now and waits for it without
-    /// blocking this executor; the outcome of that pass.
+    /// blocking this executor; the outcome of that pass. The persister is a
+    /// thread doing real file I/O, so this waits in real time (glommio's
+    /// timer), not on the shard's clock, which a test may hold still.
     pub async fn persist_now(&self) -> Result<(), String> {
         let ticket = self.shared.request_flush();
-        let deadline = self.clock.monotonic_ms() + PERSIST_WAIT.as_millis() as u64;
+        let deadline = Instant::now() + PERSIST_WAIT;
         loop {
             if let Some(outcome) = self.shared.flush_outcome(ticket) {
                 return outcome;
             }
-            if self.clock.monotonic_ms() >= deadline {
+            if Instant::now() >= deadline {
                 return Err(format!("not persisted within {PERSIST_WAIT:?}"));
             }
-            self.clock.sleep(PERSIST_POLL).await;
+            glommio::timer::sleep(PERSIST_POLL).await;
         }
     }
 
@@ -290,8 +292,10 @@ impl<S: Storage> Shard<S> {
             self.shared.wait_registered(version).await;
             true
         };
+        // Real time, as for `persist_now`: the registrar's network round
+        // trips do not follow the shard's clock.
         let timeout = async {
-            self.clock.sleep(REGISTER_WAIT).await;
+            glommio::timer::sleep(REGISTER_WAIT).await;
             false
         };
         let registered = futures_lite::future::or(reached, timeout).await;

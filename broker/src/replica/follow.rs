@@ -202,7 +202,7 @@ pub async fn run(shared: Arc<BrokerShared>, clock: SharedClock) {
     };
     loop {
         follower.round().await;
-        glommio::timer::sleep(interval).await;
+        follower.clock.sleep(interval).await;
     }
 }
 

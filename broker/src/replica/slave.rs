@@ -45,7 +45,7 @@ pub async fn run<S: Storage>(shard: Rc<Shard<S>>) {
                 }
             }
         }
-        glommio::timer::sleep(backoff).await;
+        shard.clock.sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
