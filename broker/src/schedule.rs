@@ -16,13 +16,16 @@
 //! level, retried with exponential backoff. Log lines are rate-limited per
 //! level ([`LogLimiter`]).
 
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
+
+use glommio::task::JoinHandle;
 
 use bolide_proto::consume_queue::CqUnit;
 use bolide_proto::delay::SCHEDULE_TOPIC;
 use bolide_proto::message::{NewMessage, RecordView};
 use bolide_store::io::Storage;
+use bolide_store::store::ShardStore;
 use bolide_store::StoreError;
 
 use crate::delay::from_schedule;
@@ -177,18 +180,31 @@ pub fn spawn_schedulers<S: Storage>(shard: &Rc<Shard<S>>) {
     if !shard.shared.config.replication.role.is_master() {
         return;
     }
-    for level in 1..=shard.shared.delay_levels.count() {
-        if shard.owner(SCHEDULE_TOPIC, level - 1) == shard.id {
-            glommio::spawn_local(run_level(shard.clone(), level)).detach();
-        }
-    }
+    spawn_level_schedulers(shard);
 }
 
-async fn run_level<S: Storage>(shard: Rc<Shard<S>>, level: u32) {
+/// Starts the scheduler of every level this shard owns; their handles (a
+/// simulation cancels them when the broker "dies").
+pub fn spawn_level_schedulers<S: Storage>(shard: &Rc<Shard<S>>) -> Vec<JoinHandle<()>> {
+    let levels = 1..=shard.shared.delay_levels.count();
+    levels
+        .filter(|level| shard.owner(SCHEDULE_TOPIC, level - 1) == shard.id)
+        .map(|level| glommio::spawn_local(run_level(Rc::downgrade(shard), level)).detach())
+        .collect()
+}
+
+/// Holds its shard only while delivering, so a stopped shard is not kept
+/// alive by a sleeping scheduler.
+async fn run_level<S: Storage>(shard: Weak<Shard<S>>, level: u32) {
     let mut state = LevelState::new(level);
     loop {
-        let wait = deliver_due(&shard, &mut state).await;
-        glommio::timer::sleep(wait).await;
+        let Some(strong) = shard.upgrade() else {
+            return;
+        };
+        let wait = deliver_due(&strong, &mut state).await;
+        let sleep = strong.clock.sleep(wait);
+        drop(strong);
+        sleep.await;
     }
 }
 
@@ -198,8 +214,7 @@ async fn run_level<S: Storage>(shard: Rc<Shard<S>>, level: u32) {
 async fn deliver_due<S: Storage>(shard: &Rc<Shard<S>>, state: &mut LevelState) -> Duration {
     let (level, queue) = (state.level, state.level - 1);
     let store = shard.store();
-    let min = store.min_offset(SCHEDULE_TOPIC, queue);
-    let mut offset = shard.shared.delay_offset(level).max(min);
+    let mut offset = start_offset(shard, level, &store);
     let units = match store
         .queue_units(SCHEDULE_TOPIC, queue, offset, BATCH)
         .await
@@ -221,6 +236,29 @@ async fn deliver_due<S: Storage>(shard: &Rc<Shard<S>>, state: &mut LevelState) -
         shard.shared.set_delay_offset(level, offset);
     }
     Duration::ZERO
+}
+
+/// Where the level's queue is to be read from: its stored offset, kept
+/// inside the queue's bounds. A crash the flush mode does not cover can
+/// cut the queue below the (separately persisted) offset; reading on from
+/// there would skip the messages that reuse the cut positions, so the
+/// offset is corrected to the queue's end, as RocketMQ's
+/// `correctDelayOffset` does.
+fn start_offset<S: Storage>(shard: &Shard<S>, level: u32, store: &ShardStore<S>) -> u64 {
+    let queue = level - 1;
+    let (min, max) = store.queue_bounds(SCHEDULE_TOPIC, queue).unwrap_or((0, 0));
+    let stored = shard.shared.delay_offset(level);
+    let offset = stored.clamp(min, max.max(min));
+    if stored > offset {
+        tracing::warn!(
+            level,
+            stored,
+            max,
+            "delay offset past the end of its queue (log cut by a crash); corrected"
+        );
+        shard.shared.set_delay_offset(level, offset);
+    }
+    offset
 }
 
 /// Reads one due scheduled record and delivers it.

@@ -179,3 +179,31 @@ fn an_acknowledged_send_survives_a_process_crash() {
         .join()
         .expect("executor thread");
 }
+
+/// A delay level's stored offset past the end of its queue (a crash the
+/// flush mode does not cover cut the queue) is corrected to the end before
+/// the scheduler reads on, so messages that reuse the cut positions are not
+/// skipped.
+#[test]
+fn a_delay_offset_past_its_queue_is_corrected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    glommio::LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            let manual = Arc::new(ManualClock::new(START_MS));
+            let clock: SharedClock = manual.clone();
+            let shared = Arc::new(BrokerShared::load(broker_config(&dir), clock.as_ref()).unwrap());
+            let disk = MemStorage::new(1 << 30).with_clock(clock.clone());
+            let shard = open_shard(&shared, &disk, &clock).await;
+            shared.set_delay_offset(1, 40);
+            shared.set_delay_offset(2, 0);
+            let schedulers = bolide_broker::schedule::spawn_level_schedulers(&shard);
+            assert!(!schedulers.is_empty());
+            futures_lite::future::yield_now().await;
+            assert_eq!((shared.delay_offset(1), shared.delay_offset(2)), (0, 0));
+            schedulers.iter().for_each(|s| s.cancel());
+        })
+        .expect("spawn executor")
+        .join()
+        .expect("executor thread");
+}
