@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bolide_proto::body::route::TopicRouteData;
 use bolide_proto::codes::{pull_sys_flag, request_code, response_code};
+use bolide_proto::delay::DelayLevels;
 use bolide_proto::header::namesrv::GetRouteInfoRequestHeader;
 use bolide_proto::header::offset::{
     OffsetResponseHeader, QueryConsumerOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
@@ -160,6 +161,16 @@ struct PendingSend {
     key: MessageKey,
     conn: ConnId,
     at: u64,
+    /// Delay level (0: none).
+    delay: u32,
+}
+
+/// One message in eight is delayed, by level 1, 2 or 3 (1 s, 5 s, 10 s).
+fn delay_level(key: MessageKey) -> u32 {
+    match key.seq % 8 {
+        0 => 1 + (key.seq / 8 % 3) as u32,
+        _ => 0,
+    }
 }
 
 /// A producer with a window of sync sends.
@@ -214,8 +225,9 @@ impl Producer {
         };
         let queues = self.link.queues.unwrap_or(1);
         self.next_queue = (self.next_queue + 1) % queues;
-        let request = send_request(key, self.next_queue);
-        ctx.ledger.sent(key);
+        let delay = delay_level(key);
+        let request = send_request(key, self.next_queue, delay);
+        ctx.ledger.sent(key, ctx.now);
         self.unacked.insert(key);
         let opaque = self.link.send(ctx, request);
         let conn = self.link.broker.expect("just connected");
@@ -223,6 +235,7 @@ impl Producer {
             key,
             conn,
             at: ctx.now,
+            delay,
         };
         self.pending.insert(opaque, pending);
     }
@@ -241,7 +254,12 @@ impl Producer {
                     response.decode_header().map_err(|e| e.to_string())?;
                 let at = (header.queue_id as u32, header.queue_offset as u64);
                 self.unacked.remove(&sent.key);
-                ctx.ledger.acked(sent.key, at)
+                if sent.delay == 0 {
+                    return ctx.ledger.acked(sent.key, at);
+                }
+                let delay_ms = DelayLevels::default().delay_ms(sent.delay);
+                ctx.ledger.acked_delayed(sent.key, delay_ms, ctx.cuts);
+                Ok(())
             }
             response_code::TOPIC_NOT_EXIST => {
                 self.link.queues = None;
@@ -271,13 +289,16 @@ impl Producer {
     }
 }
 
-fn send_request(key: MessageKey, queue: u32) -> RemotingCommand {
+fn send_request(key: MessageKey, queue: u32, delay: u32) -> RemotingCommand {
     let mut properties = String::new();
     push_property(
         &mut properties,
         property::UNIQ_KEY,
         &format!("SIM{:04}{:012}", key.producer, key.seq),
     );
+    if delay > 0 {
+        push_property(&mut properties, property::DELAY, &delay.to_string());
+    }
     let header = SendMessageRequestHeader {
         producer_group: "SimProducers".into(),
         topic: TOPIC.into(),
@@ -501,7 +522,7 @@ impl Consumer {
         let at = format!("queue {queue} pulled at {offset}");
         match response.code {
             response_code::SUCCESS => {
-                let last = read_records(ctx.ledger, queue, offset, &response.body)
+                let last = read_records(ctx.ledger, ctx.now, queue, offset, &response.body)
                     .map_err(|e| format!("{at}: {e}"))?;
                 if next != last + 1 {
                     return Err(format!("{at}: next {next} after the last record {last}"));
@@ -541,6 +562,7 @@ impl Consumer {
 /// Checks and records the records of a FOUND answer; the last offset.
 fn read_records(
     ledger: &mut Ledger,
+    now: u64,
     queue: u32,
     first: u64,
     mut rest: &[u8],
@@ -555,7 +577,7 @@ fn read_records(
                 record.queue_id()
             ));
         }
-        ledger.delivered((queue, offset), record.body())?;
+        ledger.delivered((queue, offset), record.body(), now)?;
         rest = &rest[record.total_size()..];
         expected += 1;
     }

@@ -163,6 +163,8 @@ pub struct World {
     /// Crashes that could cut the log so far.
     cuts: u32,
     tasks: Rc<RefCell<BTreeMap<u64, JoinHandle<()>>>>,
+    /// The broker's own tasks (delay-level schedulers).
+    background: Vec<JoinHandle<()>>,
     next_task: u64,
     outbox: Outbox,
     producers: Vec<Producer>,
@@ -220,6 +222,7 @@ impl World {
             lost_unflushed: None,
             cuts: 0,
             tasks: Rc::default(),
+            background: Vec::new(),
             next_task: 0,
             outbox: Rc::default(),
             ledger: Ledger::default(),
@@ -252,7 +255,7 @@ impl World {
             }
             self.step(false).await?;
         }
-        self.ledger.final_check()?;
+        self.ledger.final_check(self.cuts)?;
         self.summary.steps = self.opts.steps + settled;
         self.summary.acked = self.ledger.acked_count();
         self.summary.deliveries = self.ledger.deliveries;
@@ -519,8 +522,7 @@ impl World {
         };
         self.fold(&[u64::MAX - 4, u64::from(power)]);
         self.trace(|| format!("broker {}", if power { "loses power" } else { "killed" }));
-        let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
-        tasks.values().for_each(JoinHandle::cancel);
+        self.cancel_tasks();
         self.life += 1;
         for (conn, ends) in self.net.break_node(Node::Broker) {
             self.closed(conn, ends);
@@ -553,6 +555,16 @@ impl World {
         self.disk_full_until = None;
         self.down_until = self.now() + 10 + self.rng.below(3_000);
         self.bury(broker).await
+    }
+
+    /// Cancels every task of the broker: answers in progress and its own.
+    fn cancel_tasks(&mut self) {
+        let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
+        tasks
+            .values()
+            .chain(&self.background)
+            .for_each(JoinHandle::cancel);
+        self.background.clear();
     }
 
     /// Drops a dead broker and waits until nothing holds it, so its config
@@ -611,6 +623,7 @@ impl World {
                 self.ledger.forget_from(queue, end, reached);
             }
         }
+        self.background = bolide_broker::schedule::spawn_level_schedulers(&shard);
         self.broker = Some(Broker {
             shared,
             shard,
@@ -659,6 +672,7 @@ impl World {
             .map(|q| (q, store.queue_bounds(TOPIC, q).map_or(0, |(_, max)| max)))
             .collect();
         self.producers.iter().all(|p| p.unacked() == 0)
+            && self.ledger.delayed_pending(self.cuts) == 0
             && self.consumers.iter().all(|c| c.caught_up(&ends))
     }
 
@@ -671,8 +685,9 @@ impl World {
             None => Vec::new(),
         };
         format!(
-            "broker up {}, queue bounds {ends:?}, unacked {unacked:?}, consumers {:?}, {} frames in flight",
+            "broker up {}, queue bounds {ends:?}, unacked {unacked:?}, {} delayed pending, consumers {:?}, {} frames in flight",
             self.broker.is_some(),
+            self.ledger.delayed_pending(self.cuts),
             self.consumers,
             self.net.in_flight()
         )
