@@ -102,6 +102,10 @@ pub struct Summary {
     pub consumer_restarts: u32,
     /// Starts refused by a full disk.
     pub failed_starts: u32,
+    /// Device errors injected (failing writes or syncs).
+    pub io_errors: u32,
+    /// Restarts of a broker whose store a device error stopped.
+    pub operator_restarts: u32,
     /// Everything delivered and injected, folded (FNV-1a).
     pub digest: u64,
 }
@@ -111,7 +115,8 @@ impl std::fmt::Display for Summary {
         write!(
             f,
             "seed {} {}: {} steps, {} acked, {} delivered ({} again), {} lost and {} skipped as the mode allows; \
-             {} kills, {} power losses, {} disk-full ({} starts refused), {} resets, {} consumer restarts; \
+             {} kills, {} power losses, {} disk-full ({} starts refused), {} I/O errors ({} restarts), \
+             {} resets, {} consumer restarts; \
              digest {:016x}",
             self.seed,
             self.mode,
@@ -125,6 +130,8 @@ impl std::fmt::Display for Summary {
             self.power_losses,
             self.disk_full_windows,
             self.failed_starts,
+            self.io_errors,
+            self.operator_restarts,
             self.resets,
             self.consumer_restarts,
             self.digest
@@ -171,6 +178,8 @@ pub struct World {
     consumers: Vec<Consumer>,
     ledger: Ledger,
     disk_full_until: Option<u64>,
+    /// When the operator restarts a broker a device error stopped.
+    operator_restart_at: Option<u64>,
     next_register: u64,
     summary: Summary,
 }
@@ -227,6 +236,7 @@ impl World {
             outbox: Rc::default(),
             ledger: Ledger::default(),
             disk_full_until: None,
+            operator_restart_at: None,
             next_register: 0,
             summary,
         })
@@ -441,6 +451,7 @@ impl World {
                 Err(e) => return Err(e),
             }
         }
+        self.operator_watch().await?;
         if self.disk_full_until.is_some_and(|until| now >= until) {
             self.disk_full_until = None;
             self.disk.set_faults(|f| f.no_space = false);
@@ -451,6 +462,32 @@ impl World {
         }
         self.producers.iter_mut().for_each(|p| p.expire(now, None));
         self.consumers.iter_mut().for_each(|c| c.expire(now, None));
+        Ok(())
+    }
+
+    /// A device error stops the store (it refuses appends until reopened):
+    /// the operator restarts the broker a while later, and the device works
+    /// again.
+    async fn operator_watch(&mut self) -> Result<(), String> {
+        let poisoned = self
+            .broker
+            .as_ref()
+            .is_some_and(|b| b.shard.store().is_poisoned());
+        if !poisoned {
+            self.operator_restart_at = None;
+            return Ok(());
+        }
+        let now = self.now();
+        match self.operator_restart_at {
+            None => self.operator_restart_at = Some(now + 100 + self.rng.below(2_000)),
+            Some(at) if now >= at => {
+                self.trace(|| "the operator restarts the stopped broker".into());
+                self.summary.operator_restarts += 1;
+                self.operator_restart_at = None;
+                self.crash(false).await?;
+            }
+            Some(_) => {}
+        }
         Ok(())
     }
 
@@ -490,6 +527,22 @@ impl World {
                 self.disk_full_until = Some(until);
                 self.disk.set_faults(|f| f.no_space = true);
                 self.trace(|| format!("disk full until {until}"));
+            }
+            23..=24 if self.broker.is_some() => {
+                let writes = self.rng.below(8);
+                // Not in sync mode: a write-through write whose flush fails
+                // may land torn, garbling the sector it shares with an
+                // acknowledged record (the round rewrites the log's last
+                // page), which a power loss then cuts — a known hole, to
+                // be closed by rounds that never rewrite a durable sector.
+                let syncs = self.mode != FlushMode::Sync && self.rng.below(3) == 0;
+                self.fold(&[u64::MAX - 6, writes, u64::from(syncs)]);
+                self.summary.io_errors += 1;
+                self.trace(|| format!("device errors: writes after {writes}, syncs {syncs}"));
+                self.disk.set_faults(|f| {
+                    f.writes_before_failure = Some(writes);
+                    f.fail_syncs = syncs;
+                });
             }
             18..=22 => {
                 let i = self.rng.below(self.consumers.len() as u64) as usize;
