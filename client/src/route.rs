@@ -194,9 +194,10 @@ pub fn any_addr<'a>(route: &'a TopicRouteData, broker_name: &str) -> Option<&'a 
     broker.master_addr().or(first)
 }
 
-/// Parses an `ip:port` address as routes and NameServer lists spell it.
+/// Parses an `ip:port` address as routes and NameServer lists spell it;
+/// an operator's `host:port` is resolved.
 pub fn parse_addr(addr: &str) -> Result<SocketAddr, ClientError> {
-    addr.trim().parse().map_err(|_| ClientError::InvalidAddr {
+    bolide_transport::cli::resolve_addr(addr).map_err(|_| ClientError::InvalidAddr {
         addr: addr.to_owned(),
     })
 }
