@@ -170,13 +170,16 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
 
 /// Options from parsed arguments, validated.
 pub fn from_matches(m: &ArgMatches) -> Result<Options, String> {
-    let mut o = Options::default();
-    o.mode = match m.get_one::<String>("mode").map(String::as_str) {
+    let mode = match m.get_one::<String>("mode").map(String::as_str) {
         Some("consume") => Mode::Consume,
         _ => Mode::Produce,
     };
-    o.embedded = m.get_flag("embedded");
-    o.from_start = m.get_flag("from-start");
+    let mut o = Options {
+        mode,
+        embedded: m.get_flag("embedded"),
+        from_start: m.get_flag("from-start"),
+        ..Options::default()
+    };
     for id in m.ids() {
         let id = id.as_str();
         if let Ok(Some(v)) = m.try_get_one::<String>(id) {
