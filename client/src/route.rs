@@ -384,7 +384,8 @@ mod tests {
             ("127.0.0.1:9876", true),
             (" 10.0.0.1:10911 ", true),
             ("[::1]:9876", true),
-            ("localhost:9876", false),
+            ("localhost:9876", true),
+            ("localhost", false),
             ("127.0.0.1", false),
             ("", false),
         ];

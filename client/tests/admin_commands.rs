@@ -351,3 +351,41 @@ fn consumer_progress_without_a_topic_lists_every_topic_of_the_group() {
     assert!(!only.contains("ProgA"), "{only}");
     assert!(only.contains("Diff Total: 1"), "{only}");
 }
+
+/// Whether the broker at `addr` holds committed offsets of `group` on
+/// `topic` (GET_ALL_CONSUMER_OFFSET).
+fn holds_offsets(addr: SocketAddr, group: &str, topic: &str) -> bool {
+    let key = format!("{topic}@{group}");
+    run(move || async move {
+        let conn = Connection::connect(addr, Rc::new(NoInbound), 16 << 20, TIMEOUT)
+            .await
+            .expect("connect");
+        let request = RemotingCommand::request(req::GET_ALL_CONSUMER_OFFSET);
+        let response = conn.invoke(request, TIMEOUT).await.expect("offsets");
+        String::from_utf8_lossy(&response.body).contains(&key)
+    })
+}
+
+/// A group whose master is gone is still found on its slave (which
+/// copied its offsets), as the failover compatibility scenario needs.
+#[test]
+fn consumer_progress_reads_the_slave_once_the_master_is_gone() {
+    let mut cluster = Cluster::start_with_slave();
+    let ns = cluster.namesrv_addr();
+    ok_line(ns, "updateTopic -c DefaultCluster -t SlaveTopic -r 1 -w 1");
+    wait_for_route(ns, "SlaveTopic", 1);
+    commit_offset(cluster.broker_addr(), "SlaveGroup", "SlaveTopic", 0, 0);
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !holds_offsets(cluster.slave_addr(), "SlaveGroup", "SlaveTopic") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slave never copied the group's offsets"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    cluster.stop_master();
+    let progress = ok_line(ns, "consumerProgress -g SlaveGroup");
+    let cells = row(&progress, "SlaveTopic");
+    assert_eq!(cells[..3], ["SlaveTopic", "broker-a", "0"], "{progress}");
+    assert_eq!(cells[4], "0", "the committed offset, read from the slave");
+}

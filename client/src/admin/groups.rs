@@ -64,36 +64,67 @@ impl Admin {
         Ok(parse_properties(&String::from_utf8_lossy(&response.body)))
     }
 
-    /// The master of every broker group of every cluster.
-    pub async fn all_masters(&self) -> Result<Vec<SocketAddr>, ClientError> {
+    /// Every broker address of every cluster, masters and slaves.
+    pub async fn all_brokers(&self) -> Result<Vec<SocketAddr>, ClientError> {
         let info = self.cluster_info().await?;
-        let mut masters: Vec<SocketAddr> = info
+        let mut brokers: Vec<SocketAddr> = info
             .broker_addr_table
             .values()
-            .filter_map(|broker| broker.master_addr())
-            .map(parse_addr)
+            .flat_map(|broker| broker.broker_addrs.values())
+            .map(|addr| parse_addr(addr))
             .collect::<Result<_, _>>()?;
-        masters.sort();
-        Ok(masters)
+        brokers.sort();
+        Ok(brokers)
     }
 
-    /// The topics `group` committed offsets for on any master; `None` when
-    /// no master knows the group at all (no config, no offsets), which
-    /// `consumerProgress` reports as an error as mqadmin does.
+    /// The topics `group` committed offsets for on any broker; `None` when
+    /// no broker knows the group at all (no config, no offsets), which
+    /// `consumerProgress` reports as an error as mqadmin does. Slaves are
+    /// asked too (they copy groups and offsets), so a group stays visible
+    /// after its master is gone; a broker that does not answer is skipped
+    /// unless none answers.
     pub async fn group_topics(&self, group: &str) -> Result<Option<BTreeSet<String>>, ClientError> {
         let mut topics = BTreeSet::new();
         let mut known = false;
-        for master in self.all_masters().await? {
-            let response = self
-                .broker_success(master, request(req::GET_ALL_CONSUMER_OFFSET))
-                .await?;
-            let offsets = ConsumerOffsetWrapper::decode(&response.body)?;
-            topics.extend(offsets.offset_table.keys().filter_map(|key| {
+        let mut unreachable = None;
+        let mut answered = false;
+        for broker in self.all_brokers().await? {
+            match self.group_on(broker, group).await {
+                Ok((here, known_here)) => {
+                    topics.extend(here);
+                    known |= known_here;
+                    answered = true;
+                }
+                Err(e @ ClientError::Transport { .. }) => unreachable = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        match (answered, unreachable) {
+            (false, Some(e)) => Err(e),
+            _ => Ok((known || !topics.is_empty()).then_some(topics)),
+        }
+    }
+
+    /// What one broker knows of `group`: the topics it has offsets of, and
+    /// whether it has the group's config.
+    async fn group_on(
+        &self,
+        broker: SocketAddr,
+        group: &str,
+    ) -> Result<(BTreeSet<String>, bool), ClientError> {
+        let response = self
+            .broker_success(broker, request(req::GET_ALL_CONSUMER_OFFSET))
+            .await?;
+        let offsets = ConsumerOffsetWrapper::decode(&response.body)?;
+        let topics = offsets
+            .offset_table
+            .keys()
+            .filter_map(|key| {
                 let (topic, owner) = key.rsplit_once('@')?;
                 (owner == group).then(|| topic.to_owned())
-            }));
-            known = known || self.subscription_group(master, group).await?.is_some();
-        }
-        Ok((known || !topics.is_empty()).then_some(topics))
+            })
+            .collect();
+        let known = self.subscription_group(broker, group).await?.is_some();
+        Ok((topics, known))
     }
 }
