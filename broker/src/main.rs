@@ -2,8 +2,8 @@
 //! the same process) until Ctrl-C / SIGTERM.
 //!
 //! ```text
-//! bolide-broker [--standalone] [--config broker.toml] [--data-dir DIR]
-//!               [--listen-port PORT] [--namesrv IP:PORT] [--shards N]
+//! bolide-broker [--standalone] [-c|--config broker.toml] [--data-dir DIR]
+//!               [--listen-port PORT] [-n|--namesrv HOST:PORT[;HOST:PORT]] [--shards N]
 //! ```
 //!
 //! One process per data directory and per port: the runtime locks the data
@@ -12,52 +12,76 @@
 
 use bolide_broker::config::{BrokerConfig, DEFAULT_CONFIG_TOML};
 use bolide_namesrv::config::NamesrvConfig;
-
-const USAGE: &str = "usage: bolide-broker [--standalone] [--config FILE] [--data-dir DIR] \
-[--listen-port PORT] [--namesrv IP:PORT] [--shards N]";
+use clap::{Arg, ArgAction, ArgMatches, Command};
 
 struct Args {
     standalone: bool,
     config: BrokerConfig,
 }
 
-fn value(args: &mut impl Iterator<Item = String>, flag: &str) -> Result<String, String> {
-    args.next()
-        .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+/// The command line; `-c`/`-n` are `mqbroker`'s spellings of the config
+/// file and the NameServer list.
+fn command() -> Command {
+    let value = |id: &'static str, name: &'static str, help: &'static str| {
+        Arg::new(id).long(id).value_name(name).help(help)
+    };
+    Command::new("bolide-broker")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Bolide broker: thread-per-core RocketMQ-compatible message broker")
+        .arg(
+            Arg::new("standalone")
+                .long("standalone")
+                .action(ArgAction::SetTrue)
+                .help("also run a NameServer in this process, on the first namesrv address"),
+        )
+        .arg(
+            value("config", "FILE", "TOML config (defaults built in)")
+                .short('c')
+                .visible_alias("configFile"),
+        )
+        .arg(value("data-dir", "DIR", "store directory (store.data_dir)"))
+        .arg(value("listen-port", "PORT", "port (broker.listen_port)"))
+        .arg(
+            value(
+                "namesrv",
+                "ADDR[;ADDR]",
+                "NameServers, host:port accepted (broker.namesrv_addrs)",
+            )
+            .short('n')
+            .visible_alias("namesrvAddr"),
+        )
+        .arg(value("shards", "N", "shards, one per core (broker.shards)"))
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = std::env::args().skip(1);
-    let mut text = DEFAULT_CONFIG_TOML.to_owned();
-    let mut overrides: Vec<(String, String)> = Vec::new();
-    let mut standalone = false;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--standalone" => standalone = true,
-            "--config" => {
-                let path = value(&mut args, "--config")?;
-                text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("cannot read {path}: {e}"))?;
-            }
-            "--data-dir" | "--listen-port" | "--namesrv" | "--shards" => {
-                overrides.push((arg.clone(), value(&mut args, &arg)?));
-            }
-            "-h" | "--help" => return Err(USAGE.to_owned()),
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+/// The config file (or the built-in defaults) with the flags applied.
+fn parse_args(m: &ArgMatches) -> Result<Args, String> {
+    let text = match m.get_one::<String>("config") {
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?
         }
-    }
+        None => DEFAULT_CONFIG_TOML.to_owned(),
+    };
     let mut config = BrokerConfig::from_toml(&text).map_err(|e| e.to_string())?;
-    for (flag, v) in overrides {
-        let bad = |e: std::num::ParseIntError| format!("{flag} {v:?}: {e}");
-        match flag.as_str() {
-            "--data-dir" => config.store.data_dir = v.into(),
-            "--listen-port" => config.broker.listen_port = v.parse().map_err(bad)?,
-            "--namesrv" => config.broker.namesrv_addrs = vec![v],
-            _ => config.broker.shards = v.parse().map_err(bad)?,
-        }
+    let number = |flag: &str, v: &String| format!("--{flag} {v:?}: not a number");
+    if let Some(dir) = m.get_one::<String>("data-dir") {
+        config.store.data_dir = dir.into();
+    }
+    if let Some(v) = m.get_one::<String>("listen-port") {
+        config.broker.listen_port = v.parse().map_err(|_| number("listen-port", v))?;
+    }
+    if let Some(v) = m.get_one::<String>("namesrv") {
+        let addrs =
+            bolide_transport::cli::resolve_addr_list(v).map_err(|e| format!("--namesrv: {e}"))?;
+        config.broker.namesrv_addrs = addrs.iter().map(ToString::to_string).collect();
+    }
+    if let Some(v) = m.get_one::<String>("shards") {
+        config.broker.shards = v.parse().map_err(|_| number("shards", v))?;
     }
     config.validate().map_err(|e| e.to_string())?;
-    Ok(Args { standalone, config })
+    Ok(Args {
+        standalone: m.get_flag("standalone"),
+        config,
+    })
 }
 
 /// Starts the NameServer of `--standalone` on the broker's first
@@ -125,9 +149,12 @@ fn start(args: Args) -> Result<Running, String> {
 }
 
 fn main() {
+    // Parsed first: `--help` and usage errors must not wait on signal or
+    // log set-up (clap exits 0 for help and version, 2 for a usage error).
+    let matches = command().get_matches();
     bolide_transport::signal::block_termination_signals();
     bolide_transport::logging::init();
-    let args = match parse_args() {
+    let args = match parse_args(&matches) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("bolide-broker: {e}");
@@ -166,5 +193,41 @@ fn main() {
     match stopped {
         Ok(()) => println!("bolide-broker: stopped cleanly"),
         Err(e) => fail(format!("stopped, but {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn flags_override_the_config_and_hostnames_resolve() {
+        let m = command().get_matches_from([
+            "bolide-broker",
+            "--standalone",
+            "-n",
+            "localhost:9876",
+            "--listen-port",
+            "20911",
+            "--shards",
+            "2",
+        ]);
+        let args = parse_args(&m).unwrap();
+        assert!(args.standalone);
+        let b = &args.config.broker;
+        assert_eq!((b.listen_port, b.shards), (20911, 2));
+        assert!(
+            b.namesrv_addrs[0].ends_with(":9876"),
+            "{:?}",
+            b.namesrv_addrs
+        );
+        let m = command().get_matches_from(["bolide-broker", "--shards", "x"]);
+        let refused = parse_args(&m).err().expect("--shards x is refused");
+        assert!(refused.contains("--shards"), "{refused}");
     }
 }

@@ -11,10 +11,17 @@
 //! | consumer progress | per queue GET_MAX_OFFSET and QUERY_CONSUMER_OFFSET (14); lag = max − committed |
 //! | message by id | VIEW_MESSAGE_BY_ID (33) to the store host encoded in the offset id |
 //! | messages by key | QUERY_MESSAGE (12) to every broker of the topic |
+//! | message by either id, reads from a queue | [`read`]: VIEW_MESSAGE_BY_ID or QUERY_MESSAGE; read-only PULL_MESSAGE (11) |
+//! | subscription groups, broker config, a group's topics | [`groups`]: 200, 207, 352, GET_BROKER_CONFIG (26), GET_ALL_CONSUMER_OFFSET (43) |
 //!
 //! Like the [`crate::producer::Producer`], an [`Admin`] lives on one glommio
 //! executor; it keeps one connection per address. NameServer requests fail
 //! over across the configured addresses on transport errors.
+
+pub mod groups;
+pub mod read;
+
+pub use read::Pulled;
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -194,9 +194,10 @@ pub fn any_addr<'a>(route: &'a TopicRouteData, broker_name: &str) -> Option<&'a 
     broker.master_addr().or(first)
 }
 
-/// Parses an `ip:port` address as routes and NameServer lists spell it.
+/// Parses an `ip:port` address as routes and NameServer lists spell it;
+/// an operator's `host:port` is resolved.
 pub fn parse_addr(addr: &str) -> Result<SocketAddr, ClientError> {
-    addr.trim().parse().map_err(|_| ClientError::InvalidAddr {
+    bolide_transport::cli::resolve_addr(addr).map_err(|_| ClientError::InvalidAddr {
         addr: addr.to_owned(),
     })
 }
@@ -383,7 +384,8 @@ mod tests {
             ("127.0.0.1:9876", true),
             (" 10.0.0.1:10911 ", true),
             ("[::1]:9876", true),
-            ("localhost:9876", false),
+            ("localhost:9876", true),
+            ("localhost", false),
             ("127.0.0.1", false),
             ("", false),
         ];

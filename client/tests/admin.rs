@@ -202,7 +202,7 @@ fn admin_errors_exit_non_zero_with_a_message() {
     let cases: [(&[&str], i32, &str); 6] = [
         (&["topicRoute", "-t", "NoSuchTopic"], 1, "TOPIC_NOT_EXIST"),
         (&["topicRoute"], 2, "needs -t"),
-        (&["frobnicate"], 2, "unknown command"),
+        (&["frobnicate"], 2, "unrecognized subcommand 'frobnicate'"),
         (&["queryMsgById", "-i", "XYZ"], 1, "message id"),
         (
             &["queryMsgByUniqueKey", "-t", "TBW102", "-i", "00AA"],

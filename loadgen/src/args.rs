@@ -1,7 +1,10 @@
-//! Command-line options of `bolide-loadgen`, parsed without a framework
-//! (pure, table-tested).
+//! Command-line options of `bolide-loadgen`: a clap command (help,
+//! version, suggestions) turned into [`Options`] by a pure, table-tested
+//! step.
 
 use std::time::Duration;
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
 
 /// What the run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,52 +84,107 @@ impl Default for Options {
     }
 }
 
-pub const USAGE: &str = "\
-usage: bolide-loadgen produce|consume [options]
-  -n, --namesrv ADDR      NameServer (default 127.0.0.1:9876)
-  -t, --topic NAME        topic (default BenchmarkTest)
-  -s, --size BYTES        message body size (default 1024)
-  -p, --producers N       concurrent producers (default 64)
-      --threads N         client executor threads (default 1)
-      --send sync|async|oneway   (default sync)
-      --inflight N        unanswered requests per async producer (default 16)
-  -b, --batch N           messages per send request (default 1)
-      --rate N            messages per second, all producers (default unlimited)
-  -d, --duration SECS     run time (default 10)
-  -c, --count N           stop after N messages instead
-  -q, --queues N          queues of the topic (default 8)
-      --from-start        consume from the earliest offset
-      --embedded          start a NameServer + broker in this process
-      --flush async|sync|memory  embedded broker flush mode (default async)
-      --shards N          embedded broker shards (default 1)
-      --spin-us N         executor spin before sleeping, us (default 100)";
+/// The command line: the mode, then options (`-n`/`--namesrvAddr` as in
+/// RocketMQ's tools; the NameServer may be `host:port`).
+pub fn command() -> Command {
+    let value = |long: &'static str, name: &'static str, help: &'static str| {
+        Arg::new(long).long(long).value_name(name).help(help)
+    };
+    let flag = |long: &'static str, help: &'static str| {
+        Arg::new(long)
+            .long(long)
+            .action(ArgAction::SetTrue)
+            .help(help)
+    };
+    Command::new("bolide-loadgen")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Throughput and latency of a RocketMQ-compatible broker")
+        .arg(
+            Arg::new("mode")
+                .required(true)
+                .value_parser(["produce", "consume"])
+                .help("send messages, or pull them"),
+        )
+        .arg(
+            value("namesrv", "ADDR", "NameServer (default 127.0.0.1:9876)")
+                .short('n')
+                .visible_alias("namesrvAddr"),
+        )
+        .arg(value("topic", "NAME", "topic (default BenchmarkTest)").short('t'))
+        .arg(value("size", "BYTES", "message body size (default 1024)").short('s'))
+        .arg(value("producers", "N", "concurrent producers (default 64)").short('p'))
+        .arg(value("threads", "N", "client executor threads (default 1)"))
+        .arg(value(
+            "send",
+            "MODE",
+            "sync, async or oneway (default sync)",
+        ))
+        .arg(value(
+            "inflight",
+            "N",
+            "unanswered requests per async producer (default 16)",
+        ))
+        .arg(value("batch", "N", "messages per send request (default 1)").short('b'))
+        .arg(value(
+            "rate",
+            "N",
+            "messages per second, all producers (default unlimited)",
+        ))
+        .arg(value("duration", "SECS", "run time (default 10)").short('d'))
+        .arg(value("count", "N", "stop after N messages instead").short('c'))
+        .arg(value("queues", "N", "queues of the topic (default 8)").short('q'))
+        .arg(flag("from-start", "consume from the earliest offset"))
+        .arg(flag(
+            "embedded",
+            "start a NameServer + broker in this process",
+        ))
+        .arg(value(
+            "flush",
+            "MODE",
+            "embedded broker flush: async, sync or memory (default async)",
+        ))
+        .arg(value("shards", "N", "embedded broker shards (default 1)"))
+        .arg(value(
+            "spin-us",
+            "N",
+            "executor spin before sleeping, us (default 100)",
+        ))
+}
 
 fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
     value
         .parse()
-        .map_err(|_| format!("{flag}: {value:?} is not a valid number"))
+        .map_err(|_| format!("--{flag}: {value:?} is not a valid number"))
 }
 
-/// Parses the arguments after the program name.
+/// Parses the arguments after the program name (tests; `main` lets clap
+/// print help and usage errors itself).
+#[cfg(test)]
 pub fn parse(args: &[String]) -> Result<Options, String> {
-    let mut o = Options::default();
-    let mut it = args.iter();
-    o.mode = match it.next().map(String::as_str) {
-        Some("produce") => Mode::Produce,
+    let argv = std::iter::once("bolide-loadgen".to_owned()).chain(args.iter().cloned());
+    let matches = command()
+        .try_get_matches_from(argv)
+        .map_err(|e| e.to_string())?;
+    from_matches(&matches)
+}
+
+/// Options from parsed arguments, validated.
+pub fn from_matches(m: &ArgMatches) -> Result<Options, String> {
+    let mode = match m.get_one::<String>("mode").map(String::as_str) {
         Some("consume") => Mode::Consume,
-        other => return Err(format!("expected produce or consume, got {other:?}")),
+        _ => Mode::Produce,
     };
-    while let Some(flag) = it.next() {
-        if flag == "--embedded" {
-            o.embedded = true;
-            continue;
+    let mut o = Options {
+        mode,
+        embedded: m.get_flag("embedded"),
+        from_start: m.get_flag("from-start"),
+        ..Options::default()
+    };
+    for id in m.ids() {
+        let id = id.as_str();
+        if let Ok(Some(v)) = m.try_get_one::<String>(id) {
+            apply(&mut o, id, v)?;
         }
-        if flag == "--from-start" {
-            o.from_start = true;
-            continue;
-        }
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        apply(&mut o, flag, value)?;
     }
     validate(&o)?;
     Ok(o)
@@ -134,20 +192,25 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
 
 fn apply(o: &mut Options, flag: &str, v: &str) -> Result<(), String> {
     match flag {
-        "-n" | "--namesrv" => o.namesrv = v.to_owned(),
-        "-t" | "--topic" => o.topic = v.to_owned(),
-        "-s" | "--size" => o.message_bytes = number(flag, v)?,
-        "-p" | "--producers" => o.producers = number(flag, v)?,
-        "--threads" => o.threads = number(flag, v)?,
-        "--inflight" => o.inflight = number(flag, v)?,
-        "-b" | "--batch" => o.batch = number(flag, v)?,
-        "--rate" => o.rate = number(flag, v)?,
-        "-d" | "--duration" => o.duration = Duration::from_secs_f64(number(flag, v)?),
-        "-c" | "--count" => o.count = number(flag, v)?,
-        "-q" | "--queues" => o.queues = number(flag, v)?,
-        "--shards" => o.embedded_shards = number(flag, v)?,
-        "--spin-us" => o.spin_us = number(flag, v)?,
-        "--send" => {
+        "namesrv" => {
+            let addr = bolide_transport::cli::resolve_addr_list(v)
+                .map_err(|e| format!("--namesrv: {e}"))?;
+            let text: Vec<String> = addr.iter().map(ToString::to_string).collect();
+            o.namesrv = text.join(";");
+        }
+        "topic" => o.topic = v.to_owned(),
+        "size" => o.message_bytes = number(flag, v)?,
+        "producers" => o.producers = number(flag, v)?,
+        "threads" => o.threads = number(flag, v)?,
+        "inflight" => o.inflight = number(flag, v)?,
+        "batch" => o.batch = number(flag, v)?,
+        "rate" => o.rate = number(flag, v)?,
+        "duration" => o.duration = Duration::from_secs_f64(number(flag, v)?),
+        "count" => o.count = number(flag, v)?,
+        "queues" => o.queues = number(flag, v)?,
+        "shards" => o.embedded_shards = number(flag, v)?,
+        "spin-us" => o.spin_us = number(flag, v)?,
+        "send" => {
             o.send_mode = match v {
                 "sync" => SendMode::Sync,
                 "async" => SendMode::Async,
@@ -155,7 +218,7 @@ fn apply(o: &mut Options, flag: &str, v: &str) -> Result<(), String> {
                 _ => return Err(format!("--send: {v:?} is not sync, async or oneway")),
             }
         }
-        "--flush" => {
+        "flush" => {
             o.embedded_flush = match v {
                 "async" => Flush::Async,
                 "sync" => Flush::Sync,
@@ -163,7 +226,8 @@ fn apply(o: &mut Options, flag: &str, v: &str) -> Result<(), String> {
                 _ => return Err(format!("--flush: {v:?} is not async, sync or memory")),
             }
         }
-        _ => return Err(format!("unknown option {flag}\n{USAGE}")),
+        // The mode, handled by the caller.
+        _ => {}
     }
     Ok(())
 }
@@ -203,16 +267,29 @@ mod tests {
         assert_eq!(o.duration, Duration::from_millis(2500));
         assert!(o.embedded && o.from_start);
         assert_eq!(o.embedded_flush, Flush::Sync);
+        let o = parse(&args("produce --namesrvAddr localhost:9876 -c 5")).unwrap();
+        assert!(o.namesrv.ends_with(":9876") && !o.namesrv.starts_with("localhost"));
+        assert_eq!(o.count, 5);
+    }
+
+    #[test]
+    fn command_line_is_consistent() {
+        command().debug_assert();
     }
 
     #[test]
     fn bad_arguments_are_explained() {
         for (line, needle) in [
-            ("", "produce or consume"),
-            ("produce -s", "needs a value"),
+            ("", "<mode>"),
+            ("frobnicate", "possible values: produce, consume"),
+            ("produce -s", "a value is required"),
             ("produce -s x", "not a valid number"),
             ("produce --send maybe", "--send"),
-            ("produce --bogus 1", "unknown option"),
+            ("produce --bogus 1", "unexpected argument '--bogus'"),
+            (
+                "produce --dration 1",
+                "similar argument exists: '--duration'",
+            ),
             ("produce -p 0", "must be > 0"),
             ("produce -p 1 --threads 2", "--threads"),
         ] {

@@ -146,11 +146,12 @@ fn run(o: Options) -> Result<String, String> {
 }
 
 fn main() {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut options = match args::parse(&argv) {
+    // clap prints help and version (exit 0) and usage errors (exit 2).
+    let matches = args::command().get_matches();
+    let mut options = match args::from_matches(&matches) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("bolide-loadgen: {e}\n{}", args::USAGE);
+            eprintln!("bolide-loadgen: {e}\n\n{}", args::command().render_usage());
             std::process::exit(2);
         }
     };

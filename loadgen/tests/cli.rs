@@ -46,6 +46,8 @@ fn loadgen(args: &[&str]) -> String {
     text
 }
 
+/// The consume half names the NameServer `localhost:PORT` with mqadmin's
+/// long spelling: the hostname is resolved.
 #[test]
 fn produce_then_consume_a_fixed_count() {
     let (ns, broker, _data) = start();
@@ -64,10 +66,11 @@ fn produce_then_consume_a_fixed_count() {
         "async",
     ]);
     assert!(batched.contains("100 messages"), "{batched}");
+    let by_name = format!("localhost:{}", ns.addr().port());
     let consumed = loadgen(&[
         "consume",
-        "-n",
-        &namesrv,
+        "--namesrvAddr",
+        &by_name,
         "-t",
         "LgTopic",
         "-c",
@@ -91,5 +94,49 @@ fn bad_options_exit_with_usage() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("usage"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not a valid number"), "{stderr}");
+    assert!(stderr.contains("Usage: bolide-loadgen"), "{stderr}");
+}
+
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_bolide-loadgen"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn help_version_and_unknown_options() {
+    for help in ["--help", "-h"] {
+        let (code, stdout, _) = run(&[help]);
+        assert_eq!(code, Some(0), "{help}");
+        assert!(
+            stdout.contains("Usage: bolide-loadgen [OPTIONS] <mode>"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("--namesrvAddr"), "{stdout}");
+    }
+    let (code, stdout, _) = run(&["--version"]);
+    assert_eq!(
+        (code, stdout.trim()),
+        (
+            Some(0),
+            concat!("bolide-loadgen ", env!("CARGO_PKG_VERSION"))
+        )
+    );
+    let (code, _, stderr) = run(&["produce", "--dration", "1"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("a similar argument exists: '--duration'"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(&["publish"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("[possible values: produce, consume]"),
+        "{stderr}"
+    );
 }

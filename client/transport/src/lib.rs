@@ -11,7 +11,8 @@
 //! * [`listen`] — how a server takes its port: a probe that refuses an
 //!   address another process listens on, then a SO_REUSEPORT listener.
 //! * [`signal`], [`logging`] — process plumbing of the server binaries:
-//!   Ctrl-C / SIGTERM handling and the stderr log subscriber.
+//!   Ctrl-C / SIGTERM handling and the stderr log subscriber; [`cli`] —
+//!   `host:port` arguments of every binary resolved.
 //!
 //! Invariants:
 //! * Protocol logic stays out: this crate moves frames (`bolide-proto`
@@ -24,6 +25,7 @@
 //!   cap; a larger frame closes the connection), pending outbound bytes
 //!   (senders wait), and, on a server, time without a complete frame.
 
+pub mod cli;
 pub mod listen;
 pub mod logging;
 pub mod remoting;

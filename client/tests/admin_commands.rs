@@ -1,0 +1,391 @@
+//! `bolide-admin` as operators type it, with the real binary: the command
+//! line (help, per-command help, version, unknown options and commands
+//! refused with a suggestion) and the commands added after the first cut
+//! (`topicClusterList`, `sendMessage`, `printMsg`, `consumeMessage`,
+//! `queryMsgByOffset`, `queryMsgById` with either id, `getBrokerConfig`,
+//! `updateSubGroup`, `deleteSubGroup`, `consumerProgress` without `-t`)
+//! against a NameServer and broker on loopback, named `localhost:PORT`.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::process::{Command, Output};
+use std::rc::Rc;
+
+use bolide_client::remoting::{Connection, NoInbound};
+use bolide_proto::codes::{request_code as req, response_code as rsp};
+use bolide_proto::header::offset::UpdateConsumerOffsetRequestHeader;
+use bolide_proto::RemotingCommand;
+use support::{run, wait_for_route, Cluster, TIMEOUT};
+
+fn admin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bolide-admin"))
+        .args(args)
+        .env_remove("NAMESRV_ADDR")
+        .output()
+        .expect("run bolide-admin")
+}
+
+/// (exit code, stdout, stderr).
+fn outcome(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = admin(args);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// `localhost:PORT` of a loopback address: what an operator types.
+fn by_name(addr: SocketAddr) -> String {
+    format!("localhost:{}", addr.port())
+}
+
+/// Runs a command with `-n localhost:PORT` that must succeed; its stdout.
+fn ok(ns: SocketAddr, args: &[&str]) -> String {
+    let mut all = args.to_vec();
+    let ns = by_name(ns);
+    all.extend(["-n", ns.as_str()]);
+    let (code, stdout, stderr) = outcome(&all);
+    assert_eq!(code, Some(0), "{args:?}: {stderr}\n{stdout}");
+    stdout
+}
+
+/// Runs a command that must fail with exit code 1; its stderr.
+fn fails(ns: SocketAddr, args: &[&str]) -> String {
+    let mut all = args.to_vec();
+    let ns = by_name(ns);
+    all.extend(["--namesrvAddr", ns.as_str()]);
+    let (code, stdout, stderr) = outcome(&all);
+    assert_eq!(code, Some(1), "{args:?}: {stderr}\n{stdout}");
+    stderr
+}
+
+/// The whitespace-separated cells of the first line that starts with `first`.
+fn row<'a>(output: &'a str, first: &str) -> Vec<&'a str> {
+    output
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cells| cells.first() == Some(&first))
+        .unwrap_or_else(|| panic!("no row starting with {first:?} in\n{output}"))
+}
+
+fn commit_offset(broker: SocketAddr, group: &str, topic: &str, queue: i32, offset: i64) {
+    let header = UpdateConsumerOffsetRequestHeader {
+        consumer_group: group.into(),
+        topic: topic.into(),
+        queue_id: queue,
+        commit_offset: offset,
+    };
+    run(move || async move {
+        let conn = Connection::connect(broker, Rc::new(NoInbound), 16 << 20, TIMEOUT)
+            .await
+            .expect("connect");
+        let request = RemotingCommand::request(req::UPDATE_CONSUMER_OFFSET).with_header(&header);
+        let response = conn.invoke(request, TIMEOUT).await.expect("commit");
+        assert_eq!(response.code, rsp::SUCCESS, "{:?}", response.remark);
+    });
+}
+
+#[test]
+fn help_version_and_usage_errors() {
+    for help in [&["--help"][..], &["-h"], &["help"]] {
+        let (code, stdout, _) = outcome(help);
+        assert_eq!(code, Some(0), "{help:?}");
+        for command in ["updateTopic", "sendMessage", "printMsg", "queryMsgByOffset"] {
+            assert!(
+                stdout.contains(command),
+                "{help:?} lists {command}:\n{stdout}"
+            );
+        }
+    }
+    let (code, stdout, _) = outcome(&["updateTopic", "-h"]);
+    assert_eq!(code, Some(0));
+    for option in [
+        "-t, --topic <TOPIC>",
+        "-b, --brokerAddr",
+        "-c, --clusterName",
+        "-n, --namesrvAddr",
+    ] {
+        assert!(stdout.contains(option), "{option}:\n{stdout}");
+    }
+    let (code, stdout, _) = outcome(&["--version"]);
+    let want = concat!("bolide-admin ", env!("CARGO_PKG_VERSION"));
+    assert_eq!((code, stdout.trim()), (Some(0), want));
+    let cases: [(&[&str], &str); 5] = [
+        (&["topicList", "-z", "1"], "unexpected argument '-z' found"),
+        (&["topicLst"], "'topicList'"),
+        (
+            &["updateTopic", "--tpoic", "T"],
+            "a similar argument exists: '--topic'",
+        ),
+        (&["topicList"], "no NameServer"),
+        (&[], "Usage: bolide-admin"),
+    ];
+    for (args, needle) in cases {
+        let (code, stdout, stderr) = outcome(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+    }
+}
+
+/// `sendMessage` to a chosen queue; the MsgId (UNIQ_KEY) it printed.
+fn send(ns: SocketAddr, topic: &str, body: &str, tag: &str, queue: &str) -> String {
+    let out = ok(
+        ns,
+        &[
+            "sendMessage",
+            "-t",
+            topic,
+            "-p",
+            body,
+            "-c",
+            tag,
+            "-k",
+            "k1 k2",
+            "-b",
+            "broker-a",
+            "-i",
+            queue,
+        ],
+    );
+    let cells = row(&out, "broker-a");
+    assert_eq!(cells[1..3], [queue, "SEND_OK"], "{out}");
+    assert!(
+        out.starts_with("#Broker Name  #QID  #Send Result  #MsgId"),
+        "{out}"
+    );
+    cells[3].to_owned()
+}
+
+/// How many message lines `printMsg` printed.
+fn message_lines(print: &str) -> usize {
+    print.lines().filter(|l| l.starts_with("MSGID: ")).count()
+}
+
+/// The `OFFSET_MSGID` of `printMsg`'s line for `msg_id`.
+fn offset_id_of(print: &str, msg_id: &str) -> String {
+    let line = print
+        .lines()
+        .find(|l| l.starts_with(&format!("MSGID: {msg_id} ")))
+        .unwrap_or_else(|| panic!("{msg_id} missing in\n{print}"));
+    line.split_whitespace()
+        .nth(3)
+        .expect("offset id")
+        .to_owned()
+}
+
+/// `line` split on whitespace, run as [`ok`].
+fn ok_line(ns: SocketAddr, line: &str) -> String {
+    ok(ns, &line.split_whitespace().collect::<Vec<_>>())
+}
+
+/// A cluster whose topic `CliTopic` holds three messages sent with
+/// `sendMessage`: two (TagA, TagB) in queue 0, one (TagA) in queue 1.
+struct Sent {
+    cluster: Cluster,
+    ids: [String; 3],
+}
+
+fn three_messages() -> Sent {
+    let cluster = Cluster::start();
+    let ns = cluster.namesrv_addr();
+    let broker = by_name(cluster.broker_addr());
+    ok_line(
+        ns,
+        &format!("updateTopic --brokerAddr {broker} -t CliTopic -r 2 -w 2"),
+    );
+    wait_for_route(ns, "CliTopic", 2);
+    let ids = [
+        send(ns, "CliTopic", "first", "TagA", "0"),
+        send(ns, "CliTopic", "second", "TagB", "0"),
+        send(ns, "CliTopic", "third", "TagA", "1"),
+    ];
+    Sent { cluster, ids }
+}
+
+#[test]
+fn messages_printed_and_consumed() {
+    let Sent { cluster, ids } = three_messages();
+    let ns = cluster.namesrv_addr();
+    let print = ok_line(ns, "printMsg -t CliTopic");
+    for (queue, max) in [(0, 2), (1, 1)] {
+        let header = format!("minOffset=0, maxOffset={max}, MessageQueue [topic=CliTopic, brokerName=broker-a, queueId={queue}]");
+        assert!(print.contains(&header), "{header}\n{print}");
+    }
+    assert_eq!(message_lines(&print), 3, "{print}");
+    let line = print.lines().find(|l| l.contains(&ids[1])).expect("second");
+    assert!(line.contains("QUEUE_OFFSET: 1 "), "{line}");
+    assert!(
+        line.ends_with("TAGS: TagB KEYS: k1 k2 BODY: second"),
+        "{line}"
+    );
+    let tag_a = ok_line(ns, "printMsg -t CliTopic -s TagA -d false");
+    assert_eq!(tag_a.matches("BODY: NOT PRINT BODY").count(), 2, "{tag_a}");
+    assert!(!tag_a.contains(&ids[1]), "{tag_a}");
+    let none = ok_line(ns, "printMsg -t CliTopic -b 0 -e 1");
+    assert_eq!(message_lines(&none), 0, "{none}");
+
+    let one = ok_line(ns, "consumeMessage -t CliTopic -c 1");
+    assert_eq!(one.matches("Message Body").count(), 1, "{one}");
+    let from = ok_line(ns, "consumeMessage -t CliTopic -b broker-a -i 0 -o 1");
+    assert_eq!(from.matches("Message Body").count(), 1, "{from}");
+    assert!(
+        from.contains(&format!("MsgID             {}", ids[1])),
+        "{from}"
+    );
+    let all = ok_line(ns, "consumeMessage -t CliTopic");
+    assert_eq!(all.matches("Message Body").count(), 3, "{all}");
+    assert_eq!(
+        ok_line(ns, "topicClusterList -t CliTopic"),
+        "DefaultCluster\n"
+    );
+}
+
+#[test]
+fn messages_found_by_offset_and_by_either_id() {
+    let Sent { cluster, ids } = three_messages();
+    let ns = cluster.namesrv_addr();
+    let at = ok_line(ns, "queryMsgByOffset -t CliTopic -b broker-a -i 1 -o 0");
+    assert!(
+        at.contains(&format!("MsgID             {}", ids[2])),
+        "{at}"
+    );
+    assert!(at.contains("Message Body      third"), "{at}");
+    let args = "queryMsgByOffset -t CliTopic -b broker-a -i 1 -o 7";
+    let err = fails(ns, &args.split_whitespace().collect::<Vec<_>>());
+    assert!(err.contains("no message at offset 7"), "{err}");
+
+    // The producer printed the UNIQ_KEY; the offset id is what the broker
+    // answered: queryMsgById takes either.
+    let by_uniq = ok(ns, &["queryMsgById", "-i", &ids[0]]);
+    assert!(by_uniq.contains("Message Body      first"), "{by_uniq}");
+    let in_topic = ok(ns, &["queryMsgById", "-i", &ids[2], "-t", "CliTopic"]);
+    assert!(in_topic.contains("Message Body      third"), "{in_topic}");
+    let print = ok_line(ns, "printMsg -t CliTopic");
+    let offset_id = offset_id_of(&print, &ids[1]);
+    let by_offset_id = ok(ns, &["queryMsgById", "-i", &offset_id]);
+    let want = format!("MsgID             {}", ids[1]);
+    assert!(by_offset_id.contains(&want), "{by_offset_id}");
+    let err = fails(
+        ns,
+        &["queryMsgById", "-i", "0123456789ABCDEF0123456789ABCDEF"],
+    );
+    assert!(err.contains("no message with id"), "{err}");
+}
+
+#[test]
+fn broker_configs() {
+    let cluster = Cluster::start();
+    let ns = cluster.namesrv_addr();
+    let broker = cluster.broker_addr().to_string();
+    let config = ok(
+        ns,
+        &["getBrokerConfig", "-b", &by_name(cluster.broker_addr())],
+    );
+    assert_eq!(
+        row(&config, "brokerName"),
+        ["brokerName", "=", "broker-a"],
+        "{config}"
+    );
+    assert_eq!(row(&config, "brokerClusterName")[2], "DefaultCluster");
+    let by_cluster = ok_line(ns, "getBrokerConfig -c DefaultCluster");
+    let header = format!("============{broker}============\n");
+    assert!(by_cluster.starts_with(&header), "{by_cluster}");
+    assert_eq!(
+        row(&by_cluster, "listenPort")[2],
+        cluster.broker_addr().port().to_string()
+    );
+}
+
+#[test]
+fn subscription_groups() {
+    let cluster = Cluster::start();
+    let ns = cluster.namesrv_addr();
+    let broker = cluster.broker_addr().to_string();
+    let err = fails(ns, &["consumerProgress", "-g", "NoSuchGroup"]);
+    assert!(err.contains("NoSuchGroup does not exist"), "{err}");
+    let created = ok_line(
+        ns,
+        "updateSubGroup -c DefaultCluster -g CliGroup -r 3 -o true",
+    );
+    let want = format!("create subscription group to {broker} success.");
+    assert!(created.contains(&want), "{created}");
+    for field in [
+        "groupName=CliGroup",
+        "retryMaxTimes=3",
+        "consumeMessageOrderly=true",
+    ] {
+        assert!(created.contains(field), "{field}: {created}");
+    }
+    let empty = ok_line(ns, "consumerProgress -g CliGroup");
+    assert!(
+        empty.contains("Consume Group: CliGroup\nDiff Total: 0"),
+        "{empty}"
+    );
+    let deleted = ok(ns, &["deleteSubGroup", "-b", &broker, "-g", "CliGroup"]);
+    let want = format!("delete subscription group [CliGroup] from broker [{broker}] success.\n");
+    assert_eq!(deleted, want);
+    fails(ns, &["consumerProgress", "-g", "CliGroup"]);
+}
+
+#[test]
+fn consumer_progress_without_a_topic_lists_every_topic_of_the_group() {
+    let cluster = Cluster::start();
+    let ns = cluster.namesrv_addr();
+    for topic in ["ProgA", "ProgB"] {
+        ok_line(
+            ns,
+            &format!("updateTopic -c DefaultCluster -t {topic} -r 1 -w 1"),
+        );
+        wait_for_route(ns, topic, 1);
+        ok_line(ns, &format!("sendMessage -t {topic} -p x"));
+        ok_line(ns, &format!("sendMessage -t {topic} -p y"));
+        commit_offset(cluster.broker_addr(), "ProgGroup", topic, 0, 1);
+    }
+    let progress = ok_line(ns, "consumerProgress -g ProgGroup");
+    for topic in ["ProgA", "ProgB"] {
+        let want = [topic, "broker-a", "0", "2", "1", "1"];
+        assert_eq!(row(&progress, topic), want, "{progress}");
+    }
+    assert!(progress.contains("Diff Total: 2"), "{progress}");
+    let only = ok_line(ns, "consumerProgress -g ProgGroup -t ProgB");
+    assert!(!only.contains("ProgA"), "{only}");
+    assert!(only.contains("Diff Total: 1"), "{only}");
+}
+
+/// Whether the broker at `addr` holds committed offsets of `group` on
+/// `topic` (GET_ALL_CONSUMER_OFFSET).
+fn holds_offsets(addr: SocketAddr, group: &str, topic: &str) -> bool {
+    let key = format!("{topic}@{group}");
+    run(move || async move {
+        let conn = Connection::connect(addr, Rc::new(NoInbound), 16 << 20, TIMEOUT)
+            .await
+            .expect("connect");
+        let request = RemotingCommand::request(req::GET_ALL_CONSUMER_OFFSET);
+        let response = conn.invoke(request, TIMEOUT).await.expect("offsets");
+        String::from_utf8_lossy(&response.body).contains(&key)
+    })
+}
+
+/// A group whose master is gone is still found on its slave (which
+/// copied its offsets), as the failover compatibility scenario needs.
+#[test]
+fn consumer_progress_reads_the_slave_once_the_master_is_gone() {
+    let mut cluster = Cluster::start_with_slave();
+    let ns = cluster.namesrv_addr();
+    ok_line(ns, "updateTopic -c DefaultCluster -t SlaveTopic -r 1 -w 1");
+    wait_for_route(ns, "SlaveTopic", 1);
+    commit_offset(cluster.broker_addr(), "SlaveGroup", "SlaveTopic", 0, 0);
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !holds_offsets(cluster.slave_addr(), "SlaveGroup", "SlaveTopic") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slave never copied the group's offsets"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    cluster.stop_master();
+    let progress = ok_line(ns, "consumerProgress -g SlaveGroup");
+    let cells = row(&progress, "SlaveTopic");
+    assert_eq!(cells[..3], ["SlaveTopic", "broker-a", "0"], "{progress}");
+    assert_eq!(cells[4], "0", "the committed offset, read from the slave");
+}
