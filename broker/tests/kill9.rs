@@ -7,12 +7,13 @@ mod support;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bolide_proto::codes::response_code as rsp;
 use bolide_proto::message::records;
+use support::process::spawn_broker;
 use support::*;
 
 const TOPIC: &str = "DurableTopic";
@@ -55,30 +56,6 @@ fn write_role_config(
     let path = dir.join("broker.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn spawn_broker(config: &std::path::Path, port: u16) -> Child {
-    let log_path = config.with_extension("log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bolide-broker"))
-        .args(["--config", config.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn broker");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        let exited = child.try_wait().unwrap().is_some();
-        if exited || started.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            panic!(
-                "broker did not start: {}",
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
 }
 
 fn body(sender: usize, seq: usize) -> Vec<u8> {

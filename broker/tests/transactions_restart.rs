@@ -5,15 +5,14 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 
 use bolide_proto::codes::response_code as rsp;
 use bolide_proto::header::transaction::commit_or_rollback::{COMMIT, NOT_TYPE};
 use bolide_proto::message::RecordView;
 use bolide_proto::RemotingCommand;
 use bolide_transport::remoting::Connection;
+use support::process::spawn_broker;
 use support::txn::*;
 use support::*;
 
@@ -37,27 +36,6 @@ fn write_config(
     let path = dir.join("broker.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn spawn_broker(config: &std::path::Path, port: u16) -> Child {
-    let log_path = config.with_extension("log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bolide-broker"))
-        .args(["--config", config.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn broker");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if child.try_wait().unwrap().is_some() || started.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            panic!("broker did not start: {log}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
 }
 
 /// A producer connection that heartbeated its group. Retried: a freshly
