@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 
 use bolide_proto::body::{
-    ConsumeFromWhere, ConsumerData, HeartbeatData, MessageModel, SubscriptionData,
+    ConsumeFromWhere, ConsumeType, ConsumerData, HeartbeatData, MessageModel, SubscriptionData,
 };
 
 use crate::config::BrokerSection;
@@ -107,6 +107,7 @@ pub fn check_heartbeat_size(hb: &HeartbeatData, limits: HeartbeatLimits) -> Resu
 #[derive(Debug, Clone, PartialEq)]
 pub struct Member {
     pub conn: ConnRef,
+    pub consume_type: ConsumeType,
     pub message_model: MessageModel,
     pub consume_from_where: ConsumeFromWhere,
     /// Topic → subscription.
@@ -150,12 +151,27 @@ pub struct MembershipChange {
     pub notify: Vec<ConnRef>,
 }
 
+/// What a client's heartbeat says of itself, for the connection lists
+/// (GET_CONSUMER_CONNECTION_LIST, GET_PRODUCER_CONNECTION_LIST).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientInfo {
+    /// `ip:port` of its connection.
+    pub addr: String,
+    /// `LanguageCode` name of its heartbeat.
+    pub language: String,
+    /// `MQVersion` ordinal of its heartbeat.
+    pub version: i32,
+}
+
 /// All consumer and producer groups.
 #[derive(Debug, Default)]
 pub struct Groups {
     consumers: BTreeMap<String, BTreeMap<String, Member>>,
     /// Group → client id → (connection, last heartbeat).
     producers: BTreeMap<String, BTreeMap<String, (ConnRef, u64)>>,
+    /// Per connection (one client each): what its last heartbeat said.
+    /// Bounded by the connections; dropped when one closes.
+    clients: BTreeMap<ConnRef, ClientInfo>,
 }
 
 impl Groups {
@@ -205,6 +221,7 @@ impl Groups {
             let filters = Member::compile(&subscriptions, members.get(client_id));
             let member = Member {
                 conn,
+                consume_type: consumer.consume_type,
                 message_model: consumer.message_model,
                 consume_from_where: consumer.consume_from_where,
                 subscriptions,
@@ -262,8 +279,32 @@ impl Groups {
         changes
     }
 
+    /// Records what a connection's client says of itself.
+    pub fn client_seen(&mut self, conn: ConnRef, info: ClientInfo) {
+        if self.clients.get(&conn) != Some(&info) {
+            self.clients.insert(conn, info);
+        }
+    }
+
+    /// What the client on `conn` said of itself (default if nothing).
+    pub fn client_info(&self, conn: ConnRef) -> ClientInfo {
+        self.clients.get(&conn).cloned().unwrap_or_default()
+    }
+
+    /// Client ids and connections of a producer group, by client id.
+    pub fn producers(&self, group: &str) -> Vec<(String, ConnRef)> {
+        let members = self.producers.get(group).into_iter().flatten();
+        members.map(|(id, (conn, _))| (id.clone(), *conn)).collect()
+    }
+
+    /// The connection of one consumer of a group.
+    pub fn consumer_conn(&self, group: &str, client_id: &str) -> Option<ConnRef> {
+        Some(self.consumers.get(group)?.get(client_id)?.conn)
+    }
+
     /// Removes every client on a closed connection.
     pub fn connection_closed(&mut self, conn: ConnRef) -> Vec<MembershipChange> {
+        self.clients.remove(&conn);
         self.remove_where(|c, _| c == conn)
     }
 

@@ -25,7 +25,7 @@ use bolide_store::io::Storage;
 
 use super::{bad_request, error, success};
 use crate::filter::MessageFilter;
-use crate::groups::{check_heartbeat_size, ConnRef, HeartbeatLimits, MembershipChange};
+use crate::groups::{check_heartbeat_size, ClientInfo, ConnRef, HeartbeatLimits, MembershipChange};
 use crate::handler::pull::property_filter_disabled;
 use crate::handler::Peer;
 use crate::shard::Shard;
@@ -89,10 +89,16 @@ pub async fn heartbeat<S: Storage>(
         shard: shard.id.0,
         conn_id: peer.conn_id,
     };
-    shard
-        .shared
-        .groups()
-        .producers_seen(&hb, conn_ref, shard.clock.monotonic_ms());
+    let info = ClientInfo {
+        addr: peer.addr.to_string(),
+        language: req.language.name().to_owned(),
+        version: req.version,
+    };
+    {
+        let mut groups = shard.shared.groups();
+        groups.client_seen(conn_ref, info);
+        groups.producers_seen(&hb, conn_ref, shard.clock.monotonic_ms());
+    }
     let mut topics_created = false;
     for (i, chunk) in hb.consumer_data_set.chunks(MEMBERSHIP_CHUNK).enumerate() {
         if i > 0 {
