@@ -573,4 +573,32 @@ mod tests {
         assert_eq!(sub.sub_version, 2);
         assert!(compiled.as_ref().unwrap_err().0.contains("column 4"));
     }
+
+    #[test]
+    fn client_info_lives_as_long_as_its_connection() {
+        let mut g = Groups::default();
+        let info = ClientInfo {
+            addr: "127.0.0.1:5000".into(),
+            language: "CPP".into(),
+            version: 333,
+        };
+        g.client_seen(conn(1), info.clone());
+        g.heartbeat(&consumer_hb("c1", "G", "T", "*"), conn(1), 0);
+        let mut hb = HeartbeatData {
+            client_id: "p1".into(),
+            ..HeartbeatData::default()
+        };
+        hb.producer_data_set.push(bolide_proto::body::ProducerData {
+            group_name: "PG".into(),
+        });
+        g.heartbeat(&hb, conn(2), 0);
+        assert_eq!(g.client_info(conn(1)), info);
+        assert_eq!(g.consumer_conn("G", "c1"), Some(conn(1)));
+        assert_eq!(g.consumer_conn("G", "c2"), None);
+        assert_eq!(g.producers("PG"), vec![("p1".to_owned(), conn(2))]);
+        assert!(g.producers("Other").is_empty());
+        g.connection_closed(conn(1));
+        assert_eq!(g.client_info(conn(1)), ClientInfo::default());
+        assert_eq!(g.consumer_conn("G", "c1"), None);
+    }
 }
