@@ -121,27 +121,31 @@ pub async fn heartbeat<S: Storage>(
 }
 
 /// Creates the retry topic of each consumer group, as RocketMQ's heartbeat
-/// does, so the group's `%RETRY%` route exists before its first failure;
+/// does, with the group's `retryQueueNums` queues (its
+/// `ClientManageProcessor` passes them to `createTopicInSendMessageBackMethod`),
+/// so the group's `%RETRY%` route exists before its first failure;
 /// true if any was new. Only for groups with settings on this broker
 /// (RocketMQ skips the others: auto-creation off and no admin-made group),
 /// and whose name makes a valid topic: a group like `cpp.group` still
 /// consumes, it cannot retry, and send-back says why.
 fn ensure_retry_topics<S: Storage>(shard: &Shard<S>, consumers: &[ConsumerData]) -> bool {
-    let retry_topics: Vec<String> = {
+    let retry_topics: Vec<(String, i32)> = {
         let settings = shard.shared.subscription_groups();
         consumers
             .iter()
             .map(|c| c.group_name.as_str())
-            .filter(|group| validate_group_name(group).is_ok() && settings.get(group).is_some())
-            .map(retry_topic)
+            .filter(|group| validate_group_name(group).is_ok())
+            .filter_map(|group| Some((retry_topic(group), settings.get(group)?.retry_queue_nums)))
             .collect()
     };
     let now = shard.clock.now_ms();
     let mut topics = shard.shared.topics();
     let mut created = false;
-    for topic in &retry_topics {
+    for (topic, queues) in &retry_topics {
         // Cannot be refused: the group name was validated above.
-        created |= topics.ensure_single_queue(topic, now).unwrap_or(false);
+        created |= topics
+            .ensure_group_topic(topic, *queues, now)
+            .unwrap_or(false);
     }
     created
 }
