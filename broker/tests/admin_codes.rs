@@ -19,7 +19,7 @@ use bolide_proto::body::{
     HeartbeatData, JsonBody, KvTable, OffsetWrapper, ProducerConnection, ProducerData,
     QueryConsumeTimeSpanBody, ResetOffsetBody, SubscriptionData, TopicStatsTable,
 };
-use bolide_proto::codes::{request_code as req, response_code as rsp, version};
+use bolide_proto::codes::{request_code as req, response_code as rsp, version, LanguageCode};
 use bolide_proto::header::offset::{
     QueryConsumerOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
@@ -239,6 +239,17 @@ async fn client(
     group: Option<&str>,
     producer_group: Option<&str>,
 ) -> (Connection, Rc<FakeClient>) {
+    client_in(addr, client_id, group, producer_group, LanguageCode::Java).await
+}
+
+/// [`client`] whose heartbeat says it is written in `language`.
+async fn client_in(
+    addr: SocketAddr,
+    client_id: &str,
+    group: Option<&str>,
+    producer_group: Option<&str>,
+    language: LanguageCode,
+) -> (Connection, Rc<FakeClient>) {
     let inbox = Rc::new(FakeClient::default());
     let conn = Connection::connect(addr, inbox.clone(), 16 << 20, TIMEOUT)
         .await
@@ -266,7 +277,8 @@ async fn client(
             .collect(),
         ..HeartbeatData::default()
     };
-    let cmd = RemotingCommand::request(req::HEART_BEAT).with_body(hb.encode());
+    let mut cmd = RemotingCommand::request(req::HEART_BEAT).with_body(hb.encode());
+    cmd.language = language;
     ok(&conn, cmd).await;
     (conn, inbox)
 }
@@ -532,6 +544,8 @@ fn reset_offset_by_time_moves_the_offsets_and_tells_the_consumers() {
             let admin = connect(addr).await;
             fill(&admin, &[4, 2]).await;
             let (_consumer, inbox) = client(addr, "127.0.0.1@x1", Some("XG"), None).await;
+            let (_cpp, cpp_inbox) =
+                client_in(addr, "127.0.0.1@x2", Some("XG"), None, LanguageCode::Cpp).await;
             ok(&admin, commit("XG", 0, 4)).await;
             let times = store_times(&admin, 0).await;
             // The first message stored at or after the second one's time.
@@ -594,6 +608,23 @@ fn reset_offset_by_time_moves_the_offsets_and_tells_the_consumers() {
                 (Some("XG"), Some(TOPIC))
             );
             assert_eq!(ResetOffsetBody::decode(&notice.body).unwrap(), body);
+            let cpp_notice = eventually("the C++ consumer's notice", TIMEOUT, || {
+                let inbox = cpp_inbox.clone();
+                async move {
+                    inbox
+                        .0
+                        .borrow()
+                        .iter()
+                        .find(|r| r.code == req::RESET_CONSUMER_CLIENT_OFFSET)
+                        .cloned()
+                }
+            })
+            .await;
+            assert_eq!(
+                cpp_notice.body,
+                body.encode_for_c(),
+                "the list form C++ reads"
+            );
 
             // One queue to a named offset; a negative time: the max offsets.
             let fields = [

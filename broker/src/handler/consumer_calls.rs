@@ -181,7 +181,8 @@ async fn reset_target<S: Storage>(
 }
 
 /// RESET_CONSUMER_CLIENT_OFFSET (220) to every online consumer of the
-/// group, oneway, as `Broker2Client.resetOffset` sends it.
+/// group, oneway, as `Broker2Client.resetOffset` sends it; C++ clients
+/// (by their heartbeat's language) get the list form they read.
 fn notify_reset<S: Storage>(
     shard: &Rc<Shard<S>>,
     h: &ResetOffsetRequestHeader,
@@ -195,19 +196,20 @@ fn notify_reset<S: Storage>(
         queue_id: None,
         offset: None,
     };
-    let command = RemotingCommand::request(req::RESET_CONSUMER_CLIENT_OFFSET)
-        .with_header(&header)
-        .with_body(body.encode());
+    let command = RemotingCommand::request(req::RESET_CONSUMER_CLIENT_OFFSET).with_header(&header);
+    let (java, cpp) = (body.encode(), body.encode_for_c());
     let conns: Vec<_> = {
         let groups = shard.shared.groups();
         let members = groups
             .members(&h.group)
             .into_iter()
             .flat_map(|m| m.values());
-        members.map(|m| m.conn).collect()
+        let is_cpp = |conn| groups.client_info(conn).language == "CPP";
+        members.map(|m| (m.conn, is_cpp(m.conn))).collect()
     };
-    for conn in conns {
-        let (shard, command) = (shard.clone(), command.clone());
+    for (conn, is_cpp) in conns {
+        let body = if is_cpp { cpp.clone() } else { java.clone() };
+        let (shard, command) = (shard.clone(), command.clone().with_body(body));
         glommio::spawn_local(async move { shard.notify(conn.shard, conn.conn_id, command).await })
             .detach();
     }

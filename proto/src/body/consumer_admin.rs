@@ -14,7 +14,8 @@
 //! | QUERY_CONSUME_TIME_SPAN (303) | `topic`, `group` | [`QueryConsumeTimeSpanBody`] |
 //!
 //! RESET_CONSUMER_CLIENT_OFFSET (220), broker → consumer, carries the same
-//! [`ResetOffsetBody`] with header `topic`, `group`, `timestamp`, `isForce`.
+//! [`ResetOffsetBody`] with header `topic`, `group`, `timestamp`, `isForce`
+//! ([`ResetOffsetBody::encode_for_c`] for C++ clients).
 //!
 //! Maps keyed by `MessageQueue` (`ConsumeStats.offsetTable`,
 //! `ResetOffsetBody.offsetTable`) are written as [`super::TopicStatsTable`]
@@ -166,6 +167,25 @@ pub struct ResetOffsetBody {
 impl ResetOffsetBody {
     pub fn encode(&self) -> Vec<u8> {
         encode_json(&serde_json::json!({ "offsetTable": encode_queue_map(&self.offset_table) }))
+    }
+
+    /// The form RocketMQ's `Broker2Client` sends C++ clients
+    /// (`ResetOffsetBodyForC`, a list of `MessageQueueForC`): the C++
+    /// client reads `offsetTable` as an array and cannot read the map.
+    pub fn encode_for_c(&self) -> Vec<u8> {
+        let list: Vec<serde_json::Value> = self
+            .offset_table
+            .iter()
+            .map(|(mq, offset)| {
+                serde_json::json!({
+                    "brokerName": mq.broker_name,
+                    "offset": offset,
+                    "queueId": mq.queue_id,
+                    "topic": mq.topic,
+                })
+            })
+            .collect();
+        encode_json(&serde_json::json!({ "offsetTable": list }))
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self> {

@@ -96,6 +96,12 @@ fn reset_offset_body_golden() {
     assert_eq!(got, format!("{{\"offsetTable\":{{{MQ0}:3,{MQ1}:0}}}}"));
     assert_eq!(ResetOffsetBody::decode(got.as_bytes()).unwrap(), body);
     assert!(ResetOffsetBody::decode(br#"{"offsetTable":{"not a queue":1}}"#).is_err());
+    let for_c = String::from_utf8(body.encode_for_c()).unwrap();
+    let want = concat!(
+        r#"{"offsetTable":[{"brokerName":"broker-a","offset":3,"queueId":0,"topic":"T"},"#,
+        r#"{"brokerName":"broker-a","offset":0,"queueId":1,"topic":"T"}]}"#,
+    );
+    assert_eq!(for_c, want);
 }
 
 #[test]
