@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 
 use bolide_proto::body::{
-    ConsumeFromWhere, ConsumerData, HeartbeatData, MessageModel, SubscriptionData,
+    ConsumeFromWhere, ConsumeType, ConsumerData, HeartbeatData, MessageModel, SubscriptionData,
 };
 
 use crate::config::BrokerSection;
@@ -107,6 +107,7 @@ pub fn check_heartbeat_size(hb: &HeartbeatData, limits: HeartbeatLimits) -> Resu
 #[derive(Debug, Clone, PartialEq)]
 pub struct Member {
     pub conn: ConnRef,
+    pub consume_type: ConsumeType,
     pub message_model: MessageModel,
     pub consume_from_where: ConsumeFromWhere,
     /// Topic → subscription.
@@ -150,12 +151,27 @@ pub struct MembershipChange {
     pub notify: Vec<ConnRef>,
 }
 
+/// What a client's heartbeat says of itself, for the connection lists
+/// (GET_CONSUMER_CONNECTION_LIST, GET_PRODUCER_CONNECTION_LIST).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientInfo {
+    /// `ip:port` of its connection.
+    pub addr: String,
+    /// `LanguageCode` name of its heartbeat.
+    pub language: String,
+    /// `MQVersion` ordinal of its heartbeat.
+    pub version: i32,
+}
+
 /// All consumer and producer groups.
 #[derive(Debug, Default)]
 pub struct Groups {
     consumers: BTreeMap<String, BTreeMap<String, Member>>,
     /// Group → client id → (connection, last heartbeat).
     producers: BTreeMap<String, BTreeMap<String, (ConnRef, u64)>>,
+    /// Per connection (one client each): what its last heartbeat said.
+    /// Bounded by the connections; dropped when one closes.
+    clients: BTreeMap<ConnRef, ClientInfo>,
 }
 
 impl Groups {
@@ -205,6 +221,7 @@ impl Groups {
             let filters = Member::compile(&subscriptions, members.get(client_id));
             let member = Member {
                 conn,
+                consume_type: consumer.consume_type,
                 message_model: consumer.message_model,
                 consume_from_where: consumer.consume_from_where,
                 subscriptions,
@@ -262,8 +279,32 @@ impl Groups {
         changes
     }
 
+    /// Records what a connection's client says of itself.
+    pub fn client_seen(&mut self, conn: ConnRef, info: ClientInfo) {
+        if self.clients.get(&conn) != Some(&info) {
+            self.clients.insert(conn, info);
+        }
+    }
+
+    /// What the client on `conn` said of itself (default if nothing).
+    pub fn client_info(&self, conn: ConnRef) -> ClientInfo {
+        self.clients.get(&conn).cloned().unwrap_or_default()
+    }
+
+    /// Client ids and connections of a producer group, by client id.
+    pub fn producers(&self, group: &str) -> Vec<(String, ConnRef)> {
+        let members = self.producers.get(group).into_iter().flatten();
+        members.map(|(id, (conn, _))| (id.clone(), *conn)).collect()
+    }
+
+    /// The connection of one consumer of a group.
+    pub fn consumer_conn(&self, group: &str, client_id: &str) -> Option<ConnRef> {
+        Some(self.consumers.get(group)?.get(client_id)?.conn)
+    }
+
     /// Removes every client on a closed connection.
     pub fn connection_closed(&mut self, conn: ConnRef) -> Vec<MembershipChange> {
+        self.clients.remove(&conn);
         self.remove_where(|c, _| c == conn)
     }
 
@@ -531,5 +572,33 @@ mod tests {
         let (sub, compiled) = g.subscription_filter("G", "T").unwrap();
         assert_eq!(sub.sub_version, 2);
         assert!(compiled.as_ref().unwrap_err().0.contains("column 4"));
+    }
+
+    #[test]
+    fn client_info_lives_as_long_as_its_connection() {
+        let mut g = Groups::default();
+        let info = ClientInfo {
+            addr: "127.0.0.1:5000".into(),
+            language: "CPP".into(),
+            version: 333,
+        };
+        g.client_seen(conn(1), info.clone());
+        g.heartbeat(&consumer_hb("c1", "G", "T", "*"), conn(1), 0);
+        let mut hb = HeartbeatData {
+            client_id: "p1".into(),
+            ..HeartbeatData::default()
+        };
+        hb.producer_data_set.push(bolide_proto::body::ProducerData {
+            group_name: "PG".into(),
+        });
+        g.heartbeat(&hb, conn(2), 0);
+        assert_eq!(g.client_info(conn(1)), info);
+        assert_eq!(g.consumer_conn("G", "c1"), Some(conn(1)));
+        assert_eq!(g.consumer_conn("G", "c2"), None);
+        assert_eq!(g.producers("PG"), vec![("p1".to_owned(), conn(2))]);
+        assert!(g.producers("Other").is_empty());
+        g.connection_closed(conn(1));
+        assert_eq!(g.client_info(conn(1)), ClientInfo::default());
+        assert_eq!(g.consumer_conn("G", "c1"), None);
     }
 }

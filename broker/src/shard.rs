@@ -25,7 +25,7 @@ use bolide_store::store::{
     AppendResult, Dispatched, GetRequest, GetResult, RecordFilter, ShardStore,
 };
 use bolide_store::StoreError;
-use bolide_transport::remoting::Connection;
+use bolide_transport::remoting::{Connection, TransportError};
 use glommio::channels::channel_mesh::Senders;
 use glommio::channels::local_channel::{self, LocalSender};
 
@@ -102,6 +102,24 @@ pub enum ShardOp {
         conn_id: u64,
         command: RemotingCommand,
     },
+    /// Send a request to a client connection held by that shard and wait
+    /// (at most `timeout`) for its answer.
+    Invoke {
+        conn_id: u64,
+        command: RemotingCommand,
+        timeout: Duration,
+    },
+}
+
+/// Why a request to a client got no answer ([`ShardOp::Invoke`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientCallError {
+    /// The connection is gone.
+    NotConnected,
+    /// No answer within the timeout.
+    Timeout(String),
+    /// The connection failed.
+    Failed(String),
 }
 
 /// The answer to a [`ShardOp`].
@@ -116,6 +134,7 @@ pub enum ShardReply {
     Record(Result<Vec<u8>, StoreError>),
     Records(Result<Vec<Vec<u8>>, StoreError>),
     Done,
+    Answer(Result<RemotingCommand, ClientCallError>),
 }
 
 /// A stored send, and (on a sync master) whether a slave holds it.
@@ -445,7 +464,27 @@ impl<S: Storage> Shard<S> {
                 }
                 ShardReply::Done
             }
+            ShardOp::Invoke {
+                conn_id,
+                command,
+                timeout,
+            } => ShardReply::Answer(self.invoke_here(conn_id, command, timeout).await),
         }
+    }
+
+    async fn invoke_here(
+        &self,
+        conn_id: u64,
+        command: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, ClientCallError> {
+        let conn = self.connections.borrow().get(&conn_id).cloned();
+        let conn = conn.ok_or(ClientCallError::NotConnected)?;
+        conn.invoke(command, timeout).await.map_err(|e| match e {
+            TransportError::Timeout(_) => ClientCallError::Timeout(e.to_string()),
+            TransportError::Closed => ClientCallError::NotConnected,
+            e => ClientCallError::Failed(e.to_string()),
+        })
     }
 
     async fn get(&self, op: GetOp) -> Result<GetResult, StoreError> {
@@ -658,6 +697,25 @@ impl<S: Storage> Shard<S> {
         }
         all.truncate(max);
         Ok(all)
+    }
+
+    /// Sends a request to a client connection on any shard and waits (at
+    /// most `timeout`) for the client's answer.
+    pub async fn invoke_client(
+        self: &Rc<Self>,
+        conn: crate::groups::ConnRef,
+        command: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, ClientCallError> {
+        let op = ShardOp::Invoke {
+            conn_id: conn.conn_id,
+            command,
+            timeout,
+        };
+        match self.call(ShardId(conn.shard), op).await {
+            ShardReply::Answer(answer) => answer,
+            _ => Err(ClientCallError::Failed("shard reply lost".into())),
+        }
     }
 
     /// Sends a oneway request to a client connection on any shard.

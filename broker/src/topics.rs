@@ -255,12 +255,25 @@ impl TopicTable {
     /// Returns true if it was created. A bad name is refused: the store
     /// would refuse every message for it.
     pub fn ensure_single_queue(&mut self, topic: &str, now_ms: i64) -> Result<bool, TopicRefusal> {
+        self.ensure_group_topic(topic, 1, now_ms)
+    }
+
+    /// [`Self::ensure_single_queue`] with `queues` queues (at least 1): a
+    /// `%RETRY%` topic gets its group's `retryQueueNums`, as RocketMQ's
+    /// `createTopicInSendMessageBackMethod` gives it. An existing topic
+    /// keeps its queues.
+    pub fn ensure_group_topic(
+        &mut self,
+        topic: &str,
+        queues: i32,
+        now_ms: i64,
+    ) -> Result<bool, TopicRefusal> {
         if self.topics.contains_key(topic) {
             return Ok(false);
         }
         validate_topic_name(topic).map_err(TopicRefusal::InvalidName)?;
-        self.topics
-            .insert(topic.to_owned(), config(topic, 1, perm::READ_WRITE));
+        let created = config(topic, queues.max(1), perm::READ_WRITE);
+        self.topics.insert(topic.to_owned(), created);
         self.changed(topic, now_ms);
         Ok(true)
     }
@@ -385,6 +398,12 @@ mod tests {
         assert_eq!(t.ensure_single_queue(&retry_topic("g"), 1), Ok(true));
         assert_eq!(t.ensure_single_queue(&retry_topic("g"), 1), Ok(false));
         assert_eq!(t.get("%RETRY%g").unwrap().read_queue_nums, 1);
+        assert_eq!(t.ensure_group_topic("%RETRY%g3", 3, 1), Ok(true));
+        assert_eq!(t.ensure_group_topic("%RETRY%g3", 5, 1), Ok(false));
+        let g3 = t.get("%RETRY%g3").unwrap();
+        assert_eq!((g3.read_queue_nums, g3.write_queue_nums), (3, 3));
+        assert_eq!(t.ensure_group_topic("%RETRY%g0", 0, 1), Ok(true));
+        assert_eq!(t.get("%RETRY%g0").unwrap().write_queue_nums, 1);
         assert_eq!(dlq_topic("g"), "%DLQ%g");
         assert!(matches!(
             t.ensure_single_queue(&retry_topic("bad.group"), 1),

@@ -100,6 +100,31 @@ fn a_heartbeat_creates_and_registers_its_groups_retry_topics() {
     );
 }
 
+/// The retry topic gets the group's `retryQueueNums` queues, as RocketMQ's
+/// heartbeat creates it.
+#[test]
+fn a_retry_topic_gets_its_groups_retry_queue_count() {
+    with_broker(
+        |_| {},
+        move |addr, ns_addr| async move {
+            let conn = connect(addr).await;
+            let config = SubscriptionGroupConfig {
+                group_name: "ThreeRetryQueues".into(),
+                retry_queue_nums: 3,
+                ..SubscriptionGroupConfig::default()
+            };
+            let make = RemotingCommand::request(req::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+                .with_body(config.encode());
+            ok(&conn, make).await;
+            ok(&conn, heartbeat("c1", &["ThreeRetryQueues"], &["T"])).await;
+            let ns = connect(ns_addr).await;
+            let route = await_route(&ns, "%RETRY%ThreeRetryQueues").await;
+            let queues = &route.queue_datas[0];
+            assert_eq!((queues.read_queue_nums, queues.write_queue_nums), (3, 3));
+        },
+    );
+}
+
 /// Like RocketMQ, a group with no settings on the broker (auto-creation
 /// off, not made by an admin) gets no retry topic; once an admin makes the
 /// group, its next heartbeat creates and registers it.

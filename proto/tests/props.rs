@@ -3,8 +3,9 @@
 
 use bolide_proto::binary_header::{decode_binary_header, encode_binary_header};
 use bolide_proto::body::{
-    parse_properties, ClusterInfo, GroupList, HeartbeatData, JsonBody, LockBatchRequestBody,
-    RegisterBrokerBody, RouteJsonStyle, TopicRouteData, TopicStatsTable,
+    parse_properties, ClusterInfo, ConsumeStats, ConsumerConnection, GroupList, HeartbeatData,
+    JsonBody, LockBatchRequestBody, ProducerConnection, QueryConsumeTimeSpanBody,
+    RegisterBrokerBody, ResetOffsetBody, RouteJsonStyle, TopicRouteData, TopicStatsTable,
 };
 use bolide_proto::codes::LanguageCode;
 use bolide_proto::frame::{check_frame, decode_frame, decode_frame_buf, MAX_FRAME_BYTES};
@@ -125,6 +126,11 @@ proptest! {
             let _ = LockBatchRequestBody::decode(input);
             let _ = TopicStatsTable::decode(input);
             let _ = GroupList::decode(input);
+            let _ = ConsumeStats::decode(input);
+            let _ = ConsumerConnection::decode(input);
+            let _ = ProducerConnection::decode(input);
+            let _ = ResetOffsetBody::decode(input);
+            let _ = QueryConsumeTimeSpanBody::decode(input);
             let _ = parse_properties(&String::from_utf8_lossy(input));
         }
     }

@@ -25,7 +25,7 @@ use bolide_store::io::Storage;
 
 use super::{bad_request, error, success};
 use crate::filter::MessageFilter;
-use crate::groups::{check_heartbeat_size, ConnRef, HeartbeatLimits, MembershipChange};
+use crate::groups::{check_heartbeat_size, ClientInfo, ConnRef, HeartbeatLimits, MembershipChange};
 use crate::handler::pull::property_filter_disabled;
 use crate::handler::Peer;
 use crate::shard::Shard;
@@ -89,10 +89,16 @@ pub async fn heartbeat<S: Storage>(
         shard: shard.id.0,
         conn_id: peer.conn_id,
     };
-    shard
-        .shared
-        .groups()
-        .producers_seen(&hb, conn_ref, shard.clock.monotonic_ms());
+    let info = ClientInfo {
+        addr: peer.addr.to_string(),
+        language: req.language.name().to_owned(),
+        version: req.version,
+    };
+    {
+        let mut groups = shard.shared.groups();
+        groups.client_seen(conn_ref, info);
+        groups.producers_seen(&hb, conn_ref, shard.clock.monotonic_ms());
+    }
     let mut topics_created = false;
     for (i, chunk) in hb.consumer_data_set.chunks(MEMBERSHIP_CHUNK).enumerate() {
         if i > 0 {
@@ -115,27 +121,31 @@ pub async fn heartbeat<S: Storage>(
 }
 
 /// Creates the retry topic of each consumer group, as RocketMQ's heartbeat
-/// does, so the group's `%RETRY%` route exists before its first failure;
+/// does, with the group's `retryQueueNums` queues (its
+/// `ClientManageProcessor` passes them to `createTopicInSendMessageBackMethod`),
+/// so the group's `%RETRY%` route exists before its first failure;
 /// true if any was new. Only for groups with settings on this broker
 /// (RocketMQ skips the others: auto-creation off and no admin-made group),
 /// and whose name makes a valid topic: a group like `cpp.group` still
 /// consumes, it cannot retry, and send-back says why.
 fn ensure_retry_topics<S: Storage>(shard: &Shard<S>, consumers: &[ConsumerData]) -> bool {
-    let retry_topics: Vec<String> = {
+    let retry_topics: Vec<(String, i32)> = {
         let settings = shard.shared.subscription_groups();
         consumers
             .iter()
             .map(|c| c.group_name.as_str())
-            .filter(|group| validate_group_name(group).is_ok() && settings.get(group).is_some())
-            .map(retry_topic)
+            .filter(|group| validate_group_name(group).is_ok())
+            .filter_map(|group| Some((retry_topic(group), settings.get(group)?.retry_queue_nums)))
             .collect()
     };
     let now = shard.clock.now_ms();
     let mut topics = shard.shared.topics();
     let mut created = false;
-    for topic in &retry_topics {
+    for (topic, queues) in &retry_topics {
         // Cannot be refused: the group name was validated above.
-        created |= topics.ensure_single_queue(topic, now).unwrap_or(false);
+        created |= topics
+            .ensure_group_topic(topic, *queues, now)
+            .unwrap_or(false);
     }
     created
 }

@@ -15,13 +15,19 @@
 //!   runtime info (28), broker config (26), topic stats (202), consumers of a
 //!   topic (300), VIEW_MESSAGE_BY_ID (33),
 //!   QUERY_MESSAGE (12)
+//! * [`stats`] — consume stats (208), consumer (203) and producer (204)
+//!   connections, consume time span (303)
+//! * [`consumer_calls`] — GET_CONSUMER_RUNNING_INFO (307, forwarded to the
+//!   consumer), INVOKE_BROKER_TO_RESET_OFFSET (222, notifies with 220)
 //! * [`crate::transaction::end`] — END_TRANSACTION (37)
 
 pub mod admin;
 pub mod client;
+pub mod consumer_calls;
 pub mod offsets;
 pub mod pull;
 pub mod send;
+pub mod stats;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -119,6 +125,14 @@ pub async fn dispatch<S: Storage>(
         req::QUERY_TOPIC_CONSUME_BY_WHO => admin::consume_by_who(shard, request),
         req::VIEW_MESSAGE_BY_ID => admin::view_message(shard, request).await,
         req::QUERY_MESSAGE => admin::query_message(shard, request).await,
+        req::GET_CONSUME_STATS => stats::consume_stats(shard, request).await,
+        req::GET_CONSUMER_CONNECTION_LIST => stats::consumer_connections(shard, request),
+        req::GET_PRODUCER_CONNECTION_LIST => stats::producer_connections(shard, request),
+        req::QUERY_CONSUME_TIME_SPAN => stats::consume_time_span(shard, request).await,
+        req::GET_CONSUMER_RUNNING_INFO => {
+            consumer_calls::consumer_running_info(shard, request).await
+        }
+        req::INVOKE_BROKER_TO_RESET_OFFSET => consumer_calls::reset_offset(shard, request).await,
         req::END_TRANSACTION => crate::transaction::end::end_transaction(shard, request).await,
         code => error(
             rsp::REQUEST_CODE_NOT_SUPPORTED,

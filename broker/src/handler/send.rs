@@ -343,16 +343,32 @@ fn topic_for_send<S: Storage>(
     let now = shard.clock.now_ms();
     let is_group_topic =
         topic.starts_with(RETRY_TOPIC_PREFIX) || topic.starts_with(crate::topics::DLQ_TOPIC_PREFIX);
+    // A retry topic gets its group's retryQueueNums, a DLQ one queue (RocketMQ's
+    // send-back and DLQ_NUMS_PER_GROUP); read before the topics lock is taken.
+    let group_queues = topic
+        .strip_prefix(RETRY_TOPIC_PREFIX)
+        .and_then(|group| {
+            Some(
+                shard
+                    .shared
+                    .subscription_groups()
+                    .get(group)?
+                    .retry_queue_nums,
+            )
+        })
+        .unwrap_or(1);
     let (outcome, unpersisted) = {
         let mut topics = shard.shared.topics();
         let outcome = if is_group_topic {
-            topics.ensure_single_queue(topic, now).and_then(|created| {
-                topics
-                    .get(topic)
-                    .cloned()
-                    .map(|c| (c, created))
-                    .ok_or(TopicRefusal::NotExist(topic.to_owned()))
-            })
+            topics
+                .ensure_group_topic(topic, group_queues, now)
+                .and_then(|created| {
+                    topics
+                        .get(topic)
+                        .cloned()
+                        .map(|c| (c, created))
+                        .ok_or(TopicRefusal::NotExist(topic.to_owned()))
+                })
         } else {
             topics.for_send(topic, default_topic, queue_nums.max(1), now)
         };

@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::error::{ProtoError, Result};
 
 pub mod admin;
+pub mod consumer_admin;
 pub mod group;
 pub mod heartbeat;
 pub mod lenient;
@@ -26,6 +27,7 @@ pub mod register;
 pub mod route;
 
 pub use admin::*;
+pub use consumer_admin::*;
 pub use group::*;
 pub use heartbeat::*;
 pub use misc::*;
