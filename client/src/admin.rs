@@ -13,6 +13,7 @@
 //! | messages by key | QUERY_MESSAGE (12) to every broker of the topic |
 //! | message by either id, reads from a queue | [`read`]: VIEW_MESSAGE_BY_ID or QUERY_MESSAGE; read-only PULL_MESSAGE (11) |
 //! | subscription groups, broker config, a group's topics | [`groups`]: 200, 207, 352, GET_BROKER_CONFIG (26), GET_ALL_CONSUMER_OFFSET (43) |
+//! | client connections, consume and topic stats, offset reset | [`stats`]: 203, 204, 208, 202, QUERY_TOPIC_CONSUME_BY_WHO (300), 222 |
 //!
 //! Like the [`crate::producer::Producer`], an [`Admin`] lives on one glommio
 //! executor; it keeps one connection per address. NameServer requests fail
@@ -20,6 +21,7 @@
 
 pub mod groups;
 pub mod read;
+pub mod stats;
 
 pub use read::Pulled;
 

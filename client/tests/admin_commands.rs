@@ -3,20 +3,23 @@
 //! refused with a suggestion) and the commands added after the first cut
 //! (`topicClusterList`, `sendMessage`, `printMsg`, `consumeMessage`,
 //! `queryMsgByOffset`, `queryMsgById` with either id, `getBrokerConfig`,
-//! `updateSubGroup`, `deleteSubGroup`, `consumerProgress` without `-t`)
-//! against a NameServer and broker on loopback, named `localhost:PORT`.
+//! `updateSubGroup`, `deleteSubGroup`, `consumerProgress` without `-t`,
+//! `consumerConnection` and `producerConnection` with real Rust clients
+//! connected, `resetOffsetByTime`, `statsAll`) against a NameServer and
+//! broker on loopback, named `localhost:PORT`.
 
 mod support;
 
 use std::net::SocketAddr;
 use std::process::{Command, Output};
 use std::rc::Rc;
+use std::time::Duration;
 
 use bolide_client::remoting::{Connection, NoInbound};
 use bolide_proto::codes::{request_code as req, response_code as rsp};
 use bolide_proto::header::offset::UpdateConsumerOffsetRequestHeader;
 use bolide_proto::RemotingCommand;
-use support::{run, wait_for_route, Cluster, TIMEOUT};
+use support::{eventually, run, wait_for_route, Cluster, TIMEOUT};
 
 fn admin(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bolide-admin"))
@@ -388,4 +391,192 @@ fn consumer_progress_reads_the_slave_once_the_master_is_gone() {
     let cells = row(&progress, "SlaveTopic");
     assert_eq!(cells[..3], ["SlaveTopic", "broker-a", "0"], "{progress}");
     assert_eq!(cells[4], "0", "the committed offset, read from the slave");
+}
+
+/// Runs a command until it succeeds (clients register by heartbeat, a
+/// little after they start); its stdout, or the last failure's stderr.
+fn ok_eventually(ns: SocketAddr, line: &str) -> String {
+    let args: Vec<&str> = line.split_whitespace().collect();
+    let ns = by_name(ns);
+    let mut last = String::new();
+    let done = eventually(Duration::from_secs(10), || {
+        let mut all = args.clone();
+        all.extend(["-n", ns.as_str()]);
+        let (code, stdout, stderr) = outcome(&all);
+        last = if code == Some(0) { stdout } else { stderr };
+        code == Some(0)
+    });
+    assert!(done, "{line}: {last}");
+    last
+}
+
+fn connected_consumer(ns: SocketAddr) -> bolide_client::consumer::PushConsumerHandle {
+    use bolide_client::consumer::{ConsumeFrom, ConsumeStatus, LocalOffsets, PushConsumer};
+    PushConsumer::builder("ConnGroup")
+        .namesrv(&ns.to_string())
+        .subscribe("ConnTopic", "TagA || TagB")
+        .consume_from(ConsumeFrom::FirstOffset)
+        .config(|c| {
+            c.heartbeat_interval = Duration::from_millis(500);
+            c.local_offsets = LocalOffsets::Memory;
+        })
+        .listener(|_| ConsumeStatus::Success)
+        .start()
+        .expect("consumer starts")
+}
+
+#[test]
+fn consumer_and_producer_connections() {
+    use bolide_client::message::Message;
+    use bolide_client::producer::{BlockingProducer, ProducerConfig};
+    let cluster = Cluster::start();
+    let ns = cluster.namesrv_addr();
+    ok_line(ns, "updateTopic -c DefaultCluster -t ConnTopic -r 2 -w 2");
+    wait_for_route(ns, "ConnTopic", 2);
+    let err = fails(ns, &["consumerConnection", "-g", "ConnGroup"]);
+    assert!(
+        err.contains("the consumer group[ConnGroup] not online"),
+        "{err}"
+    );
+    let consumer = connected_consumer(ns);
+    let out = ok_eventually(ns, "consumerConnection -g ConnGroup");
+    let member = row(&out, "001");
+    assert_eq!(member.len(), 5, "{out}");
+    assert!(member[2].starts_with("127.0.0.1:"), "{out}");
+    assert_eq!(member[4], "V5_3_3", "{out}");
+    for line in [
+        "\n\nBelow is subscription:\n001  Topic: %RETRY%ConnGroup ",
+        "\n002  Topic: ConnTopic ",
+        "SubExpression: TagA || TagB\n",
+        "\nConsumeType: CONSUME_PASSIVELY\n",
+        "MessageModel: CLUSTERING\n",
+        "ConsumeFromWhere: CONSUME_FROM_FIRST_OFFSET\n",
+    ] {
+        assert!(out.contains(line), "{line:?}:\n{out}");
+    }
+    consumer.shutdown().expect("consumer stops");
+
+    let config = ProducerConfig::new("ConnProducers", ns.to_string());
+    let producer = BlockingProducer::start(config).expect("producer");
+    producer.send(Message::new("ConnTopic", "x")).expect("send");
+    let out = ok_eventually(ns, "producerConnection -g ConnProducers -t ConnTopic");
+    let member = row(&out, "0001");
+    assert_eq!(member.len(), 5, "{out}");
+    assert!(member[2].starts_with("127.0.0.1:"), "{out}");
+    assert_eq!(member[4], "V5_3_3", "{out}");
+    let args = ["producerConnection", "-g", "NoProducers", "-t", "ConnTopic"];
+    let err = fails(ns, &args);
+    assert!(
+        err.contains("the producer group[NoProducers] not exist"),
+        "{err}"
+    );
+    producer.shutdown();
+}
+
+#[test]
+fn offsets_reset_by_time() {
+    let cluster = Cluster::start();
+    let ns = cluster.namesrv_addr();
+    ok_line(ns, "updateTopic -c DefaultCluster -t ResetTopic -r 2 -w 2");
+    wait_for_route(ns, "ResetTopic", 2);
+    ok_line(ns, "updateSubGroup -c DefaultCluster -g ResetGroup");
+    for queue in ["0", "0", "1"] {
+        send(ns, "ResetTopic", "m", "TagA", queue);
+    }
+    let now = ok_line(ns, "resetOffsetByTime -g ResetGroup -t ResetTopic -s now");
+    assert!(
+        now.starts_with(
+            "rollback consumer offset by specified group[ResetGroup], topic[ResetTopic], \
+             force[true], timestamp(string)[now], timestamp(long)[-1]\n#brokerName"
+        ),
+        "{now}"
+    );
+    let queues: Vec<Vec<&str>> = now
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        queues,
+        [["broker-a", "0", "2"], ["broker-a", "1", "1"]],
+        "{now}"
+    );
+    let progress = ok_line(ns, "consumerProgress -g ResetGroup -t ResetTopic");
+    assert!(progress.contains("Diff Total: 0"), "{progress}");
+    let back = ok_line(
+        ns,
+        "resetOffsetByTime -g ResetGroup -t ResetTopic -s 0 -f true",
+    );
+    assert!(back.contains("timestamp(long)[0]"), "{back}");
+    assert_eq!(row(&back, "broker-a"), ["broker-a", "0", "0"], "{back}");
+    let progress = ok_line(ns, "consumerProgress -g ResetGroup -t ResetTopic");
+    assert!(progress.contains("Diff Total: 3"), "{progress}");
+    let err = fails(
+        ns,
+        &[
+            "resetOffsetByTime",
+            "-g",
+            "NoSuchGroup",
+            "-t",
+            "ResetTopic",
+            "-s",
+            "now",
+        ],
+    );
+    assert!(err.contains("Group NoSuchGroup does not exist"), "{err}");
+    fails(
+        ns,
+        &[
+            "resetOffsetByTime",
+            "-g",
+            "ResetGroup",
+            "-t",
+            "NoSuchTopic",
+            "-s",
+            "now",
+        ],
+    );
+    let (code, _, err) = outcome(&[
+        "resetOffsetByTime",
+        "-g",
+        "G",
+        "-t",
+        "T",
+        "-s",
+        "yesterday",
+        "-n",
+        "localhost:1",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+}
+
+#[test]
+fn stats_all_per_topic_and_group() {
+    let cluster = Cluster::start();
+    let ns = cluster.namesrv_addr();
+    for topic in ["StatsTopic", "LonelyTopic"] {
+        ok_line(
+            ns,
+            &format!("updateTopic -c DefaultCluster -t {topic} -r 1 -w 1"),
+        );
+        wait_for_route(ns, topic, 1);
+        for body in ["a", "b", "c"] {
+            ok_line(ns, &format!("sendMessage -t {topic} -p {body}"));
+        }
+    }
+    commit_offset(cluster.broker_addr(), "StatsGroup", "StatsTopic", 0, 1);
+    let one = ok_line(ns, "statsAll -t StatsTopic");
+    assert!(
+        one.starts_with("#Topic      #Consumer Group  #Accumulation  #InTPS  #OutTPS  #InMsgTotal  #OutMsgTotal\n"),
+        "{one}"
+    );
+    let want = ["StatsTopic", "StatsGroup", "2", "0.00", "0.00", "3", "1"];
+    assert_eq!(row(&one, "StatsTopic"), want, "{one}");
+    assert!(!one.contains("LonelyTopic"), "{one}");
+    let all = ok_line(ns, "statsAll -a");
+    assert_eq!(row(&all, "StatsTopic"), want, "{all}");
+    let lonely = ["LonelyTopic", "0", "0.00", "3", "NO_CONSUMER"];
+    assert_eq!(row(&all, "LonelyTopic"), lonely, "{all}");
+    assert!(!all.contains("%RETRY%"), "{all}");
+    fails(ns, &["statsAll", "-t", "NoSuchTopic"]);
 }

@@ -9,7 +9,8 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::Failure;
 
-/// One option: mqadmin's letter and long name, the value's name, help.
+/// One option: mqadmin's letter and long name, the value's name (empty
+/// for a flag, read as `true` when given), help.
 pub struct Opt(char, &'static str, &'static str, &'static str);
 
 /// One command: name, one-line description, options.
@@ -135,6 +136,62 @@ pub const COMMANDS: &[Spec] = &[
         "deleteSubGroup",
         "Delete a subscription group",
         &[BROKER_ADDR, CLUSTER, GROUP],
+    ),
+    Spec(
+        "consumerConnection",
+        "Show a consumer group's connections, client versions and subscriptions",
+        &[Opt(
+            'g',
+            "consumerGroup",
+            "GROUP",
+            "consumer group (required)",
+        )],
+    ),
+    Spec(
+        "producerConnection",
+        "Show a producer group's connections and client versions",
+        &[
+            Opt('g', "producerGroup", "GROUP", "producer group (required)"),
+            Opt(
+                't',
+                "topic",
+                "TOPIC",
+                "a topic the group sends to (required)",
+            ),
+        ],
+    ),
+    Spec(
+        "resetOffsetByTime",
+        "Reset a group's offsets of a topic to a time, consumers running or not",
+        &[
+            Opt('g', "group", "GROUP", "consumer group (required)"),
+            Opt('t', "topic", "TOPIC", "topic (required)"),
+            Opt(
+                's',
+                "timestamp",
+                "MS|now",
+                "ms since the epoch, or now for each queue's end (required)",
+            ),
+            Opt(
+                'f',
+                "force",
+                "BOOL",
+                "sent as isForce (default true); mqadmin: false only moves offsets back, Bolide's broker resets either way",
+            ),
+        ],
+    ),
+    Spec(
+        "statsAll",
+        "Per topic and consumer group: backlog, in / out TPS and message totals",
+        &[
+            Opt(
+                'a',
+                "activeTopic",
+                "",
+                "only topics and groups with messages",
+            ),
+            Opt('t', "topic", "TOPIC", "only this topic"),
+        ],
     ),
     Spec(
         "sendMessage",
@@ -293,14 +350,18 @@ pub fn command() -> Command {
 fn subcommand(spec: &Spec) -> Command {
     let Spec(name, about, opts) = *spec;
     let args = opts.iter().map(|&Opt(short, long, value, help)| {
-        Arg::new(long)
-            .short(short)
-            .long(long)
-            .value_name(value)
-            .action(ArgAction::Set)
-            .help(help)
+        let arg = Arg::new(long).short(short).long(long).help(help);
+        if value.is_empty() {
+            arg.action(ArgAction::SetTrue)
+        } else {
+            arg.value_name(value).action(ArgAction::Set)
+        }
     });
-    Command::new(name).about(about).args(args)
+    let command = Command::new(name).about(about).args(args);
+    match name {
+        "statsAll" => command.after_help(crate::stats::COLUMNS_HELP),
+        _ => command,
+    }
 }
 
 /// A parsed command line: the command, the NameServers and the options by
@@ -323,7 +384,14 @@ impl Invocation {
         let options = spec
             .2
             .iter()
-            .filter_map(|&Opt(short, long, ..)| Some((short, sub.get_one::<String>(long)?.clone())))
+            .filter_map(|&Opt(short, long, value, _)| {
+                let given = if value.is_empty() {
+                    sub.get_flag(long).then(|| "true".to_owned())
+                } else {
+                    sub.get_one::<String>(long).cloned()
+                };
+                Some((short, given?))
+            })
             .collect();
         let namesrv = sub
             .get_one::<String>("namesrvAddr")

@@ -11,14 +11,18 @@
 //!
 //! Modules by command family: [`topics`], [`cluster`] (brokers and their
 //! configs), [`groups`] (subscription groups and consumer progress),
+//! [`connections`] (client connections and offset resets), [`stats`]
+//! (`statsAll`),
 //! [`query`] (one message by id, key or offset), [`messages`] (sending
 //! and reading messages).
 
 mod cli;
 mod cluster;
+mod connections;
 mod groups;
 mod messages;
 mod query;
+mod stats;
 mod topics;
 
 use std::process::ExitCode;
@@ -110,6 +114,10 @@ async fn dispatch(admin: &Admin, inv: &Invocation) -> Result<String, Failure> {
         "consumerProgress" => groups::consumer_progress(admin, inv).await,
         "updateSubGroup" => groups::update_sub_group(admin, inv).await,
         "deleteSubGroup" => groups::delete_sub_group(admin, inv).await,
+        "consumerConnection" => connections::consumer_connection(admin, inv).await,
+        "producerConnection" => connections::producer_connection(admin, inv).await,
+        "resetOffsetByTime" => connections::reset_offset_by_time(admin, inv).await,
+        "statsAll" => stats::stats_all(admin, inv).await,
         "sendMessage" => messages::send_message(inv).await,
         "consumeMessage" => messages::consume_message(admin, inv).await,
         "printMsg" => messages::print_msg(admin, inv).await,
