@@ -16,10 +16,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bolide_client::remoting::{Connection, NoInbound};
-use bolide_proto::codes::{request_code as req, response_code as rsp};
-use bolide_proto::header::offset::UpdateConsumerOffsetRequestHeader;
+use bolide_proto::codes::request_code as req;
 use bolide_proto::RemotingCommand;
-use support::{eventually, run, wait_for_route, Cluster, TIMEOUT};
+use support::{commit_offset, eventually, row, run, wait_for_route, Cluster, TIMEOUT};
 
 fn admin(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bolide-admin"))
@@ -59,32 +58,6 @@ fn fails(ns: SocketAddr, args: &[&str]) -> String {
     let (code, stdout, stderr) = outcome(&all);
     assert_eq!(code, Some(1), "{args:?}: {stderr}\n{stdout}");
     stderr
-}
-
-/// The whitespace-separated cells of the first line that starts with `first`.
-fn row<'a>(output: &'a str, first: &str) -> Vec<&'a str> {
-    output
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|cells| cells.first() == Some(&first))
-        .unwrap_or_else(|| panic!("no row starting with {first:?} in\n{output}"))
-}
-
-fn commit_offset(broker: SocketAddr, group: &str, topic: &str, queue: i32, offset: i64) {
-    let header = UpdateConsumerOffsetRequestHeader {
-        consumer_group: group.into(),
-        topic: topic.into(),
-        queue_id: queue,
-        commit_offset: offset,
-    };
-    run(move || async move {
-        let conn = Connection::connect(broker, Rc::new(NoInbound), 16 << 20, TIMEOUT)
-            .await
-            .expect("connect");
-        let request = RemotingCommand::request(req::UPDATE_CONSUMER_OFFSET).with_header(&header);
-        let response = conn.invoke(request, TIMEOUT).await.expect("commit");
-        assert_eq!(response.code, rsp::SUCCESS, "{:?}", response.remark);
-    });
 }
 
 #[test]

@@ -15,6 +15,7 @@ use bolide_namesrv::config::NamesrvConfig;
 use bolide_namesrv::server::NamesrvHandle;
 use bolide_proto::body::TopicRouteData;
 use bolide_proto::codes::{request_code as req, response_code as rsp};
+use bolide_proto::header::offset::UpdateConsumerOffsetRequestHeader;
 use bolide_proto::header::send::SendMessageRequestHeader;
 use bolide_proto::message::PropertiesBuilder;
 use bolide_proto::RemotingCommand;
@@ -292,4 +293,32 @@ pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     cond()
+}
+
+/// Admin CLI output: the whitespace-separated cells of the first line that
+/// starts with `first`.
+pub fn row<'a>(output: &'a str, first: &str) -> Vec<&'a str> {
+    output
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cells| cells.first() == Some(&first))
+        .unwrap_or_else(|| panic!("no row starting with {first:?} in\n{output}"))
+}
+
+/// Commits `offset` for `group` on one queue, as a consumer does.
+pub fn commit_offset(broker: SocketAddr, group: &str, topic: &str, queue: i32, offset: i64) {
+    let header = UpdateConsumerOffsetRequestHeader {
+        consumer_group: group.into(),
+        topic: topic.into(),
+        queue_id: queue,
+        commit_offset: offset,
+    };
+    run(move || async move {
+        let conn = Connection::connect(broker, Rc::new(NoInbound), 16 << 20, TIMEOUT)
+            .await
+            .expect("connect");
+        let request = RemotingCommand::request(req::UPDATE_CONSUMER_OFFSET).with_header(&header);
+        let response = conn.invoke(request, TIMEOUT).await.expect("commit");
+        assert_eq!(response.code, rsp::SUCCESS, "{:?}", response.remark);
+    });
 }
