@@ -39,8 +39,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bolide_proto::body::{HeartbeatData, JsonBody, ProducerData, TopicRouteData};
 use bolide_proto::codes::{request_code, response_code, version};
 use bolide_proto::header::client::UnregisterClientRequestHeader;
-use bolide_proto::header::send::{SendMessageRequestHeader, SendMessageResponseHeader};
-use bolide_proto::ids::QueueOffset;
+use bolide_proto::header::send::SendMessageRequestHeader;
 use bolide_proto::message::encode_batch_item;
 use bolide_proto::msgid::UniqueKeyGenerator;
 use bolide_proto::RemotingCommand;
@@ -50,7 +49,7 @@ use glommio::task::JoinHandle;
 
 use crate::error::ClientError;
 use crate::fault::FaultTable;
-use crate::message::{invalid, Message, SendResult, SendStatus};
+use crate::message::{invalid, Message, SendResult};
 use crate::nameserver::{parse_addr_list, NameServerClient, NameServerClientConfig};
 use crate::route::{master_addr, parse_addr, publish_info, MessageQueue, TopicPublishInfo};
 use crate::runtime::{ClientRuntime, LocalHandle, TryPending};
@@ -739,57 +738,6 @@ async fn heartbeat(conn: &Connection, request: RemotingCommand, timeout: Duratio
     }
 }
 
-/// Turns a send response into a result or an error.
-fn send_result(
-    addr: SocketAddr,
-    out: &Outgoing,
-    mq: &MessageQueue,
-    response: RemotingCommand,
-) -> Result<SendResult, ClientError> {
-    let Some(status) = SendStatus::from_code(response.code) else {
-        return Err(ClientError::Response {
-            addr,
-            code: response.code,
-            remark: response.remark.unwrap_or_default(),
-        });
-    };
-    let header: SendMessageResponseHeader = response.decode_header()?;
-    let queue_id = u32::try_from(header.queue_id).unwrap_or(mq.queue_id.0);
-    Ok(SendResult {
-        status,
-        msg_id: out.msg_id.clone(),
-        offset_msg_id: header.msg_id,
-        queue: MessageQueue::new(&out.topic, &mq.broker_name, queue_id),
-        queue_offset: QueueOffset(u64::try_from(header.queue_offset).unwrap_or(0)),
-    })
-}
-
-/// Whether a failed attempt may be retried on another broker.
-fn is_retriable(e: &ClientError) -> bool {
-    use response_code as rc;
-    match e {
-        ClientError::Transport { .. } => true,
-        ClientError::Response { code, .. } => matches!(
-            *code,
-            rc::SYSTEM_ERROR
-                | rc::SYSTEM_BUSY
-                | rc::NO_PERMISSION
-                | rc::TOPIC_NOT_EXIST
-                | rc::SERVICE_NOT_AVAILABLE
-                | rc::NOT_IN_CURRENT_UNIT
-        ),
-        _ => false,
-    }
-}
-
-/// Whether a failure says something about the broker's health (and so
-/// should isolate it), as opposed to about the message.
-fn is_broker_fault(e: &ClientError) -> bool {
-    matches!(e, ClientError::Transport { .. })
-        || matches!(e, ClientError::Response { code, .. }
-            if *code == response_code::SYSTEM_BUSY || *code == response_code::SERVICE_NOT_AVAILABLE)
-}
-
 /// Milliseconds since the Unix epoch.
 pub(crate) fn wall_clock_ms() -> i64 {
     SystemTime::now()
@@ -820,230 +768,10 @@ pub(crate) fn local_ipv4(peer: SocketAddr) -> Ipv4Addr {
     }
 }
 
-// ---------------------------------------------------------------------------
-// BlockingProducer
-// ---------------------------------------------------------------------------
-
-/// A `Send + Sync` producer for code outside glommio: each call runs the
-/// [`Producer`] on a [`ClientRuntime`] thread. Blocking methods wait for
-/// the result; `send_async` returns a [`TryPending`] to `.await` (on any
-/// executor) or `.wait()` on.
-#[derive(Debug)]
-pub struct BlockingProducer {
-    handle: Option<LocalHandle<Producer>>,
-    client_id: String,
-    /// Keeps the runtime alive as long as the producer.
-    _runtime: ClientRuntime,
-}
-
-impl BlockingProducer {
-    /// Starts a producer on its own runtime thread.
-    pub fn start(config: ProducerConfig) -> Result<BlockingProducer, ClientError> {
-        let runtime =
-            ClientRuntime::start("bolide-producer").map_err(|e| ClientError::Transport {
-                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-                source: TransportError::Io(e),
-            })?;
-        BlockingProducer::start_on(&runtime, config)
-    }
-
-    /// Starts a producer on an existing runtime (shared with consumers).
-    pub fn start_on(
-        runtime: &ClientRuntime,
-        config: ProducerConfig,
-    ) -> Result<BlockingProducer, ClientError> {
-        let handle = runtime
-            .install(move || async move { Producer::start(config).map(Rc::new) })
-            .wait()?;
-        let client_id = handle
-            .call(|p| async move { p.client_id().to_owned() })
-            .wait()?;
-        Ok(BlockingProducer {
-            handle: Some(handle),
-            client_id,
-            _runtime: runtime.clone(),
-        })
-    }
-
-    pub fn client_id(&self) -> &str {
-        &self.client_id
-    }
-
-    fn run<F, Fut, R>(&self, job: F) -> TryPending<R, ClientError>
-    where
-        F: FnOnce(Rc<Producer>) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = Result<R, ClientError>> + 'static,
-        R: Send + 'static,
-    {
-        match &self.handle {
-            Some(handle) => handle.try_call(job),
-            None => {
-                let (_, pending) = crate::runtime::oneshot();
-                TryPending::new(pending) // canceled at once
-            }
-        }
-    }
-
-    /// Sends and waits for the result (retrying elsewhere on failure).
-    pub fn send(&self, msg: Message) -> Result<SendResult, ClientError> {
-        self.send_async(msg).wait()
-    }
-
-    /// Starts a send; await the result or `.wait()` on it.
-    pub fn send_async(&self, msg: Message) -> TryPending<SendResult, ClientError> {
-        self.run(move |p| async move { p.send(msg).await })
-    }
-
-    /// Sends without an answer; returns once the request is queued.
-    pub fn send_oneway(&self, msg: Message) -> Result<(), ClientError> {
-        self.run(move |p| async move { p.send_oneway(msg).await })
-            .wait()
-    }
-
-    /// Sends `msgs` (one topic) as one batch.
-    pub fn send_batch(&self, msgs: Vec<Message>) -> Result<SendResult, ClientError> {
-        self.run(move |p| async move { p.send_batch(msgs).await })
-            .wait()
-    }
-
-    /// Sends to the queue `select` picks (one attempt).
-    pub fn send_with_selector<F>(&self, msg: Message, select: F) -> Result<SendResult, ClientError>
-    where
-        F: FnOnce(&[MessageQueue], &Message) -> Option<MessageQueue> + Send + 'static,
-    {
-        self.run(move |p| async move { p.send_with_selector(msg, select).await })
-            .wait()
-    }
-
-    /// Ordered send by sharding key.
-    pub fn send_by_key(&self, msg: Message, key: &str) -> Result<SendResult, ClientError> {
-        let key = key.to_owned();
-        self.run(move |p| async move { p.send_by_key(msg, &key).await })
-            .wait()
-    }
-
-    /// Sends to `mq` (one attempt).
-    pub fn send_to_queue(&self, msg: Message, mq: MessageQueue) -> Result<SendResult, ClientError> {
-        self.run(move |p| async move { p.send_to_queue(msg, &mq).await })
-            .wait()
-    }
-
-    /// The publish queues of `topic`.
-    pub fn publish_queues(&self, topic: &str) -> Result<Vec<MessageQueue>, ClientError> {
-        let topic = topic.to_owned();
-        self.run(move |p| async move { p.fetch_publish_queues(&topic).await })
-            .wait()
-    }
-
-    /// Unregisters from the brokers and stops (also done on drop).
-    pub fn shutdown(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
-        let Some(handle) = self.handle.take() else {
-            return;
-        };
-        let done = handle.call(|p| async move { p.shutdown().await });
-        // Bounded: unregisters are bounded per broker; don't hang a drop.
-        let _ = done.wait_timeout(UNREGISTER_TIMEOUT * 2);
-    }
-}
-
-impl Drop for BlockingProducer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
+mod blocking;
+mod outcome;
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod tests;
 
-    #[test]
-    fn retriable_and_fault_classification() {
-        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let response = |code| ClientError::Response {
-            addr,
-            code,
-            remark: String::new(),
-        };
-        let transport = ClientError::Transport {
-            addr,
-            source: TransportError::Closed,
-        };
-        let cases = [
-            (transport, true, true),
-            (response(response_code::SYSTEM_BUSY), true, true),
-            (response(response_code::TOPIC_NOT_EXIST), true, false),
-            (response(response_code::MESSAGE_ILLEGAL), false, false),
-            (invalid("x"), false, false),
-        ];
-        for (e, retriable, fault) in cases {
-            assert_eq!(is_retriable(&e), retriable, "{e}");
-            assert_eq!(is_broker_fault(&e), fault, "{e}");
-        }
-    }
-
-    fn outgoing() -> Outgoing {
-        Outgoing {
-            topic: "T".into(),
-            flag: 0,
-            properties: None,
-            body: Bytes::from_static(b"x"),
-            batch: false,
-            msg_id: "U1".into(),
-        }
-    }
-
-    #[test]
-    fn send_responses_map_to_results_or_errors() {
-        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let mq = MessageQueue::new("T", "b", 2);
-        let header = SendMessageResponseHeader {
-            msg_id: "OFFSETID".into(),
-            queue_id: 2,
-            queue_offset: 41,
-            ..SendMessageResponseHeader::default()
-        };
-        let cases = [
-            (response_code::SUCCESS, Some(SendStatus::SendOk)),
-            (
-                response_code::FLUSH_DISK_TIMEOUT,
-                Some(SendStatus::FlushDiskTimeout),
-            ),
-            (
-                response_code::SLAVE_NOT_AVAILABLE,
-                Some(SendStatus::SlaveNotAvailable),
-            ),
-            (response_code::SYSTEM_BUSY, None),
-        ];
-        for (code, want) in cases {
-            let response = RemotingCommand::response(code, None).with_header(&header);
-            let got = send_result(addr, &outgoing(), &mq, response);
-            match want {
-                Some(status) => {
-                    let r = got.unwrap();
-                    assert_eq!(r.status, status);
-                    assert_eq!(
-                        (r.msg_id.as_str(), r.offset_msg_id.as_str()),
-                        ("U1", "OFFSETID")
-                    );
-                    assert_eq!(
-                        (r.queue.clone(), r.queue_offset),
-                        (mq.clone(), QueueOffset(41))
-                    );
-                }
-                None => {
-                    assert!(matches!(got, Err(ClientError::Response { code: c, .. }) if c == code))
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn local_ip_of_loopback_is_loopback() {
-        let ip = local_ipv4("127.0.0.1:9876".parse().unwrap());
-        assert!(ip.is_loopback());
-    }
-}
+pub use blocking::BlockingProducer;
+use outcome::{is_broker_fault, is_retriable, send_result};
