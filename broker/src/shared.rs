@@ -33,13 +33,11 @@
 //! versions are [`VersionWatch`]es: they only grow, and a task on any
 //! shard's thread can await them.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bolide_proto::body::SubscriptionGroupConfig;
 use bolide_proto::delay::DelayLevels;
@@ -53,7 +51,10 @@ use crate::replica::status::{MasterAddrs, ReplicationStatus};
 use crate::subscription_groups::{GroupRefusal, SubscriptionGroups};
 use crate::topics::TopicTable;
 
+mod persister;
 mod watch;
+
+use persister::{Persister, ShardThreadToken, ShardThreads, SHARD_THREAD_TOKENS};
 
 pub use watch::{Reached, VersionWatch};
 
@@ -159,177 +160,6 @@ impl Tables {
             false => Err(errors.join("; ")),
         }
     }
-}
-
-/// Flush requests and their progress, shared by requesters and the thread.
-#[derive(Debug)]
-struct FlushState {
-    /// Last ticket handed out.
-    requested: u64,
-    /// Every ticket up to this one has had its pass.
-    completed: u64,
-    /// Outcome of the last pass.
-    last: Result<(), String>,
-    stop: bool,
-    /// The thread has made its last pass and returned.
-    exited: bool,
-}
-
-impl Default for FlushState {
-    fn default() -> Self {
-        FlushState {
-            requested: 0,
-            completed: 0,
-            last: Ok(()),
-            stop: false,
-            exited: false,
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct Signal {
-    state: Mutex<FlushState>,
-    changed: Condvar,
-}
-
-impl Signal {
-    /// Waits until a flush is asked for, the interval passes, or stop;
-    /// returns the ticket the coming pass satisfies and whether to stop.
-    fn wait_for_work(&self, interval: Duration) -> (u64, bool) {
-        let deadline = Instant::now() + interval;
-        let mut state = lock(&self.state);
-        loop {
-            let now = Instant::now();
-            if state.stop || state.requested > state.completed || now >= deadline {
-                return (state.requested, state.stop);
-            }
-            state = match self.changed.wait_timeout(state, deadline - now) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
-    }
-
-    fn complete(&self, ticket: u64, outcome: Result<(), String>, exited: bool) {
-        let mut state = lock(&self.state);
-        state.completed = state.completed.max(ticket);
-        state.last = outcome;
-        state.exited = exited;
-        self.changed.notify_all();
-    }
-
-    /// Waits (blocking, at most [`FLUSH_WAIT`]) until `done` holds.
-    fn wait_until(&self, done: impl Fn(&FlushState) -> bool) -> Result<(), String> {
-        let deadline = Instant::now() + FLUSH_WAIT;
-        let mut state = lock(&self.state);
-        while !done(&state) {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(format!("config not persisted within {FLUSH_WAIT:?}"));
-            }
-            state = match self.changed.wait_timeout(state, deadline - now) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
-        state.last.clone()
-    }
-
-    /// Tells the persister to make its last pass and waits for it.
-    fn stop_and_wait(&self) -> Result<(), String> {
-        lock(&self.state).stop = true;
-        self.changed.notify_all();
-        self.wait_until(|s| s.exited)
-    }
-}
-
-/// The persister thread: a pass every [`PERSIST_INTERVAL`] or on request,
-/// and a last one when stopped.
-fn persist_loop(tables: Arc<Tables>, dir: PathBuf, signal: Arc<Signal>) {
-    let mut failing_since: Option<Instant> = None;
-    let mut last_logged = Instant::now();
-    loop {
-        let (ticket, stop) = signal.wait_for_work(PERSIST_INTERVAL);
-        let outcome = tables.flush_dirty(&dir);
-        match (&outcome, failing_since) {
-            (Err(e), None) => {
-                tracing::error!(error = %e, "cannot persist broker config; will retry every second");
-                (failing_since, last_logged) = (Some(Instant::now()), Instant::now());
-            }
-            (Err(e), Some(since)) if last_logged.elapsed() >= FAILURE_LOG_INTERVAL => {
-                tracing::error!(error = %e, failing_for = ?since.elapsed(), "still cannot persist broker config");
-                last_logged = Instant::now();
-            }
-            (Ok(()), Some(since)) => {
-                tracing::info!(failed_for = ?since.elapsed(), "broker config persisted again");
-                failing_since = None;
-            }
-            _ => {}
-        }
-        signal.complete(ticket, outcome, stop);
-        if stop {
-            return;
-        }
-    }
-}
-
-/// The running persister; dropping it runs the last pass and joins it.
-#[derive(Debug)]
-struct Persister {
-    signal: Arc<Signal>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Persister {
-    fn start(tables: Arc<Tables>, dir: PathBuf) -> Result<Self, String> {
-        let signal = Arc::new(Signal::default());
-        let thread_signal = signal.clone();
-        let thread = std::thread::Builder::new()
-            .name("bolide-persist".into())
-            .spawn(move || persist_loop(tables, dir, thread_signal))
-            .map_err(|e| format!("cannot start the config persister thread: {e}"))?;
-        Ok(Persister {
-            signal,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Persister {
-    fn drop(&mut self) {
-        lock(&self.signal.state).stop = true;
-        self.signal.changed.notify_all();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// The shard threads attached by [`BrokerShared::attach_shard_thread`].
-#[derive(Debug)]
-struct ShardThreads {
-    alive: AtomicUsize,
-    signal: Arc<Signal>,
-}
-
-/// Lives in a shard thread's thread-locals, so it is dropped when the
-/// thread exits — before joining that thread returns.
-#[derive(Debug)]
-struct ShardThreadToken(Arc<ShardThreads>);
-
-impl Drop for ShardThreadToken {
-    fn drop(&mut self) {
-        if self.0.alive.fetch_sub(1, Ordering::AcqRel) == 1 {
-            if let Err(e) = self.0.signal.stop_and_wait() {
-                tracing::error!(error = %e, "broker config not fully persisted at shutdown");
-            }
-        }
-    }
-}
-
-thread_local! {
-    static SHARD_THREAD_TOKENS: RefCell<Vec<ShardThreadToken>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Shared, thread-safe broker state.
@@ -677,6 +507,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
+    use std::time::Instant;
 
     fn config(dir: &Path) -> BrokerConfig {
         let mut config = BrokerConfig::default();
