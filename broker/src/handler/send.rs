@@ -106,37 +106,47 @@ pub async fn send<S: Storage>(
     }
     let owner = shard.owner(&msgs[0].topic, msgs[0].queue_id);
     match shard.send(owner, msgs).await {
-        Ok(Sent {
-            results,
-            replicated,
-        }) => {
-            shard
-                .shared
-                .put_total
-                .fetch_add(results.len() as u64, Ordering::Relaxed);
-            let ids: Vec<String> = results
-                .iter()
-                .map(|r| {
-                    OffsetMsgId {
-                        store_host: shard.store_host,
-                        offset: r.global_offset,
-                    }
-                    .encode()
-                })
-                .collect();
-            let header = SendMessageResponseHeader {
-                msg_id: ids.join(","),
-                queue_id: queue as i32,
-                queue_offset: results.first().map_or(0, |r| r.queue_offset.0 as i64),
-                transaction_id: uniq.flatten(),
-                batch_uniq_id: None,
-                msg_region: Some(DEFAULT_REGION.to_owned()),
-                trace_on: Some(true),
-            };
-            sent_response(replicated).with_header(&header)
-        }
+        Ok(sent) => answer_sent(shard, sent, queue, uniq.flatten()),
         Err(e) => store_error(e),
     }
+}
+
+/// The SUCCESS (or replication-timeout) answer of a stored send: offset
+/// message ids, queue, first queue offset and the message's `UNIQ_KEY`.
+fn answer_sent<S: Storage>(
+    shard: &Shard<S>,
+    sent: Sent,
+    queue: u32,
+    uniq: Option<String>,
+) -> RemotingCommand {
+    let Sent {
+        results,
+        replicated,
+    } = sent;
+    shard
+        .shared
+        .put_total
+        .fetch_add(results.len() as u64, Ordering::Relaxed);
+    let ids: Vec<String> = results
+        .iter()
+        .map(|r| {
+            OffsetMsgId {
+                store_host: shard.store_host,
+                offset: r.global_offset,
+            }
+            .encode()
+        })
+        .collect();
+    let header = SendMessageResponseHeader {
+        msg_id: ids.join(","),
+        queue_id: queue as i32,
+        queue_offset: results.first().map_or(0, |r| r.queue_offset.0 as i64),
+        transaction_id: uniq,
+        batch_uniq_id: None,
+        msg_region: Some(DEFAULT_REGION.to_owned()),
+        trace_on: Some(true),
+    };
+    sent_response(replicated).with_header(&header)
 }
 
 /// SUCCESS, or what a sync master's wait for its slaves came to (the
