@@ -59,11 +59,18 @@ fn log_text(broker: &Broker) -> String {
     std::fs::read_to_string(&broker.log).unwrap_or_default()
 }
 
-/// Starts a broker and waits until it accepts on `port`.
+/// Starts a broker and waits until its startup is over: it logged that it
+/// listens (after every shard is ready) and accepts on `port`. A bound port
+/// alone is not enough: the kernel accepts connections before the shards
+/// finish starting, and a signal then ends the start without a clean stop.
 fn start(config: &Path, port: u16) -> Broker {
     let mut broker = spawn(config);
     let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    let up = |broker: &Broker| {
+        log_text(broker).contains("broker listening")
+            && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    };
+    while !up(&broker) {
         let exited = broker.child.try_wait().unwrap().is_some();
         if exited || started.elapsed() > START_TIMEOUT {
             panic!("broker did not start: {}", log_text(&broker));
