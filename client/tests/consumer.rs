@@ -5,9 +5,11 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bolide_client::admin::Admin;
 use bolide_client::consumer::{
     ConsumeFrom, ConsumeStatus, ConsumerConfig, LitePullConsumer, LocalOffsets, PushConsumer,
 };
@@ -532,4 +534,166 @@ fn push_consumer_reads_from_the_slave_while_the_master_is_down() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), n as usize, "every message, from the slave");
+}
+
+/// `group`'s committed offsets of `topic`'s queues, in queue order (-1:
+/// none).
+fn committed(cluster: &Cluster, group: &str, topic: &str) -> Vec<i64> {
+    let (namesrv, group, topic) = (
+        cluster.namesrv_addr().to_string(),
+        group.to_owned(),
+        topic.to_owned(),
+    );
+    run(move || async move {
+        let admin = Admin::new(&namesrv, TIMEOUT).unwrap();
+        let mut progress = admin.consumer_progress(&group, &topic).await.unwrap();
+        admin.close();
+        progress.sort_by(|a, b| a.queue.cmp(&b.queue));
+        progress
+            .iter()
+            .map(|p| p.consumer_offset.unwrap_or(-1))
+            .collect()
+    })
+}
+
+/// Resets `group`'s offsets of `topic` to the first message (the admin
+/// API: INVOKE_BROKER_TO_RESET_OFFSET, which makes the broker push
+/// RESET_CONSUMER_CLIENT_OFFSET to the group's consumers); the new offsets.
+fn reset_to_start(cluster: &Cluster, group: &str, topic: &str) -> Vec<i64> {
+    let (namesrv, group, topic) = (
+        cluster.namesrv_addr().to_string(),
+        group.to_owned(),
+        topic.to_owned(),
+    );
+    run(move || async move {
+        let admin = Admin::new(&namesrv, TIMEOUT).unwrap();
+        let body = admin
+            .reset_offset_by_time(&group, &topic, 0, true)
+            .await
+            .unwrap();
+        admin.close();
+        body.offset_table
+            .iter()
+            .map(|(_, offset)| *offset)
+            .collect()
+    })
+}
+
+/// Long enough for several periodic commits (every 200 ms in tests).
+const SEVERAL_COMMITS: Duration = Duration::from_millis(1000);
+
+#[test]
+fn push_consumer_follows_an_offset_reset() {
+    let cluster = Cluster::start();
+    let (topic, group) = ("PushReset", "g-push-reset");
+    produce(
+        &cluster,
+        topic,
+        (0..20u32)
+            .map(|i| Outgoing::new(i % 4, format!("{i}"), "t"))
+            .collect(),
+    );
+    // Orderly: while `open` is false, a batch is retried in place and its
+    // offset cannot advance, so the committed offsets show the reset.
+    let seen = inbox();
+    let open = Arc::new(AtomicBool::new(true));
+    let (sink, gate) = (seen.clone(), open.clone());
+    let consumer = PushConsumer::builder(group)
+        .namesrv(&cluster.namesrv_addr().to_string())
+        .subscribe(topic, "*")
+        .consume_from(ConsumeFrom::FirstOffset)
+        .config(fast)
+        .orderly_listener(move |msgs| {
+            sink.lock().unwrap().extend(msgs.iter().cloned());
+            if gate.load(Ordering::SeqCst) {
+                ConsumeStatus::Success
+            } else {
+                ConsumeStatus::ReconsumeLater
+            }
+        })
+        .start()
+        .unwrap();
+    assert!(
+        eventually(WAIT, || count(&seen) >= 20),
+        "got {}",
+        count(&seen)
+    );
+    assert!(eventually(WAIT, || committed(&cluster, group, topic) == [5; 4]));
+
+    open.store(false, Ordering::SeqCst);
+    let first_round = count(&seen);
+    assert_eq!(reset_to_start(&cluster, group, topic), [0; 4]);
+    // Without a restart, every queue is delivered again from offset 0.
+    let redelivered = |seen: &Inbox| -> BTreeSet<u32> {
+        let seen = seen.lock().unwrap();
+        seen[first_round..]
+            .iter()
+            .filter(|m| m.queue_offset.0 == 0)
+            .map(|m| m.queue_id.0)
+            .collect()
+    };
+    assert!(
+        eventually(WAIT, || redelivered(&seen).len() == 4),
+        "redelivered queues {:?}",
+        redelivered(&seen)
+    );
+    // The old in-memory position is never committed over the reset.
+    std::thread::sleep(SEVERAL_COMMITS);
+    assert_eq!(committed(&cluster, group, topic), [0; 4]);
+
+    open.store(true, Ordering::SeqCst);
+    assert!(eventually(WAIT, || committed(&cluster, group, topic) == [5; 4]));
+    consumer.shutdown().unwrap();
+    let mut times: BTreeMap<String, usize> = BTreeMap::new();
+    for body in bodies(&seen) {
+        *times.entry(body).or_default() += 1;
+    }
+    assert_eq!(times.len(), 20);
+    assert!(times.values().all(|&n| n >= 2), "{times:?}");
+}
+
+#[test]
+fn lite_pull_consumer_follows_an_offset_reset() {
+    let cluster = Cluster::start();
+    let (topic, group) = ("LiteReset", "g-lite-reset");
+    produce(
+        &cluster,
+        topic,
+        (0..20u32)
+            .map(|i| Outgoing::new(i % 4, format!("{i}"), "t"))
+            .collect(),
+    );
+    let consumer = LitePullConsumer::builder(group)
+        .namesrv(&cluster.namesrv_addr().to_string())
+        .consume_from(ConsumeFrom::FirstOffset)
+        .auto_commit(true)
+        .config(fast)
+        .start()
+        .unwrap();
+    consumer.subscribe(topic, "*").unwrap();
+    let poll_all = || {
+        let mut got = Vec::new();
+        let done = eventually(WAIT, || {
+            got.extend(consumer.poll(Duration::from_millis(200)).unwrap());
+            got.len() >= 20
+        });
+        assert!(done, "polled {}", got.len());
+        let mut bodies: Vec<String> = got
+            .iter()
+            .map(|m| String::from_utf8(m.body.to_vec()).unwrap())
+            .collect();
+        bodies.sort();
+        bodies
+    };
+    let first = poll_all();
+    assert!(eventually(WAIT, || committed(&cluster, group, topic) == [5; 4]));
+
+    assert_eq!(reset_to_start(&cluster, group, topic), [0; 4]);
+    // Not polling: the auto-commit keeps committing, and must commit the
+    // reset position, not the old one.
+    std::thread::sleep(SEVERAL_COMMITS);
+    assert_eq!(committed(&cluster, group, topic), [0; 4]);
+    assert_eq!(poll_all(), first, "the same messages again");
+    assert!(eventually(WAIT, || committed(&cluster, group, topic) == [5; 4]));
+    consumer.shutdown().unwrap();
 }

@@ -5,7 +5,9 @@
 //!
 //! Inbound, a broker sends NOTIFY_CONSUMER_IDS_CHANGED (oneway) when the
 //! group's membership changes; [`ConsumerInbound`] turns it into a
-//! rebalance wake-up. Anything else inbound is ignored.
+//! rebalance wake-up. RESET_CONSUMER_CLIENT_OFFSET (220, oneway) becomes a
+//! [`ResetRequest`] for the consumer to apply. Anything else inbound is
+//! ignored.
 //!
 //! A transport failure closes that address's connection (the next request
 //! reconnects); a broker's error answer keeps the connection.
@@ -18,14 +20,14 @@ use std::time::Duration;
 
 use bolide_proto::body::{
     ConsumerListByGroupResponseBody, HeartbeatData, JsonBody, LockBatchRequestBody,
-    LockBatchResponseBody, UnlockBatchRequestBody,
+    LockBatchResponseBody, ResetOffsetBody, UnlockBatchRequestBody,
 };
 use bolide_proto::codes::{request_code as req, response_code as rsp, version};
 use bolide_proto::header::{
     ConsumerSendMsgBackRequestHeader, GetConsumerListByGroupRequestHeader,
     GetMaxOffsetRequestHeader, OffsetResponseHeader, PullMessageRequestHeader,
-    PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, SearchOffsetRequestHeader,
-    UnregisterClientRequestHeader, UpdateConsumerOffsetRequestHeader,
+    PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, ResetOffsetRequestHeader,
+    SearchOffsetRequestHeader, UnregisterClientRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
 use bolide_proto::ids::QueueOffset;
 use bolide_proto::message::{property, records};
@@ -63,10 +65,43 @@ impl Notify {
     }
 }
 
+/// A broker's RESET_CONSUMER_CLIENT_OFFSET: `group`'s new offsets of
+/// `topic`'s queues (the broker has already stored them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResetRequest {
+    pub group: String,
+    pub topic: String,
+    pub offsets: Vec<(MessageQueue, QueueOffset)>,
+}
+
+impl ResetRequest {
+    /// Decodes header and body (the Java map form); queues of other topics
+    /// and queues that do not parse are left out.
+    pub fn decode(request: &RemotingCommand) -> Result<Self, bolide_proto::ProtoError> {
+        let header: ResetOffsetRequestHeader = request.decode_header()?;
+        let body = ResetOffsetBody::decode(&request.body)?;
+        let offsets = body
+            .offset_table
+            .iter()
+            .filter(|(mq, _)| mq.topic == header.topic)
+            .filter_map(|(mq, offset)| {
+                Some((MessageQueue::from_wire(mq)?, offset_from_wire(*offset)))
+            })
+            .collect();
+        Ok(ResetRequest {
+            group: header.group,
+            topic: header.topic,
+            offsets,
+        })
+    }
+}
+
 /// Serves broker → consumer requests.
 #[derive(Debug)]
 pub(crate) struct ConsumerInbound {
     pub rebalance: Rc<Notify>,
+    /// Offset resets, applied by the consumer's reset task.
+    pub resets: LocalSender<ResetRequest>,
 }
 
 impl Handler for ConsumerInbound {
@@ -75,11 +110,19 @@ impl Handler for ConsumerInbound {
         _: Connection,
         request: RemotingCommand,
     ) -> Option<RemotingCommand> {
-        if request.code == req::NOTIFY_CONSUMER_IDS_CHANGED {
-            tracing::debug!("consumer ids changed; rebalancing");
-            self.rebalance.notify();
-        } else {
-            tracing::debug!(code = request.code, "inbound request ignored");
+        match request.code {
+            req::NOTIFY_CONSUMER_IDS_CHANGED => {
+                tracing::debug!("consumer ids changed; rebalancing");
+                self.rebalance.notify();
+            }
+            req::RESET_CONSUMER_CLIENT_OFFSET => match ResetRequest::decode(&request) {
+                Ok(reset) => {
+                    tracing::info!(group = %reset.group, topic = %reset.topic, queues = reset.offsets.len(), "offset reset received");
+                    let _ = self.resets.try_send(reset);
+                }
+                Err(e) => tracing::warn!(error = %e, "undecodable offset reset ignored"),
+            },
+            code => tracing::debug!(code, "inbound request ignored"),
         }
         None
     }
@@ -205,10 +248,14 @@ pub(crate) struct BrokerLinks {
 }
 
 impl BrokerLinks {
-    pub fn new(rebalance: Rc<Notify>, timeout: Duration) -> Self {
+    pub fn new(
+        rebalance: Rc<Notify>,
+        resets: LocalSender<ResetRequest>,
+        timeout: Duration,
+    ) -> Self {
         BrokerLinks {
             conns: RefCell::new(BTreeMap::new()),
-            handler: Rc::new(ConsumerInbound { rebalance }),
+            handler: Rc::new(ConsumerInbound { rebalance, resets }),
             timeout,
             max_frame_bytes: bolide_proto::MAX_FRAME_BYTES,
         }
@@ -613,6 +660,44 @@ mod tests {
         cut.truncate(body.len() - 3);
         let got = decode_pulled(&bytes::Bytes::from(cut), &Subscription::new("T", "*", 0));
         assert_eq!(got.len(), 4);
+    }
+
+    #[test]
+    fn decodes_reset_requests() {
+        use bolide_proto::body::MessageQueue as WireQueue;
+        let wire = |topic: &str, id: i32| WireQueue {
+            topic: topic.to_owned(),
+            broker_name: "b".to_owned(),
+            queue_id: id,
+        };
+        let header = ResetOffsetRequestHeader {
+            topic: "T".to_owned(),
+            group: "g".to_owned(),
+            timestamp: 0,
+            is_force: Some(true),
+            queue_id: None,
+            offset: None,
+        };
+        let body = ResetOffsetBody {
+            offset_table: vec![
+                (wire("T", 0), 3),
+                (wire("T", 1), -1),
+                (wire("U", 0), 9),
+                (wire("T", -2), 4),
+            ],
+        };
+        let cmd = RemotingCommand::request(req::RESET_CONSUMER_CLIENT_OFFSET)
+            .with_header(&header)
+            .with_body(body.encode());
+        let reset = ResetRequest::decode(&cmd).unwrap();
+        assert_eq!((reset.group.as_str(), reset.topic.as_str()), ("g", "T"));
+        let mq = |id| MessageQueue::new("T", "b", id);
+        assert_eq!(
+            reset.offsets,
+            [(mq(0), QueueOffset(3)), (mq(1), QueueOffset(0))]
+        );
+        let bare = RemotingCommand::request(req::RESET_CONSUMER_CLIENT_OFFSET).with_header(&header);
+        assert!(ResetRequest::decode(&bare).is_err());
     }
 
     #[test]

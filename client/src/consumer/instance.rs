@@ -12,8 +12,9 @@ use std::rc::Rc;
 
 use bolide_proto::body::{HeartbeatData, MessageModel, TopicRouteData};
 use bolide_proto::ids::QueueOffset;
+use glommio::channels::local_channel::{self, LocalReceiver};
 
-use super::broker_client::{BrokerLinks, Notify};
+use super::broker_client::{BrokerLinks, Notify, ResetRequest};
 use super::config::{
     client_id, local_ip_towards, unique_instance_name, ConsumerConfig, LocalOffsets,
 };
@@ -34,6 +35,8 @@ pub(crate) struct ConsumerClient {
     /// Woken by NOTIFY_CONSUMER_IDS_CHANGED and by callers wanting a
     /// rebalance now.
     pub rebalance: Rc<Notify>,
+    /// RESET_CONSUMER_CLIENT_OFFSET requests, in arrival order.
+    pub resets: LocalReceiver<ResetRequest>,
 }
 
 impl ConsumerClient {
@@ -50,9 +53,11 @@ impl ConsumerClient {
         };
         let namesrv = NameServerClient::new(config.namesrv_addrs.clone(), ns_config)?;
         let rebalance = Rc::new(Notify::new());
+        let (resets_tx, resets) = local_channel::new_unbounded();
         Ok(ConsumerClient {
             client_id: client_id(local_ip_towards(first), &instance),
-            links: BrokerLinks::new(rebalance.clone(), config.request_timeout),
+            links: BrokerLinks::new(rebalance.clone(), resets_tx, config.request_timeout),
+            resets,
             namesrv,
             routes: RefCell::new(BTreeMap::new()),
             rebalance,

@@ -13,6 +13,13 @@
 //! are stored as they move and committed every `persist_interval`.
 //! [`seek`](LocalLitePullConsumer::seek) drops the queue's buffer and its
 //! in-flight pull and restarts it from the given offset.
+//!
+//! A subscribed consumer is registered with the group, so a broker's
+//! RESET_CONSUMER_CLIENT_OFFSET (after an admin reset) reaches it: each held
+//! queue the table names is sought to its new offset, which is stored and
+//! committed. (RocketMQ's Java client applies resets to push consumers
+//! only; a Bolide lite pull consumer would otherwise commit its old
+//! position over the reset.)
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -25,7 +32,7 @@ use bolide_proto::header::PullMessageRequestHeader;
 use bolide_proto::ids::QueueOffset;
 use glommio::task::JoinHandle;
 
-use super::broker_client::{decode_pulled, offset_to_wire, Notify, PullStatus};
+use super::broker_client::{decode_pulled, offset_to_wire, Notify, PullStatus, ResetRequest};
 use super::config::ConsumerConfig;
 use super::instance::{spawn_every, ConsumerClient, Offsets, Stoppable};
 use super::process_queue::{FlowLimits, ProcessQueue};
@@ -181,20 +188,12 @@ impl LocalLitePullConsumer {
     /// returns messages from `offset` on.
     pub fn seek(&self, mq: &MessageQueue, offset: QueueOffset) -> Result<(), ConsumerError> {
         let lite = &self.inner;
-        let q = lite
-            .queues
-            .borrow()
-            .get(mq)
-            .cloned()
-            .ok_or_else(|| ConsumerError::NotAssigned(mq.clone()))?;
-        q.stop();
-        q.buffer.borrow_mut().clear();
-        q.next_pull.set(offset);
-        q.consumed.set(offset);
+        if !lite.seek(mq, offset) {
+            return Err(ConsumerError::NotAssigned(mq.clone()));
+        }
         if lite.client.config.auto_commit {
             lite.offsets.update(mq, offset, false);
         }
-        lite.start_pulling(&q);
         Ok(())
     }
 
@@ -254,8 +253,55 @@ impl Lite {
                 })
             }),
             self.spawn_rebalance_loop(),
+            self.spawn_reset_loop(),
         ];
         self.background.borrow_mut().extend(tasks);
+    }
+
+    /// Restarts a held queue at `offset`; false if it is not held.
+    fn seek(self: &Rc<Self>, mq: &MessageQueue, offset: QueueOffset) -> bool {
+        let Some(q) = self.queues.borrow().get(mq).cloned() else {
+            return false;
+        };
+        q.stop();
+        q.buffer.borrow_mut().clear();
+        q.next_pull.set(offset);
+        q.consumed.set(offset);
+        self.start_pulling(&q);
+        true
+    }
+
+    /// Applies offset resets as brokers send them.
+    fn spawn_reset_loop(self: &Rc<Self>) -> JoinHandle<()> {
+        let lite = self.clone();
+        glommio::spawn_local(async move {
+            while let Some(reset) = lite.client.resets.recv().await {
+                if lite.stopped.get() {
+                    return;
+                }
+                lite.reset_offsets(reset).await;
+            }
+        })
+        .detach()
+    }
+
+    /// Seeks the held queues `reset` names to their new offsets and commits
+    /// them (waiting for the broker).
+    async fn reset_offsets(self: &Rc<Self>, reset: ResetRequest) {
+        if reset.group != self.config().group {
+            return;
+        }
+        let mut reset_mqs = Vec::new();
+        for (mq, offset) in &reset.offsets {
+            if self.seek(mq, *offset) {
+                self.offsets.update(mq, *offset, false);
+                reset_mqs.push(mq.clone());
+            }
+        }
+        if let Err(e) = self.offsets.persist(&self.client, &reset_mqs, false).await {
+            tracing::warn!(topic = %reset.topic, error = %e, "reset offset commit failed");
+        }
+        tracing::info!(topic = %reset.topic, queues = reset_mqs.len(), "offsets reset");
     }
 
     fn spawn_rebalance_loop(self: &Rc<Self>) -> JoinHandle<()> {

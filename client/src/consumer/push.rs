@@ -21,6 +21,13 @@
 //! `lock_interval`, trusted for [`LOCK_VALIDITY`]); `ReconsumeLater`
 //! retries the same batch after `orderly_retry_delay`. Unassigned queues
 //! commit their offset and are unlocked.
+//!
+//! Offset reset (RESET_CONSUMER_CLIENT_OFFSET from a broker, after an admin
+//! reset), as RocketMQ's `MQClientInstance.resetOffset`: the held queues of
+//! the reset topic that the table names are dropped (their pulls, buffered
+//! messages and acknowledgements are discarded), the new offsets are put in
+//! the offset store and committed (waiting for the broker), and a
+//! rebalance restarts the queues from them.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -34,7 +41,7 @@ use bolide_proto::header::{ConsumerSendMsgBackRequestHeader, PullMessageRequestH
 use bolide_proto::ids::QueueOffset;
 use glommio::task::JoinHandle;
 
-use super::broker_client::{decode_pulled, offset_to_wire, Notify, PullStatus};
+use super::broker_client::{decode_pulled, offset_to_wire, Notify, PullStatus, ResetRequest};
 use super::config::ConsumerConfig;
 use super::instance::{spawn_every, ConsumerClient, Offsets, Stoppable};
 use super::process_queue::{FlowLimits, ProcessQueue};
@@ -257,6 +264,7 @@ impl Push {
                 Box::pin(async move { p.client.refresh_routes(p.topics()).await })
             }),
             self.spawn_rebalance_loop(),
+            self.spawn_reset_loop(),
         ];
         if self.listener.is_orderly() {
             tasks.push(spawn_every(self, config.lock_interval, |p| {
@@ -291,6 +299,50 @@ impl Push {
             }
         })
         .detach()
+    }
+
+    /// Applies offset resets as brokers send them.
+    fn spawn_reset_loop(self: &Rc<Self>) -> JoinHandle<()> {
+        let push = self.clone();
+        glommio::spawn_local(async move {
+            while let Some(reset) = push.client.resets.recv().await {
+                if push.stopped.get() {
+                    return;
+                }
+                push.reset_offsets(reset).await;
+            }
+        })
+        .detach()
+    }
+
+    /// Drops the held queues `reset` names, stores and commits their new
+    /// offsets, then rebalances so they restart there.
+    async fn reset_offsets(&self, reset: ResetRequest) {
+        if reset.group != self.config().group {
+            return;
+        }
+        // Suspend: drop the queues first, so no pull, acknowledgement or
+        // periodic commit can move them back to the old position.
+        let mut reset_mqs = Vec::new();
+        for (mq, offset) in &reset.offsets {
+            let Some(q) = self.queues.borrow_mut().remove(mq) else {
+                continue;
+            };
+            q.drop_queue();
+            self.offsets.update(mq, *offset, false);
+            reset_mqs.push(mq.clone());
+        }
+        if let Err(e) = self.offsets.persist(&self.client, &reset_mqs, false).await {
+            tracing::warn!(topic = %reset.topic, error = %e, "reset offset commit failed");
+        }
+        for mq in &reset_mqs {
+            if !self.queues.borrow().contains_key(mq) {
+                self.offsets.forget_stale(mq);
+            }
+        }
+        tracing::info!(topic = %reset.topic, queues = reset_mqs.len(), "offsets reset");
+        // Resume: the rebalance assigns the queues again from the new offsets.
+        self.client.rebalance.notify();
     }
 
     async fn rebalance(self: &Rc<Self>) {
