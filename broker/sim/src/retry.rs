@@ -24,8 +24,9 @@ pub const MAX_RECONSUME: i32 = 2;
 /// The side queues' numbers in a consumer's cursors (never a real queue).
 pub const RETRY_Q: u32 = 1 << 30;
 pub const DLQ_Q: u32 = RETRY_Q + 1;
-/// Gives up on a send-back the broker refused this many times.
-pub const SEND_BACK_TRIES: u32 = 5;
+/// Gives up on a send-back the broker refused this many times (its offset
+/// may hold nothing any more after a cut; a full disk refuses for a while).
+pub const SEND_BACK_TRIES: u32 = 50;
 
 /// The topic and real queue a cursor's queue number stands for.
 pub fn topic_of(queue: u32) -> (&'static str, u32) {
@@ -119,8 +120,17 @@ pub fn read_side(
         }
         let key = MessageKey::parse(record.body()).map_err(|e| format!("at {offset}: {e}"))?;
         let props = record.properties();
-        let ids = [property::UNIQ_KEY, property::ORIGIN_MESSAGE_ID].map(|p| props.get(p));
-        if ids != [Some(uniq_key(key).as_str()); 2] {
+        let names = [
+            property::UNIQ_KEY,
+            property::ORIGIN_MESSAGE_ID,
+            property::RETRY_TOPIC,
+        ];
+        let ids = names.map(|p| props.get(p));
+        let id = uniq_key(key);
+        // After a cut, an offset sent back may hold another message by then:
+        // the copy is of that one, under the id the consumer named.
+        let origin = if cuts > 0 { ids[1] } else { Some(id.as_str()) };
+        if ids != [Some(id.as_str()), origin, Some(TOPIC)] {
             return Err(format!("{key:?} at {offset} came back with ids {ids:?}"));
         }
         let times = record.reconsume_times();
