@@ -10,7 +10,8 @@
 //! * [`Consumer`]: pulls its share of the queues (queue % consumers), with
 //!   and without long polling, commits offsets now and then, and resumes
 //!   from the broker's stored offsets after a restart. It checks per-queue
-//!   order as it reads.
+//!   order as it reads. Consumer 0 also reads the group's retry topic and
+//!   DLQ; what the application fails on is sent back ([`crate::retry`]).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -29,6 +30,7 @@ use bolide_store::io::mem::SplitMix;
 
 use crate::ledger::{Ledger, MessageKey};
 use crate::net::{ConnId, Network, Node};
+use crate::retry::{self, SendBack, DLQ_Q, RETRY_Q};
 
 pub const TOPIC: &str = "SimTopic";
 pub const GROUP: &str = "SimGroup";
@@ -291,11 +293,7 @@ impl Producer {
 
 fn send_request(key: MessageKey, queue: u32, delay: u32) -> RemotingCommand {
     let mut properties = String::new();
-    push_property(
-        &mut properties,
-        property::UNIQ_KEY,
-        &format!("SIM{:04}{:012}", key.producer, key.seq),
-    );
+    push_property(&mut properties, property::UNIQ_KEY, &retry::uniq_key(key));
     if delay > 0 {
         push_property(&mut properties, property::DELAY, &delay.to_string());
     }
@@ -326,7 +324,11 @@ enum Ask {
     Offset,
     Pull { offset: u64 },
     Commit { offset: u64 },
+    SendBack(SendBack),
 }
+
+/// The queue number of a send-back in flight (one at a time).
+const SENDING_BACK: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Copy)]
 struct PendingAsk {
@@ -355,6 +357,8 @@ pub struct Consumer {
     /// At most one request per queue in flight.
     pending: BTreeMap<i32, PendingAsk>,
     restarts: u64,
+    /// Failed deliveries to send back, in order.
+    backlog: VecDeque<SendBack>,
 }
 
 impl Consumer {
@@ -366,13 +370,16 @@ impl Consumer {
             cursors: BTreeMap::new(),
             pending: BTreeMap::new(),
             restarts: 0,
+            backlog: VecDeque::new(),
         }
     }
 
     fn my_queues(&self) -> Vec<u32> {
         let n = self.link.queues.unwrap_or(0);
+        let side = [RETRY_Q, DLQ_Q].into_iter().filter(|_| self.id == 0);
         (0..n)
             .filter(|q| *q as usize % self.consumers == self.id)
+            .chain(side)
             .collect()
     }
 
@@ -385,9 +392,12 @@ impl Consumer {
         self.cursors.iter().map(|(q, c)| (*q, c.next)).collect()
     }
 
-    /// Whether every owned queue has reached `ends[queue]`.
+    /// Whether every owned queue has reached `ends[queue]`, with nothing
+    /// left to send back.
     pub fn caught_up(&self, ends: &BTreeMap<u32, u64>) -> bool {
         self.link.queues.is_some()
+            && self.backlog.is_empty()
+            && !self.busy(SENDING_BACK)
             && self.my_queues().iter().all(|q| {
                 let end = ends.get(q).copied().unwrap_or(0);
                 self.cursors.get(q).is_some_and(|c| c.next >= end)
@@ -397,7 +407,7 @@ impl Consumer {
     /// Works one idle queue: asks where to start, or pulls (sometimes with
     /// long polling), or, if `commit`, commits its position.
     pub fn act(&mut self, ctx: &mut Ctx, commit: bool) {
-        if self.link.needs_route(ctx) {
+        if self.link.needs_route(ctx) || self.send_back(ctx) {
             return;
         }
         let idle: Vec<u32> = self
@@ -411,7 +421,7 @@ impl Consumer {
         let queue = idle[ctx.rng.below(idle.len() as u64) as usize];
         let (ask, request) = match self.cursors.get(&queue) {
             None => (Ask::Offset, query_offset_request(queue)),
-            Some(c) if commit => {
+            Some(c) if commit && queue < RETRY_Q => {
                 ctx.ledger.commit_asked(queue, c.next);
                 (
                     Ask::Commit { offset: c.next },
@@ -426,6 +436,10 @@ impl Consumer {
                 )
             }
         };
+        self.ask(ctx, queue, ask, request);
+    }
+
+    fn ask(&mut self, ctx: &mut Ctx, queue: u32, ask: Ask, request: RemotingCommand) {
         let opaque = self.link.send(ctx, request);
         let conn = self.link.broker.expect("just connected");
         let at = ctx.now;
@@ -440,6 +454,33 @@ impl Consumer {
         );
     }
 
+    /// Sends the next failed delivery back, unless one is in flight; true
+    /// if it did.
+    fn send_back(&mut self, ctx: &mut Ctx) -> bool {
+        if self.busy(SENDING_BACK) {
+            return false;
+        }
+        let Some(back) = self.backlog.pop_front() else {
+            return false;
+        };
+        ctx.ledger.back_asked(back.key, back.times, ctx.now);
+        self.ask(ctx, SENDING_BACK, Ask::SendBack(back), back.request());
+        true
+    }
+
+    fn on_send_back(&mut self, ctx: &mut Ctx, mut back: SendBack, response: &RemotingCommand) {
+        if response.code == response_code::SUCCESS {
+            ctx.ledger.back_acked(back.key, back.times, back.cuts);
+            return;
+        }
+        // Refused (a full disk, a stopped store, an offset a cut reused):
+        // tried again, a few times.
+        back.tries += 1;
+        if back.tries < retry::SEND_BACK_TRIES {
+            self.backlog.push_back(back);
+        }
+    }
+
     /// A restart: positions forgotten, connection dropped; it resumes from
     /// the broker's stored offsets.
     pub fn restart(&mut self, net: &mut Network) {
@@ -448,6 +489,7 @@ impl Consumer {
         }
         self.cursors.clear();
         self.pending.clear();
+        self.backlog.clear();
         self.restarts += 1;
     }
 
@@ -465,6 +507,10 @@ impl Consumer {
                 if response.code == response_code::SUCCESS {
                     ctx.ledger.committed(asked.queue, offset);
                 }
+                Ok(())
+            }
+            Ask::SendBack(back) => {
+                self.on_send_back(ctx, back, response);
                 Ok(())
             }
         }
@@ -522,8 +568,15 @@ impl Consumer {
         let at = format!("queue {queue} pulled at {offset}");
         match response.code {
             response_code::SUCCESS => {
-                let last = read_records(ctx.ledger, ctx.now, queue, offset, &response.body)
-                    .map_err(|e| format!("{at}: {e}"))?;
+                let (last, backs) = match queue {
+                    RETRY_Q | DLQ_Q => {
+                        let (now, cuts) = (ctx.now, ctx.cuts);
+                        retry::read_side(ctx.ledger, now, cuts, queue, offset, &response.body)
+                    }
+                    _ => read_records(ctx, queue, offset, &response.body),
+                }
+                .map_err(|e| format!("{at}: {e}"))?;
+                self.backlog.extend(backs);
                 if next != last + 1 {
                     return Err(format!("{at}: next {next} after the last record {last}"));
                 }
@@ -550,8 +603,13 @@ impl Consumer {
     /// Gives up on answers overdue by `now` or lost with `closed`.
     pub fn expire(&mut self, now: u64, closed: Option<ConnId>) {
         self.link.expire_route(now, closed);
-        self.pending
-            .retain(|_, p| Some(p.conn) != closed && now < p.at + REQUEST_TIMEOUT_MS);
+        let lost = |p: &PendingAsk| Some(p.conn) == closed || now >= p.at + REQUEST_TIMEOUT_MS;
+        for p in self.pending.values().filter(|p| lost(p)) {
+            if let Ask::SendBack(back) = p.ask {
+                self.backlog.push_back(back);
+            }
+        }
+        self.pending.retain(|_, p| !lost(p));
     }
 
     pub fn restarts(&self) -> u64 {
@@ -559,15 +617,16 @@ impl Consumer {
     }
 }
 
-/// Checks and records the records of a FOUND answer; the last offset.
+/// Checks and records the records of a FOUND answer; the last offset, and
+/// what the application fails on.
 fn read_records(
-    ledger: &mut Ledger,
-    now: u64,
+    ctx: &mut Ctx,
     queue: u32,
     first: u64,
     mut rest: &[u8],
-) -> Result<u64, String> {
+) -> Result<(u64, Vec<SendBack>), String> {
     let mut expected = first;
+    let mut backs = Vec::new();
     while !rest.is_empty() {
         let record = RecordView::parse(rest).map_err(|e| format!("bad record: {e}"))?;
         let offset = record.queue_offset().0;
@@ -577,14 +636,17 @@ fn read_records(
                 record.queue_id()
             ));
         }
-        ledger.delivered((queue, offset), record.body(), now)?;
+        ctx.ledger
+            .delivered((queue, offset), record.body(), ctx.now)?;
+        let key = MessageKey::parse(record.body())?;
+        backs.extend(SendBack::of(key, &record, ctx.cuts));
         rest = &rest[record.total_size()..];
         expected += 1;
     }
     if expected == first {
         return Err("FOUND with no record".into());
     }
-    Ok(expected - 1)
+    Ok((expected - 1, backs))
 }
 
 fn pull_request(queue: u32, offset: u64, hold_ms: u64) -> RemotingCommand {
@@ -592,9 +654,10 @@ fn pull_request(queue: u32, offset: u64, hold_ms: u64) -> RemotingCommand {
     if hold_ms > 0 {
         flags |= pull_sys_flag::SUSPEND;
     }
+    let (topic, queue) = retry::topic_of(queue);
     let header = PullMessageRequestHeader {
         consumer_group: GROUP.into(),
-        topic: TOPIC.into(),
+        topic: topic.into(),
         queue_id: queue as i32,
         queue_offset: offset as i64,
         max_msg_nums: 16,
@@ -611,9 +674,10 @@ fn pull_request(queue: u32, offset: u64, hold_ms: u64) -> RemotingCommand {
 }
 
 fn query_offset_request(queue: u32) -> RemotingCommand {
+    let (topic, queue) = retry::topic_of(queue);
     let header = QueryConsumerOffsetRequestHeader {
         consumer_group: GROUP.into(),
-        topic: TOPIC.into(),
+        topic: topic.into(),
         queue_id: queue as i32,
         set_zero_if_not_found: None,
     };

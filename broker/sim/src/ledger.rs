@@ -13,11 +13,19 @@
 //! * **Committed offsets are kept**: a consumer resuming after a restart
 //!   starts at or after the last offset the broker acknowledged committing.
 //!
+//! * **A message sent back comes back**: from `%RETRY%<group>`, intact,
+//!   with its id, no earlier than its retry delay — or, past the maximum
+//!   reconsume times, in `%DLQ%<group>`; one answered SUCCESS is never
+//!   lost unless a crash that may cut the log came after it
+//!   ([`Ledger::came_back`]).
+//!
 //! Per-queue order (offsets consecutive, never going back within a
 //! session) is checked by the consumer as it reads ([`crate::clients`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+
+use crate::retry;
 
 /// Which message: producer and sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -90,6 +98,14 @@ pub struct Ledger {
     /// Acknowledged delayed messages: (due no earlier than, cuts by then).
     delayed: BTreeMap<MessageKey, (u64, u32)>,
     delayed_delivered: BTreeMap<MessageKey, u32>,
+    /// Send-backs by (key, its new reconsumeTimes): first asked when.
+    back_asked: BTreeMap<(MessageKey, i32), u64>,
+    /// Send-backs answered SUCCESS: the cuts when the message was read.
+    back_acked: BTreeMap<(MessageKey, i32), u32>,
+    /// Send-backs seen again, in the retry topic or the DLQ.
+    came_back: BTreeSet<(MessageKey, i32)>,
+    /// Messages read from the DLQ.
+    pub dead: u64,
 }
 
 impl Ledger {
@@ -217,6 +233,62 @@ impl Ledger {
         }
     }
 
+    /// A consumer sends `key` back, to come back with `times`.
+    pub fn back_asked(&mut self, key: MessageKey, times: i32, now: u64) {
+        self.back_asked.entry((key, times)).or_insert(now);
+    }
+
+    /// The broker answered SUCCESS to that; `cuts` when the consumer had
+    /// read what it sent back.
+    pub fn back_acked(&mut self, key: MessageKey, times: i32, cuts: u32) {
+        let c = self.back_acked.entry((key, times)).or_insert(cuts);
+        *c = (*c).min(cuts);
+    }
+
+    /// `key` came back with `times` from the retry topic or (`dlq`) the
+    /// DLQ at `now`; `cuts` so far.
+    pub fn came_back(
+        &mut self,
+        key: MessageKey,
+        times: i32,
+        dlq: bool,
+        now: u64,
+        cuts: u32,
+    ) -> Result<(), String> {
+        let where_ = if dlq { "DLQ" } else { "retry topic" };
+        if dlq != (times > retry::MAX_RECONSUME) {
+            return Err(format!("{key:?} in the {where_} reconsumed {times} times"));
+        }
+        match self.back_asked.get(&(key, times)) {
+            // A send-back names a log offset, which a cut may have reused.
+            None if cuts > 0 => {}
+            None => return Err(format!("{key:?} in the {where_} but never sent back")),
+            Some(at) if !dlq && now < at + retry::retry_delay_ms(times) => {
+                return Err(format!(
+                    "{key:?} sent back at {at} came back at {now}, before its delay {}",
+                    retry::retry_delay_ms(times)
+                ))
+            }
+            Some(_) => {}
+        }
+        if self.came_back.insert((key, times)) && dlq {
+            self.dead += 1;
+        }
+        Ok(())
+    }
+
+    /// Acknowledged send-backs not seen again yet that must be.
+    pub fn back_pending(&self, cuts: u32) -> usize {
+        let pending = self.back_acked.iter();
+        let pending = pending.filter(|(k, c)| **c == cuts && !self.came_back.contains(k));
+        pending.count()
+    }
+
+    /// Send-backs acknowledged.
+    pub fn sent_back(&self) -> usize {
+        self.back_acked.len()
+    }
+
     /// The highest offset of `queue` any consumer asked to commit.
     pub fn commit_asked_offset(&self, queue: u32) -> Option<u64> {
         self.commit_asked.get(&queue).copied()
@@ -265,6 +337,15 @@ impl Ledger {
         }
         self.skipped = skipped.len() as u64;
         self.check_delayed(final_cuts, &mut problems);
+        if self.back_pending(final_cuts) > 0 {
+            let lost = self.back_acked.iter();
+            let lost = lost.filter(|(k, c)| **c == final_cuts && !self.came_back.contains(k));
+            let lost: Vec<_> = lost.map(|(k, _)| *k).take(5).collect();
+            let _ = write!(problems, "sent back and never seen again: {lost:?}; ");
+        }
+        let cut = self.back_acked.iter();
+        let cut = cut.filter(|(k, c)| **c != final_cuts && !self.came_back.contains(k));
+        self.forgiven += cut.count() as u64;
         let mut copies: BTreeMap<MessageKey, u32> = BTreeMap::new();
         for key in self.delivered.values() {
             *copies.entry(*key).or_default() += 1;
@@ -364,5 +445,31 @@ mod tests {
         ledger.sent(J, 0);
         ledger.acked(J, (0, 2)).unwrap();
         assert!(ledger.final_check(0).is_err());
+    }
+
+    #[test]
+    fn a_message_sent_back_comes_back_after_its_delay_or_in_the_dlq() {
+        let mut ledger = Ledger::default();
+        ledger.back_asked(K, 1, 100);
+        ledger.back_acked(K, 1, 0);
+        assert_eq!(ledger.back_pending(0), 1);
+        assert!(ledger.final_check(0).is_err());
+        // Level 3 (10 s) for its first return, from the retry topic only.
+        assert!(ledger.came_back(K, 1, false, 100 + 9_999, 0).is_err());
+        assert!(ledger.came_back(K, 1, true, 100 + 10_000, 0).is_err());
+        ledger.came_back(K, 1, false, 100 + 10_000, 0).unwrap();
+        ledger.final_check(0).unwrap();
+        // Never sent back: only a cut (a reused offset) explains it.
+        assert!(ledger.came_back(J, 1, false, 1 << 40, 0).is_err());
+        ledger.came_back(J, 1, false, 1 << 40, 1).unwrap();
+        // Past the maximum: the DLQ, at once.
+        ledger.back_asked(K, 3, 200);
+        ledger.back_acked(K, 3, 1);
+        assert!(ledger.came_back(K, 3, false, 1 << 40, 1).is_err());
+        assert_eq!(ledger.back_pending(1), 1);
+        // A cut after the acknowledgement forgives it.
+        ledger.final_check(2).unwrap();
+        ledger.came_back(K, 3, true, 200, 1).unwrap();
+        assert_eq!((ledger.back_pending(1), ledger.dead), (0, 1));
     }
 }

@@ -12,16 +12,18 @@
 //! * [`net`] — TCP-like connections: per-connection order, latency,
 //!   resets.
 //! * [`clients`] — producer and consumer state machines.
+//! * [`retry`] — send-backs, the group's retry topic and its DLQ.
 //! * [`ledger`] — the invariants every step is checked against.
 //!
 //! What a run does not cover yet: several shards (cross-shard forwarding),
-//! replication, the delay and retry topics, and the control plane's
+//! replication, the retry topic's route, and the control plane's
 //! persistence (the broker's config files are real files, written by its
 //! persister thread, and a crash keeps them whole).
 
 pub mod clients;
 pub mod ledger;
 pub mod net;
+pub mod retry;
 pub mod world;
 
 pub use world::{Options, Summary};

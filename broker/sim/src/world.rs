@@ -47,6 +47,7 @@ use glommio::task::JoinHandle;
 use crate::clients::{Consumer, Ctx, Producer, TOPIC};
 use crate::ledger::Ledger;
 use crate::net::{ConnId, Delivery, Network, Node};
+use crate::retry::{self, DLQ_Q, RETRY_Q};
 
 /// 2026-01-01T00:00:00Z: where every run's wall clock starts.
 const START_MS: i64 = 1_767_225_600_000;
@@ -95,6 +96,9 @@ pub struct Summary {
     pub redeliveries: u64,
     pub forgiven: u64,
     pub skipped: u64,
+    /// Send-backs acknowledged, and messages read from the DLQ.
+    pub sent_back: usize,
+    pub dead: u64,
     pub kills: u32,
     pub power_losses: u32,
     pub disk_full_windows: u32,
@@ -115,6 +119,7 @@ impl std::fmt::Display for Summary {
         write!(
             f,
             "seed {} {}: {} steps, {} acked, {} delivered ({} again), {} lost and {} skipped as the mode allows; \
+             {} sent back ({} to the DLQ); \
              {} kills, {} power losses, {} disk-full ({} starts refused), {} I/O errors ({} restarts), \
              {} resets, {} consumer restarts; \
              digest {:016x}",
@@ -126,6 +131,8 @@ impl std::fmt::Display for Summary {
             self.redeliveries,
             self.forgiven,
             self.skipped,
+            self.sent_back,
+            self.dead,
             self.kills,
             self.power_losses,
             self.disk_full_windows,
@@ -272,6 +279,8 @@ impl World {
         self.summary.redeliveries = self.ledger.redeliveries;
         self.summary.forgiven = self.ledger.forgiven;
         self.summary.skipped = self.ledger.skipped;
+        self.summary.sent_back = self.ledger.sent_back();
+        self.summary.dead = self.ledger.dead;
         self.stop_broker().await?;
         Ok(self.summary)
     }
@@ -722,10 +731,18 @@ impl World {
         };
         let store = broker.shard.store();
         let ends: BTreeMap<u32, u64> = (0..self.opts.queues)
-            .map(|q| (q, store.queue_bounds(TOPIC, q).map_or(0, |(_, max)| max)))
+            .chain([RETRY_Q, DLQ_Q])
+            .map(|q| {
+                let (topic, queue) = retry::topic_of(q);
+                (
+                    q,
+                    store.queue_bounds(topic, queue).map_or(0, |(_, max)| max),
+                )
+            })
             .collect();
         self.producers.iter().all(|p| p.unacked() == 0)
             && self.ledger.delayed_pending(self.cuts) == 0
+            && self.ledger.back_pending(self.cuts) == 0
             && self.consumers.iter().all(|c| c.caught_up(&ends))
     }
 
@@ -738,27 +755,37 @@ impl World {
             None => Vec::new(),
         };
         format!(
-            "broker up {}, queue bounds {ends:?}, unacked {unacked:?}, {} delayed pending, consumers {:?}, {} frames in flight",
+            "broker up {}, queue bounds {ends:?}, unacked {unacked:?}, {} delayed pending, {} sent back pending, consumers {:?}, {} frames in flight",
             self.broker.is_some(),
             self.ledger.delayed_pending(self.cuts),
+            self.ledger.back_pending(self.cuts),
             self.consumers,
             self.net.in_flight()
         )
     }
 }
 
+/// Creates the topic, and the group's retry topic and DLQ as a consumer's
+/// first heartbeat would.
 fn create_topic(shared: &BrokerShared, queues: u32, now_ms: i64) -> Result<(), String> {
-    let config = TopicConfig {
-        topic_name: TOPIC.into(),
-        read_queue_nums: queues as i32,
-        write_queue_nums: queues as i32,
-        perm: perm::READ_WRITE,
-        ..TopicConfig::default()
-    };
-    shared
-        .topics()
-        .upsert(config, now_ms)
-        .map_err(|e| format!("create topic: {e:?}"))?;
+    let topics = [
+        (TOPIC, queues),
+        (retry::RETRY_TOPIC, 1),
+        (retry::DLQ_TOPIC, 1),
+    ];
+    for (topic, queues) in topics {
+        let config = TopicConfig {
+            topic_name: topic.into(),
+            read_queue_nums: queues as i32,
+            write_queue_nums: queues as i32,
+            perm: perm::READ_WRITE,
+            ..TopicConfig::default()
+        };
+        shared
+            .topics()
+            .upsert(config, now_ms)
+            .map_err(|e| format!("create topic {topic}: {e:?}"))?;
+    }
     shared.topics_changed_version();
     // Persisted before the run starts: a send into an unpersisted topic
     // waits for the (real, threaded) persister.
