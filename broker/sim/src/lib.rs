@@ -14,6 +14,7 @@
 //! * [`clients`] — producer and consumer state machines.
 //! * [`retry`] — send-backs, the group's retry topic and its DLQ.
 //! * [`ledger`] — the invariants every step is checked against.
+//! * [`options`] — what a run is asked to do and what it did.
 //!
 //! What a run does not cover yet: several shards (cross-shard forwarding),
 //! replication, the retry topic's route, and the control plane's
@@ -23,10 +24,11 @@
 pub mod clients;
 pub mod ledger;
 pub mod net;
+pub mod options;
 pub mod retry;
 pub mod world;
 
-pub use world::{Options, Summary};
+pub use options::{Options, Summary};
 
 /// Runs one seed on a fresh single-threaded executor.
 pub fn run(opts: Options) -> Result<Summary, String> {
