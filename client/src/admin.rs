@@ -563,7 +563,7 @@ pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
 /// `ms` since the Unix epoch as `YYYY-MM-DD HH:MM:SS.mmm` (UTC).
 pub fn format_timestamp_ms(ms: i64) -> String {
     let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = bolide_proto::body::consumer_admin::civil_from_days(days);
     let (h, min, s, milli) = (
         rem / 3_600_000,
         rem / 60_000 % 60,
@@ -571,21 +571,6 @@ pub fn format_timestamp_ms(ms: i64) -> String {
         rem % 1000,
     );
     format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02}.{milli:03}")
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
-/// (H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]

@@ -27,14 +27,12 @@ use bolide_proto::header::query::{
     QueryMessageRequestHeader, QueryMessageResponseHeader, ViewMessageRequestHeader,
 };
 use bolide_proto::ids::GlobalOffset;
-use bolide_proto::message::RecordView;
 use bolide_proto::RemotingCommand;
 use bolide_store::io::Storage;
 
 use super::{bad_request, error, store_error, success};
 use crate::config::FlushModeName;
-use crate::filter::MessageFilter;
-use crate::shard::{GetOp, Shard};
+use crate::shard::Shard;
 use crate::shared::BrokerShared;
 use crate::topics::TopicRefusal;
 
@@ -314,7 +312,9 @@ pub async fn topic_stats<S: Storage>(
     for queue in 0..queues.max(0) as u32 {
         let (min, max) = shard.bounds(&topic, queue).await;
         let last = if max > 0 {
-            newest_store_time(shard, &topic, queue, max - 1).await
+            super::stats::store_time(shard, &topic, queue, max - 1)
+                .await
+                .unwrap_or(0)
         } else {
             0
         };
@@ -331,30 +331,6 @@ pub async fn topic_stats<S: Storage>(
         table.offset_table.push((mq, offsets));
     }
     success().with_body(table.encode())
-}
-
-/// Store time of the message at `offset` of a queue; 0 if unreadable.
-async fn newest_store_time<S: Storage>(
-    shard: &Rc<Shard<S>>,
-    topic: &str,
-    queue: u32,
-    offset: u64,
-) -> i64 {
-    let op = GetOp {
-        topic: topic.to_owned(),
-        queue,
-        offset,
-        max_count: 1,
-        max_bytes: u32::MAX,
-        filter: MessageFilter::ALL,
-        hold_ms: 0,
-    };
-    match shard.get_messages(op).await {
-        Ok(got) if got.message_count > 0 => RecordView::parse(&got.messages)
-            .map(|r| r.store_timestamp())
-            .unwrap_or(0),
-        _ => 0,
-    }
 }
 
 /// QUERY_TOPIC_CONSUME_BY_WHO (300): groups with an online consumer

@@ -270,7 +270,7 @@ pub fn java_time_text(ms: i64) -> String {
 
 /// (year, month, day) of a day count since 1970-01-01 (proleptic
 /// Gregorian; Howard Hinnant's civil-from-days algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

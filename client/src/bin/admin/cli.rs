@@ -20,6 +20,12 @@ const TOPIC: Opt = Opt('t', "topic", "TOPIC", "topic name (required)");
 const BROKER_ADDR: Opt = Opt('b', "brokerAddr", "HOST:PORT", "one broker");
 const CLUSTER: Opt = Opt('c', "clusterName", "CLUSTER", "every broker of a cluster");
 const GROUP: Opt = Opt('g', "groupName", "GROUP", "consumer group (required)");
+const END_TIMESTAMP: Opt = Opt(
+    'e',
+    "endTimestamp",
+    "MS",
+    "only messages stored before (ms since the epoch)",
+);
 
 /// Every command, in the order `--help` lists them.
 pub const COMMANDS: &[Spec] = &[
@@ -240,12 +246,7 @@ pub const COMMANDS: &[Spec] = &[
                 "MS",
                 "only messages stored at or after (ms since the epoch)",
             ),
-            Opt(
-                'e',
-                "endTimestamp",
-                "MS",
-                "only messages stored before (ms since the epoch)",
-            ),
+            END_TIMESTAMP,
             Opt(
                 'c',
                 "MessageNumber",
@@ -271,12 +272,7 @@ pub const COMMANDS: &[Spec] = &[
                 "MS",
                 "only messages stored at or after (ms since the epoch)",
             ),
-            Opt(
-                'e',
-                "endTimestamp",
-                "MS",
-                "only messages stored before (ms since the epoch)",
-            ),
+            END_TIMESTAMP,
             Opt('d', "printBody", "BOOL", "print bodies (default true)"),
         ],
     ),
