@@ -31,7 +31,7 @@
 //! retry rather than one per topic change or tick; the others keep their
 //! regular interval.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -211,6 +211,8 @@ pub struct Registrar {
     conns: RefCell<Vec<Option<Connection>>>,
     /// One per NameServer, each updated by that NameServer's task only.
     schedules: RefCell<Vec<Schedule>>,
+    /// Set at shutdown: no registration is sent after the unregistration.
+    leaving: Cell<bool>,
 }
 
 impl Registrar {
@@ -230,12 +232,21 @@ impl Registrar {
             addrs,
             conns,
             schedules,
+            leaving: Cell::new(false),
         })
     }
 
     async fn invoke(&self, i: usize, request: RemotingCommand) -> Result<RemotingCommand, String> {
+        let conn = self.connection(i).await?;
+        conn.invoke(request, NAMESRV_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The open connection to NameServer `i`, made when there is none.
+    async fn connection(&self, i: usize) -> Result<Connection, String> {
         let existing = self.conns.borrow()[i].clone().filter(|c| !c.is_closed());
-        let conn = match existing {
+        Ok(match existing {
             Some(c) => c,
             None => {
                 let max_frame = self.shared.config.broker.max_frame_bytes;
@@ -250,15 +261,19 @@ impl Registrar {
                 self.conns.borrow_mut()[i] = Some(c.clone());
                 c
             }
-        };
-        conn.invoke(request, NAMESRV_TIMEOUT)
-            .await
-            .map_err(|e| e.to_string())
+        })
     }
 
-    /// Registers with NameServer `i`.
+    /// Registers with NameServer `i`, unless the broker is leaving: checked
+    /// after the connect, the last await before the request is sent.
     async fn register(&self, i: usize) -> Result<(), String> {
-        match self.invoke(i, register_request(&self.shared)).await? {
+        let conn = self.connection(i).await?;
+        if self.leaving.get() {
+            return Err("the broker is leaving".into());
+        }
+        let request = register_request(&self.shared);
+        let answer = conn.invoke(request, NAMESRV_TIMEOUT).await;
+        match answer.map_err(|e| e.to_string())? {
             r if r.code == response_code::SUCCESS => {
                 learn_master(&self.shared, &r);
                 Ok(())
@@ -267,8 +282,11 @@ impl Registrar {
         }
     }
 
-    /// Leaves every NameServer's routes (at shutdown).
+    /// Leaves every NameServer's routes (at shutdown). A registration
+    /// already sent travels on the same connection, so it is answered
+    /// first, and closing the connection drops whatever it registered.
     pub async fn unregister_all(&self) {
+        self.leaving.set(true);
         for i in 0..self.addrs.len() {
             if let Err(e) = self.invoke(i, unregister_request(&self.shared)).await {
                 tracing::warn!(namesrv = %self.addrs[i], error = %e, "unregistration failed");

@@ -164,7 +164,8 @@ fn run_shard_thread(
         }
     };
     executor.run(async move {
-        let Some((shard, listeners)) = start_shard(shared, clock, mesh, &ready).await else {
+        let Some((shard, listeners, registrar)) = start_shard(shared, clock, mesh, &ready).await
+        else {
             return false;
         };
         let _ = ready.send(Ok(()));
@@ -190,7 +191,7 @@ fn run_shard_thread(
         for accept in accepts {
             accept.await;
         }
-        stop_shard(&shard).await
+        stop_shard(&shard, registrar).await
     })
 }
 
@@ -199,7 +200,11 @@ async fn start_shard(
     clock: SharedClock,
     mesh: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
     ready: &Ready,
-) -> Option<(Rc<LiveShard>, Vec<(Serves, TcpListener)>)> {
+) -> Option<(
+    Rc<LiveShard>,
+    Vec<(Serves, TcpListener)>,
+    Option<Rc<Registrar>>,
+)> {
     let fail = |e: String| {
         let _ = ready.send(Err(e));
     };
@@ -250,15 +255,13 @@ async fn start_shard(
     for (_, rx) in receivers.streams() {
         glommio::spawn_local(shard.clone().serve_peer(rx)).detach();
     }
-    if id.0 == 0 {
-        spawn_housekeeping(&shard);
-    }
+    let registrar = (id.0 == 0).then(|| spawn_housekeeping(&shard));
     crate::schedule::spawn_schedulers(&shard);
     crate::transaction::spawn_checker(&shard);
     if !master {
         glommio::spawn_local(crate::replica::slave::run(shard.clone())).detach();
     }
-    Some((shard, listeners))
+    Some((shard, listeners, registrar))
 }
 
 /// The addresses the broker listens on: the main port, then (with
@@ -373,9 +376,11 @@ async fn accept_loop(shard: Rc<LiveShard>, listener: TcpListener, stopped: Local
     }
 }
 
-fn spawn_housekeeping(shard: &Rc<LiveShard>) {
+/// Shard 0's background tasks; returns the registrar, which unregisters
+/// at shutdown.
+fn spawn_housekeeping(shard: &Rc<LiveShard>) -> Rc<Registrar> {
     let registrar = Registrar::new(shard.shared.clone(), shard.clock.clone());
-    glommio::spawn_local(registrar.run()).detach();
+    glommio::spawn_local(registrar.clone().run()).detach();
     if !shard.shared.config.replication.role.is_master() {
         let follow = crate::replica::follow::run(shard.shared.clone(), shard.clock.clone());
         glommio::spawn_local(follow).detach();
@@ -400,14 +405,13 @@ fn spawn_housekeeping(shard: &Rc<LiveShard>) {
         }
     })
     .detach();
+    registrar
 }
 
 /// Returns whether the store closed cleanly.
-async fn stop_shard(shard: &Rc<LiveShard>) -> bool {
-    if shard.id.0 == 0 {
-        Registrar::new(shard.shared.clone(), shard.clock.clone())
-            .unregister_all()
-            .await;
+async fn stop_shard(shard: &Rc<LiveShard>, registrar: Option<Rc<Registrar>>) -> bool {
+    if let Some(registrar) = registrar {
+        registrar.unregister_all().await;
         shard.shared.persist_offsets();
     }
     match shard.store().close().await {
