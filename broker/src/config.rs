@@ -469,6 +469,7 @@ impl BrokerConfig {
             disk_soft_watermark_permille: s.disk_soft_watermark_permille,
             disk_hard_watermark_permille: s.disk_hard_watermark_permille,
             delay_levels: self.delay_levels(),
+            replica: !self.replication.role.is_master(),
             ..StoreConfig::default()
         }
     }

@@ -102,6 +102,10 @@ pub struct StoreConfig {
     /// Delay levels: units of the schedule topic carry store time + the
     /// delay of their level as tag code (their delivery time).
     pub delay_levels: DelayLevels,
+    /// The log copies a master's (a replication slave): its layout, page
+    /// fillers included, is the master's, so it never pads on its own and
+    /// consecutive writes may share a page (see `log::buffer`).
+    pub replica: bool,
 }
 
 impl Default for StoreConfig {
@@ -126,6 +130,7 @@ impl Default for StoreConfig {
             index_slot_count: 1 << 18,
             index_max_entries: 1 << 20,
             delay_levels: DelayLevels::default(),
+            replica: false,
         }
     }
 }

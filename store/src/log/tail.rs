@@ -7,7 +7,7 @@
 //!  ring:  log offset o lives at o % capacity
 //! ```
 //!
-//! Appends copy each record (and each segment-end filler header) here
+//! Appends copy each record (and each filler header) here
 //! before they are answered, so a `kill -9` cannot undo an acknowledged
 //! send: reopening finds the log's valid end on disk and takes the records
 //! from there on out of the ring ([`TailRing::record_at`]).
@@ -16,10 +16,8 @@
 //! capacity (its backpressure), so every unwritten byte is still in the
 //! ring; a record read back is only trusted once it parses, its CRC holds
 //! and its stored physical offset is the one asked for (stale bytes from an
-//! earlier lap of the ring fail that check); a filler is only skipped when
-//! it ends its segment and the record after it could not have fit before it.
-
-use bolide_proto::message::{encode_blank, BLANK_HEADER_BYTES};
+//! earlier lap of the ring fail that check); a filler is only skipped by
+//! the rules it was written by (`log::follow`).
 
 use crate::io::TailMemory;
 use crate::log::follow::{next_record, Next};
@@ -51,8 +49,10 @@ impl<T: TailMemory> TailRing<T> {
         }
     }
 
-    /// Records a segment-end filler of `len` bytes at `pos`.
+    /// Records a filler of `len` bytes at `pos`.
+    #[cfg(test)]
     pub fn put_filler(&mut self, pos: u64, len: u64) {
+        use bolide_proto::message::{encode_blank, BLANK_HEADER_BYTES};
         let mut head = [0u8; BLANK_HEADER_BYTES];
         encode_blank(len as usize, &mut head);
         self.put(pos, &head);
@@ -145,14 +145,36 @@ mod tests {
         assert_eq!(ring.record_at(seg - 50, seg), Some((seg, rec.clone())));
         // A filler with room for the record before it is not what the
         // append would have done: stale bytes.
-        let mut ring = TailRing::new(VecTail(vec![0; 2 * seg as usize]));
-        ring.put_filler(seg - 2000, 2000);
-        ring.put(seg, &rec);
-        assert_eq!(ring.record_at(seg - 2000, seg), None);
+        let seg2 = 2 * seg;
+        let rec2 = record(seg2, 100);
+        let mut ring = TailRing::new(VecTail(vec![0; 2 * seg2 as usize]));
+        ring.put_filler(seg2 - 6000, 6000);
+        ring.put(seg2, &rec2);
+        assert_eq!(ring.record_at(seg2 - 6000, seg2), None);
         // A filler that does not end its segment is garbage.
         let mut ring = TailRing::new(VecTail(vec![0; 2 * seg as usize]));
         ring.put_filler(seg - 50, 40);
         assert_eq!(ring.record_at(seg - 50, seg), None);
+    }
+
+    #[test]
+    fn a_page_filler_leads_to_the_next_page_and_on_past_a_segment_filler() {
+        let seg = 4 * 4096;
+        let mut ring = TailRing::new(VecTail(vec![0; 2 * seg as usize]));
+        let rec = record(4096, 100);
+        ring.put_filler(1000, 3096);
+        ring.put(4096, &rec);
+        assert_eq!(ring.record_at(1000, seg), Some((4096, rec)));
+        // A page filler, then a segment-end filler: the record did not fit
+        // in the segment's last page.
+        let big = record(seg, 4000);
+        ring.put_filler(seg - 4096 - 500, 500);
+        ring.put_filler(seg - 4096, 4096);
+        ring.put(seg, &big);
+        assert_eq!(ring.record_at(seg - 4096 - 500, seg), Some((seg, big)));
+        // A blank one byte off the page filler's length is stale bytes.
+        ring.put_filler(1000, 3095);
+        assert_eq!(ring.record_at(1000, seg), None);
     }
 
     #[test]

@@ -8,8 +8,10 @@
 //! its fdatasync step has nothing left to do.
 //!
 //! At most one task writes at a time (`flushing`); chunks are written in
-//! log order, one write in flight (consecutive chunks share their boundary
-//! page, see `log::buffer`), so order on disk is order in the log.
+//! log order, one write in flight, so order on disk is order in the log.
+//! A round seals its last chunk with a page filler (`log::buffer`), so the
+//! next round's write never rewrites a page this one wrote: a torn or
+//! failed write cannot damage a record an earlier round acknowledged.
 //!
 //! * A **round** (sync-mode group commit, async interval, checkpoint,
 //!   close) seals the appended bytes, writes every sealed chunk, gives up
@@ -235,8 +237,22 @@ impl<S: Storage> ShardStore<S> {
     async fn round_writes(&self) -> Result<()> {
         // Let appenders that are ready to run join this round.
         futures_lite::future::yield_now().await;
-        let upto = self.bufs.borrow_mut().seal_all();
+        let upto = self.seal_round();
         self.write_sealed(upto, true).await
+    }
+
+    /// Seals everything appended for a round, padded to a page boundary
+    /// unless the log copies a master's; returns the write position.
+    fn seal_round(&self) -> u64 {
+        let mut bufs = self.bufs.borrow_mut();
+        let before = bufs.write_pos();
+        let upto = bufs.seal_all(!self.config.replica);
+        if let Some(tail) = self.tail.borrow_mut().as_mut() {
+            for (pos, head) in bufs.fillers_between(before, upto) {
+                tail.put(pos, &head);
+            }
+        }
+        upto
     }
 
     /// Writes sealed chunks in order until the log is written up to

@@ -33,13 +33,13 @@ use bolide_proto::ids::{GlobalOffset, PhysicalOffset, QueueOffset, ShardId};
 use bolide_proto::message::{property, AppendStamp, NewMessage, Properties, BLANK_HEADER_BYTES};
 use bolide_proto::tags::tags_code;
 
-use crate::config::{FlushMode, StoreConfig};
+use crate::config::{FlushMode, StoreConfig, IO_PAGE_BYTES};
 use crate::cq::ConsumeQueue;
 use crate::error::{Result, StoreError};
 use crate::io::Storage;
 use crate::keyindex::KeyIndex;
 use crate::layout::topic_is_valid;
-use crate::log::buffer::WriteBuffers;
+use crate::log::buffer::{WriteBuffers, MIN_CHUNK_BYTES};
 use crate::log::tail::TailRing;
 use crate::log::windows::ReadWindows;
 
@@ -308,9 +308,14 @@ impl<S: Storage> ShardStore<S> {
                 )));
             }
         }
-        // A filler per record at most (a batch may roll segments).
-        let bytes = msgs.iter().map(|m| m.encoded_len() + BLANK_HEADER_BYTES);
-        Ok(bytes.sum::<usize>() as u64)
+        // A segment-end filler per record at most (a batch may roll
+        // segments), and a page filler per chunk sealed, the round's too.
+        let bytes: usize = msgs
+            .iter()
+            .map(|m| m.encoded_len() + BLANK_HEADER_BYTES)
+            .sum();
+        let seals = 2 + bytes / MIN_CHUNK_BYTES;
+        Ok((bytes + seals * (IO_PAGE_BYTES + BLANK_HEADER_BYTES)) as u64)
     }
 
     /// The tag code of a unit (on append and on recovery's re-dispatch):
@@ -349,7 +354,7 @@ impl<S: Storage> ShardStore<S> {
                 let len = m.encoded_len();
                 let queue_offset = QueueOffset(queue.max_offset());
                 let before = bufs.write_pos();
-                let (pos, slot) = bufs.reserve(len);
+                let (pos, slot) = bufs.reserve(len, !self.config.replica);
                 let global =
                     GlobalOffset::new(self.shard, PhysicalOffset(pos)).ok_or_else(|| {
                         StoreError::Unavailable("physical offset space exhausted".into())
@@ -364,10 +369,12 @@ impl<S: Storage> ShardStore<S> {
                     return Err(StoreError::MessageIllegal(e.to_string()));
                 }
                 if let Some(tail) = tail.as_mut() {
-                    if pos != before {
-                        tail.put_filler(before, pos - before);
-                    }
                     tail.put(pos, slot);
+                    if pos != before {
+                        for (at, head) in bufs.fillers_between(before, pos) {
+                            tail.put(at, &head);
+                        }
+                    }
                 }
                 // Read the few properties dispatch needs from the message
                 // itself, in one pass: it was just encoded from them.

@@ -7,11 +7,11 @@
 //! then copied into the write buffers (and the tail ring) unchanged and
 //! dispatched like an append: consume-queue unit, key index, long polls.
 
-use bolide_proto::message::RecordView;
+use bolide_proto::message::{peek_head, RecordHead, RecordView};
 
 use crate::error::{Result, StoreError};
 use crate::io::{Storage, StorageFile};
-use crate::layout::segment_base;
+use crate::layout::{page_filler_len, segment_base};
 use crate::log::follow::{next_record, Next};
 
 use super::ShardStore;
@@ -23,6 +23,11 @@ pub struct RawAppend {
     /// Bytes of the input consumed (records and fillers); the rest is an
     /// incomplete record to send again with more bytes.
     pub consumed_bytes: u64,
+}
+
+/// True when `head`, the bytes at log offset `pos`, is a page filler's.
+fn is_page_filler(head: &[u8], pos: u64) -> bool {
+    matches!(peek_head(head), Ok(RecordHead::Blank(len)) if Some(len as u64) == page_filler_len(pos))
 }
 
 impl<S: Storage> ShardStore<S> {
@@ -115,7 +120,17 @@ impl<S: Storage> ShardStore<S> {
                     Ok(()) => records += 1,
                     Err(e) => break Err(e),
                 },
-                Next::Incomplete => break Ok(()),
+                Next::Incomplete => {
+                    // A page filler the source's log ends with (its last
+                    // round's), so both logs end at the same offset.
+                    let filler = page_filler_len(pos).filter(|len| {
+                        read(pos, *len as usize).is_some_and(|b| is_page_filler(&b, pos))
+                    });
+                    if filler.is_some() {
+                        self.pad_page_raw();
+                    }
+                    break Ok(());
+                }
                 Next::Invalid => {
                     break Err(StoreError::corrupt(
                         "raw append",
@@ -163,23 +178,43 @@ impl<S: Storage> ShardStore<S> {
             ));
         }
         {
+            if page_filler_len(self.write_offset().0).map(|len| self.write_offset().0 + len)
+                == Some(at)
+            {
+                self.pad_page_raw();
+            }
             let mut bufs = self.bufs.borrow_mut();
             let before = bufs.write_pos();
-            let (reserved, slot) = bufs.reserve(bytes.len());
-            // `next_record` only follows a filler the append itself wrote.
+            let (reserved, slot) = bufs.reserve(bytes.len(), false);
+            // `next_record` only follows the fillers the source's log wrote
+            // by the same rules: a page filler (reproduced above) and/or a
+            // segment-end filler (which `reserve` writes).
             assert_eq!(reserved, at, "raw append out of step with the log");
             slot.copy_from_slice(bytes);
             if let Some(tail) = self.tail.borrow_mut().as_mut() {
-                if at != before {
-                    tail.put_filler(before, at - before);
-                }
                 tail.put(at, bytes);
+                for (pos, head) in bufs.fillers_between(before, at) {
+                    tail.put(pos, &head);
+                }
             }
         }
         self.dispatch_recovered(&view, at, true)?;
         self.notify_raw(&view);
         self.grown.notify_all();
         Ok(())
+    }
+
+    /// Reproduces the page filler the source's log has at the write
+    /// position.
+    fn pad_page_raw(&self) {
+        let mut bufs = self.bufs.borrow_mut();
+        let before = bufs.write_pos();
+        bufs.pad_page();
+        if let Some(tail) = self.tail.borrow_mut().as_mut() {
+            for (pos, head) in bufs.fillers_between(before, bufs.write_pos()) {
+                tail.put(pos, &head);
+            }
+        }
     }
 
     fn is_next_in_queue(&self, view: &RecordView<'_>) -> bool {
@@ -225,8 +260,12 @@ mod tests {
 
     const SHARD: ShardId = ShardId(1);
 
+    /// A master's store at `/m`, a replica's elsewhere.
     async fn open(mem: &MemStorage, dir: &str) -> Rc<ShardStore<MemStorage>> {
-        let cfg = StoreConfig::for_tests();
+        let cfg = StoreConfig {
+            replica: dir != "/m",
+            ..StoreConfig::for_tests()
+        };
         ShardStore::open(mem.clone(), cfg, Path::new(dir), SHARD)
             .await
             .unwrap()

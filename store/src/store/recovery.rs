@@ -15,7 +15,9 @@
 //!   not as torn bytes) and segments past the end are deleted; the
 //!   zero-fill is redone after the open.
 //! * A new directory (no marker, checkpoint or log) is a clean start.
-//!   A blank filler still has to end exactly at its segment's end.
+//!   A blank filler has to be a page filler (exactly
+//!   [`page_filler_len`](crate::layout::page_filler_len) long) or end
+//!   exactly at its segment's end.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -34,7 +36,7 @@ use crate::error::{Result, StoreError};
 use crate::index::format::{IndexFile, IndexHeader, IndexLayout, HEADER_BYTES};
 use crate::io::{align_down, Storage, StorageFile};
 use crate::keyindex::KeyIndex;
-use crate::layout::{parse_file_name, segment_base, shard_dir};
+use crate::layout::{page_filler_len, parse_file_name, segment_base, shard_dir};
 use crate::log::buffer::WriteBuffers;
 
 use super::flush::FlushState;
@@ -358,6 +360,10 @@ impl<S: Storage> ShardStore<S> {
                     if limit.is_some_and(|l| pos + len as u64 > l) =>
                 {
                     return Ok((pos, count))
+                }
+                Ok(RecordHead::Blank(len)) if Some(len as u64) == page_filler_len(pos) => {
+                    pos += len as u64;
+                    continue;
                 }
                 Ok(RecordHead::Blank(len)) if pos + len as u64 == seg_end => {
                     pos = seg_end;
