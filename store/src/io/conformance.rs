@@ -107,11 +107,29 @@ async fn conformance<S: Storage>(s: S, root: &Path) {
         Some(io::ErrorKind::NotFound)
     );
 
+    writes_in_flight_at_once(&s, &dir).await;
     s.remove_dir_all(&root.join("d")).await.unwrap();
     assert!(!s.exists(&dir).await.unwrap());
     let usage = s.disk_usage(root).unwrap();
     assert!(usage.capacity_bytes > 0 && usage.used_bytes <= usage.capacity_bytes);
     tail_conformance(&s, root).await;
+}
+
+/// Several write-through writes to disjoint pages may be in flight at
+/// once (sync mode's overlapping rounds); each lands whole.
+async fn writes_in_flight_at_once<S: Storage>(s: &S, dir: &Path) {
+    let a = s.alignment();
+    let f = s.open_write_through(&dir.join("w"), true).await.unwrap();
+    let w = |i: u8| f.write_at(filled(s, a, i + 1), i as u64 * a as u64);
+    use futures_lite::future::zip;
+    let ((r0, r1), (r2, r3)) = zip(zip(w(0), w(1)), zip(w(2), w(3))).await;
+    for r in [r0, r1, r2, r3] {
+        r.unwrap();
+    }
+    for i in 0..4u8 {
+        let got = f.read_at(i as u64 * a as u64, a).await.unwrap();
+        assert!(got.iter().all(|b| *b == i + 1), "page {i}");
+    }
 }
 
 /// A mapped tail is zero-filled when new, and a second mapping (the next
@@ -221,5 +239,53 @@ fn mem_faults_fail_writes_syncs_and_full_disk() {
         });
         f.write_at(filled(&s, 4096, 3), 0).await.unwrap();
         assert!(f.write_at(filled(&s, 4096, 3), 0).await.is_err());
+    });
+}
+
+/// With write latency, writes in flight complete out of order, and one
+/// that fails in the middle leaves the others landed.
+#[test]
+fn mem_writes_in_flight_complete_out_of_order_and_one_may_fail_alone() {
+    run(|| async {
+        let s = MemStorage::new(1 << 30);
+        let root = Path::new("/m");
+        s.create_dir_all(root).await.unwrap();
+        let f = Rc::new(s.open_write_through(&root.join("f"), true).await.unwrap());
+        s.seed_latency(7);
+        // The third write to complete fails, and every one after it.
+        s.set_faults(|x| {
+            x.write_latency_ms = 5;
+            x.writes_before_failure = Some(2);
+        });
+        let order = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let tasks: Vec<_> = (0..6u8)
+            .map(|i| {
+                let (f, s, order) = (f.clone(), s.clone(), order.clone());
+                glommio::spawn_local(async move {
+                    let r = f.write_at(filled(&s, 4096, i + 1), i as u64 * 4096).await;
+                    order.borrow_mut().push(i);
+                    r
+                })
+            })
+            .collect();
+        let mut failed = Vec::new();
+        for (i, t) in tasks.into_iter().enumerate() {
+            if t.await.is_err() {
+                failed.push(i as u8);
+            }
+        }
+        let order = order.borrow().clone();
+        assert_ne!(order, (0..6).collect::<Vec<_>>(), "completed out of order");
+        assert_eq!(failed.len(), 4, "all after the first two completions fail");
+        assert!(order[2..].iter().all(|i| failed.contains(i)));
+        assert!(s.max_writes_in_flight() > 1);
+        let bytes = s.crash(1).file_bytes(&root.join("f")).unwrap();
+        for i in order.iter().take(2) {
+            let at = *i as usize * 4096;
+            assert!(
+                bytes[at..at + 4096].iter().all(|b| *b == i + 1),
+                "write {i} landed whole"
+            );
+        }
     });
 }

@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::Duration;
 
 use super::time::{SharedClock, SystemClock};
 use super::{check_aligned_write, DirEntry, DiskUsage, IoBuf, Storage, StorageFile, TailMemory};
@@ -67,6 +68,10 @@ pub struct Faults {
     /// Every write that grows a file fails with `ENOSPC` (a full disk whose
     /// usage figures lag, or a quota).
     pub no_space: bool,
+    /// Each write completes (lands, or fails) after a seeded random delay
+    /// of up to this many ms on the disk's clock, so writes in flight at
+    /// once complete out of order.
+    pub write_latency_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +107,10 @@ struct MemFs {
     /// Shared-memory tails ([`Storage::map_tail`]): kept by
     /// [`MemStorage::kill`], lost by [`MemStorage::crash`].
     tails: Tails,
+    /// Draws write latencies ([`Faults::write_latency_ms`]).
+    rng: SplitMix,
+    /// Writes issued and not completed, and the most there ever were.
+    writes_in_flight: (u64, u64),
 }
 
 /// The in-memory disk; clones share it. Its clock is the system's unless
@@ -146,6 +155,8 @@ impl MemStorage {
                 syncs: 0,
                 reads: BTreeMap::new(),
                 tails: BTreeMap::new(),
+                rng: SplitMix(0x5eed),
+                writes_in_flight: (0, 0),
             })),
             clock: SystemClock::shared(),
         }
@@ -161,6 +172,16 @@ impl MemStorage {
     /// (group-commit tests count them).
     pub fn sync_count(&self) -> u64 {
         self.fs.borrow().syncs
+    }
+
+    /// Seeds the write latencies ([`Faults::write_latency_ms`]).
+    pub fn seed_latency(&self, seed: u64) {
+        self.fs.borrow_mut().rng = SplitMix(seed);
+    }
+
+    /// The most writes that were ever in flight at once.
+    pub fn max_writes_in_flight(&self) -> u64 {
+        self.fs.borrow().writes_in_flight.1
     }
 
     /// Changes the injected faults.
@@ -255,6 +276,7 @@ impl MemStorage {
             path: path.to_path_buf(),
             data,
             write_through,
+            clock: self.clock.clone(),
         })
     }
 }
@@ -317,6 +339,8 @@ impl MemFs {
                 syncs: 0,
                 reads: BTreeMap::new(),
                 tails,
+                rng: SplitMix(self.rng.0 ^ 0x9e37),
+                writes_in_flight: (0, 0),
             })),
             clock: SystemClock::shared(),
         }
@@ -362,6 +386,7 @@ pub struct MemFile {
     path: PathBuf,
     data: Rc<RefCell<FileData>>,
     write_through: bool,
+    clock: SharedClock,
 }
 
 /// An in-memory shared tail; see [`MemStorage::kill`].
@@ -509,6 +534,22 @@ impl StorageFile for MemFile {
 
     async fn write_at(&self, buf: Rc<MemBuf>, pos: u64) -> io::Result<()> {
         check_aligned_write(buf.len(), pos, IO_PAGE_BYTES)?;
+        let latency_ms = {
+            let mut fs = self.fs.borrow_mut();
+            let max = fs.faults.write_latency_ms;
+            let (now, most) = &mut fs.writes_in_flight;
+            *now += 1;
+            *most = (*most).max(*now);
+            if max == 0 {
+                0
+            } else {
+                fs.rng.below(max + 1)
+            }
+        };
+        if latency_ms > 0 {
+            self.clock.sleep(Duration::from_millis(latency_ms)).await;
+        }
+        self.fs.borrow_mut().writes_in_flight.0 -= 1;
         let end = pos + buf.len() as u64;
         let growth = end.saturating_sub(self.data.borrow().current.len() as u64);
         // A write-through write is a write plus a cache flush: the flush

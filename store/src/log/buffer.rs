@@ -356,13 +356,26 @@ impl<S: Storage> WriteBuffers<S> {
         self.active.start
     }
 
-    /// Puts chunks back at the front after a failed write (they stay
-    /// readable; the store is poisoned anyway).
+    /// Puts chunks back in line, in log order, after a failed write (they
+    /// stay readable, and are written again once the disk has room).
     pub fn restore_unwritten(&mut self, chunks: Vec<Rc<Sealed<S::Buf>>>) {
-        for c in chunks.into_iter().rev() {
+        for c in chunks {
             self.done_writing(&c);
-            self.sealed.push_front(c);
+            let at = self.sealed.partition_point(|s| s.end < c.end);
+            self.sealed.insert(at, c);
         }
+    }
+
+    /// Moves the chunks in the write that end at or below `written` into
+    /// the read cache: the log is written up to there.
+    pub fn mark_written_below(&mut self, written: u64) {
+        let done: Vec<_> = self
+            .writing
+            .iter()
+            .filter(|c| c.end <= written)
+            .cloned()
+            .collect();
+        self.mark_written(done);
     }
 
     /// Moves written chunks into the read cache, evicting the oldest.

@@ -58,12 +58,18 @@ use crate::error::{Result, StoreError};
 use crate::io::{IoBuf, Storage, StorageFile};
 use crate::layout::{file_name, segment_base};
 use crate::log::buffer::Sealed;
+use crate::log::writes::WritesInFlight;
 
 use super::ShardStore;
 
 /// A pause just long enough that the executor polls its rings (and so
 /// submits queued I/O) before the waiting task resumes.
 const REACTOR_TURN: Duration = Duration::from_micros(20);
+
+/// Sync mode: rounds whose writes may be in flight at once per shard. More
+/// keep the device busier while appenders wait; each round still carries
+/// every append that was ready when it sealed.
+const MAX_ROUNDS_IN_FLIGHT: usize = 4;
 
 /// State shared by appenders and the flusher.
 #[derive(Debug, Default)]
@@ -84,6 +90,8 @@ pub(crate) struct FlushState {
     /// async mode, in the tail ring); appends and waits are refused until
     /// maintenance writes it out (`retry_stalled`), once space returns.
     pub stalled: Option<StoreError>,
+    /// Sync mode: the writes of rounds in flight at once.
+    pub writes: WritesInFlight,
 }
 
 impl FlushState {
@@ -110,6 +118,9 @@ impl<S: Storage> ShardStore<S> {
     /// Resolves once log bytes below `target` are durable, leading flush
     /// rounds as needed.
     pub(crate) async fn wait_durable(&self, target: u64) -> Result<()> {
+        if self.rounds_overlap() {
+            return self.wait_written_through(target).await;
+        }
         loop {
             let seen = {
                 let mut st = self.flush.borrow_mut();
@@ -127,6 +138,88 @@ impl<S: Storage> ShardStore<S> {
                 None => self.lead_round().await,
             }
         }
+    }
+
+    /// Sync mode's [`wait_durable`](Self::wait_durable): a round holds the
+    /// writer role only while it seals and hands out its chunks, so the
+    /// next round can start while its writes are in flight.
+    async fn wait_written_through(&self, target: u64) -> Result<()> {
+        loop {
+            let seen = {
+                let st = self.flush.borrow();
+                if let Some(e) = st.refusal() {
+                    return Err(e);
+                }
+                if st.durable >= target {
+                    return Ok(());
+                }
+                let busy = st.flushing
+                    || st.writes.covers(target)
+                    || st.writes.in_flight() >= MAX_ROUNDS_IN_FLIGHT;
+                busy.then(|| self.flushed.generation())
+            };
+            match seen {
+                Some(generation) => self.flushed.wait_past(generation).await,
+                None => self.lead_overlapping_round().await,
+            }
+        }
+    }
+
+    /// Leads a sync-mode round: seals, hands its chunks out, gives up the
+    /// writer role, then writes them in order while later rounds may write
+    /// theirs. `written` (= `durable`) advances over the gap-free prefix.
+    async fn lead_overlapping_round(&self) {
+        self.flush.borrow_mut().flushing = true;
+        // Let appenders that are ready to run join this round.
+        futures_lite::future::yield_now().await;
+        self.seal_round();
+        let mut chunks = std::collections::VecDeque::new();
+        {
+            let mut bufs = self.bufs.borrow_mut();
+            let mut st = self.flush.borrow_mut();
+            while let Some(chunk) = bufs.pop_sealed() {
+                st.writes.submit(chunk.end);
+                chunks.push_back(chunk);
+            }
+            st.flushing = false;
+        }
+        self.flushed.notify_all();
+        while let Some(chunk) = chunks.pop_front() {
+            if let Err(e) = self.write_chunk(&chunk).await {
+                chunks.push_front(chunk);
+                self.hand_back(chunks.into(), e);
+                return;
+            }
+            let prefix = self.flush.borrow_mut().writes.complete(chunk.end);
+            if let Some(written) = prefix {
+                self.bufs.borrow_mut().mark_written_below(written);
+                let mut st = self.flush.borrow_mut();
+                st.written = st.written.max(written);
+                st.durable = st.durable.max(written);
+            }
+            self.flushed.notify_all();
+        }
+    }
+
+    /// A round's write failed: its unwritten chunks go back in line (they
+    /// stay readable, and a stalled log writes them again), the log stalls
+    /// or is poisoned, and every waiter hears it.
+    fn hand_back(&self, chunks: Vec<Rc<Sealed<S::Buf>>>, e: StoreError) {
+        {
+            let mut st = self.flush.borrow_mut();
+            for chunk in &chunks {
+                st.writes.fail(chunk.end);
+            }
+        }
+        self.bufs.borrow_mut().restore_unwritten(chunks);
+        self.note_write_failure(e);
+        self.flushed.notify_all();
+    }
+
+    /// Rounds may overlap: sync mode's write-through writes, on a log that
+    /// pads every round to a page (not a replica's, see `log::buffer`).
+    fn rounds_overlap(&self) -> bool {
+        self.log_writes_through() && !self.config.replica
     }
 
     /// Resolves once log bytes below `target` are written (async-mode
@@ -200,8 +293,17 @@ impl<S: Storage> ShardStore<S> {
     /// disk is full and poisons the store otherwise.
     fn end_writing(&self, outcome: Result<()>) {
         self.flush.borrow_mut().flushing = false;
-        match outcome {
-            Err(e) if is_out_of_space(&e) => {
+        if let Err(e) = outcome {
+            self.note_write_failure(e);
+        }
+        self.flushed.notify_all();
+    }
+
+    /// A failed log write stalls the log when the disk is full and poisons
+    /// the store otherwise.
+    fn note_write_failure(&self, e: StoreError) {
+        match e {
+            e if is_out_of_space(&e) => {
                 // Retried every tick while the disk stays full: log rarely.
                 self.refusals.note(self.now_ms(), || {
                     tracing::error!(shard = self.shard.0, error = %e,
@@ -209,10 +311,8 @@ impl<S: Storage> ShardStore<S> {
                 });
                 self.flush.borrow_mut().stalled = Some(e);
             }
-            Err(e) => self.poison(e),
-            Ok(()) => {}
+            e => self.poison(e),
         }
-        self.flushed.notify_all();
     }
 
     /// Maintenance: after a disk-full stall, tries the held writes again.
