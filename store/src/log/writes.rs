@@ -62,6 +62,12 @@ impl WritesInFlight {
             .count()
     }
 
+    /// The end of the last chunk handed out and not yet in the prefix (0
+    /// when none is).
+    pub fn handed_out(&self) -> u64 {
+        self.writes.last_key_value().map_or(0, |(end, _)| *end)
+    }
+
     /// True when the writes handed out reach `target` and none failed, so
     /// waiting for them makes the log written up to `target`.
     pub fn covers(&self, target: u64) -> bool {
@@ -86,6 +92,7 @@ mod tests {
         }
         assert_eq!(w.in_flight(), 3);
         assert!(w.covers(300) && !w.covers(301));
+        assert_eq!(w.handed_out(), 300);
         assert_eq!(w.complete(200), None, "100 is still in flight");
         assert_eq!(w.complete(300), None);
         assert_eq!(w.complete(100), Some(300), "then all three at once");

@@ -254,6 +254,8 @@ fn overlapping_rounds_complete_out_of_order_and_a_failed_one_loses_nothing() {
             mem.set_faults(|f| f.write_latency_ms = 4);
             let cfg = StoreConfig {
                 flush_mode: FlushMode::Sync,
+                // Only log writes, so the overlap counted is theirs.
+                preallocate_ahead_bytes: 0,
                 ..StoreConfig::for_tests()
             };
             let (store, _) = open_mem(&mem, cfg.clone()).await;

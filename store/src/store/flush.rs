@@ -71,6 +71,13 @@ const REACTOR_TURN: Duration = Duration::from_micros(20);
 /// every append that was ready when it sealed.
 const MAX_ROUNDS_IN_FLIGHT: usize = 4;
 
+/// Sync mode: the share of a write buffer that, unwritten, starts a round
+/// while another is in flight (256 KiB of the default 4 MiB). Less waits
+/// for that round and joins the next: small appends gain more from sharing
+/// one device flush (group commit) than from overlapping, large ones from
+/// keeping the device streaming.
+const OVERLAP_MIN_BUFFER_SHARE: u64 = 16;
+
 /// State shared by appenders and the flusher.
 #[derive(Debug, Default)]
 pub(crate) struct FlushState {
@@ -153,9 +160,13 @@ impl<S: Storage> ShardStore<S> {
                 if st.durable >= target {
                     return Ok(());
                 }
+                let in_flight = st.writes.in_flight();
+                let pending =
+                    self.bufs.borrow().write_pos() - st.writes.handed_out().max(st.written);
                 let busy = st.flushing
                     || st.writes.covers(target)
-                    || st.writes.in_flight() >= MAX_ROUNDS_IN_FLIGHT;
+                    || in_flight >= MAX_ROUNDS_IN_FLIGHT
+                    || (in_flight > 0 && pending < self.overlap_min_bytes());
                 busy.then(|| self.flushed.generation())
             };
             match seen {
@@ -214,6 +225,10 @@ impl<S: Storage> ShardStore<S> {
         self.bufs.borrow_mut().restore_unwritten(chunks);
         self.note_write_failure(e);
         self.flushed.notify_all();
+    }
+
+    fn overlap_min_bytes(&self) -> u64 {
+        self.config.write_buffer_bytes as u64 / OVERLAP_MIN_BUFFER_SHARE
     }
 
     /// Rounds may overlap: sync mode's write-through writes, on a log that
