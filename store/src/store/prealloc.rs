@@ -5,17 +5,19 @@
 //! fdatasync also commit file size / extents to the file-system journal,
 //! about doubling its latency on ext4).
 //!
-//! * The task zeroes, in aligned chunks of at most 256 KiB (and
+//! * The task zeroes, in aligned chunks of at most 64 KiB (and
 //!   `write_buffer_bytes`), from the highest page any log write covered
 //!   (`frontier`) up to `preallocate_ahead_bytes` past it: the rest of the
 //!   active segment, then the next segment, which it creates (like
 //!   RocketMQ's pre-allocated mapped files). It runs in batches: once less
 //!   than half the window is left it refills the whole window, then
 //!   fdatasyncs each file it extended, so the metadata commit happens off
-//!   the append path, once per batch. A refill is paced at one chunk per
-//!   log write while more than a quarter of the window is left (a burst
-//!   of zero writes would sit in front of every round's write-through
-//!   write on the device), and runs flat out below that.
+//!   the append path, once per batch. While more than a quarter of the
+//!   window is left a refill is paced by the log: it zeroes two bytes per
+//!   log byte written, in chunks of at most 64 KiB (a burst of zero writes,
+//!   or a large one, would sit in front of a round's write-through write
+//!   on the device, which showed as millisecond p99s); below a quarter, or
+//!   once the log has written nothing for a millisecond, it runs flat out.
 //! * Log writes go through write-through (`O_DSYNC`) handles; the task
 //!   zeroes through a plain handle of its own, so a zero write is one
 //!   ordinary write and its batch is made durable by one fdatasync.
@@ -48,7 +50,14 @@ use super::ShardStore;
 
 /// Largest single zero write: short enough that a round queued behind it
 /// on the device is not held up long.
-const ZERO_CHUNK_BYTES: u64 = 256 << 10;
+const ZERO_CHUNK_BYTES: u64 = 64 << 10;
+
+/// No log write for this long: the device is the refill's alone.
+const IDLE_AFTER: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Bytes a paced refill may zero per log byte written: more than one, so
+/// the window grows back while the log advances.
+const ZEROES_PER_LOG_BYTE: u64 = 2;
 
 /// Zero-fill bookkeeping shared by the log writer and the zeroing task.
 #[derive(Debug, Default)]
@@ -63,6 +72,8 @@ pub(crate) struct Prealloc {
     pub disabled: bool,
     /// A refill is under way (it continues at the next kick).
     pub refilling: bool,
+    /// Bytes a paced refill may zero before the log writes more.
+    pub allowance: u64,
 }
 
 /// What the zeroing task keeps between chunks: one zero buffer and a
@@ -108,6 +119,7 @@ impl<S: Storage> ShardStore<S> {
         }
         let mut p = self.prealloc.borrow_mut();
         p.frontier = p.frontier.max(end);
+        p.allowance += (end - start) * ZEROES_PER_LOG_BYTE;
     }
 
     pub(super) fn start_preallocator(self: &Rc<Self>) {
@@ -116,13 +128,16 @@ impl<S: Storage> ShardStore<S> {
         }
         let weak = Rc::downgrade(self);
         let kick = self.prealloc_kick.clone();
+        let clock = self.clock().clone();
         let task = glommio::spawn_local(async move {
             let mut fill = ZeroFill::default();
+            let mut idle = false;
             loop {
                 let seen = kick.generation();
-                {
+                let paced_out = {
                     let Some(store) = weak.upgrade() else { return };
-                    if let Err(e) = store.zero_ahead(&mut fill, false).await {
+                    let zeroed = store.zero_ahead(&mut fill, false, idle).await;
+                    if let Err(e) = &zeroed {
                         tracing::warn!(shard = store.shard.0, error = %e,
                             "segment pre-allocation failed; appends extend segments instead");
                         store.prealloc.borrow_mut().disabled = true;
@@ -130,8 +145,22 @@ impl<S: Storage> ShardStore<S> {
                     if store.closed.get() || store.prealloc.borrow().disabled {
                         return;
                     }
-                }
-                kick.wait_past(seen).await;
+                    zeroed.unwrap_or(false)
+                };
+                let kicked = async {
+                    kick.wait_past(seen).await;
+                    true
+                };
+                // Only a refill waiting for its allowance also wakes when
+                // the log goes quiet.
+                let quiet = async {
+                    match paced_out {
+                        true => clock.sleep(IDLE_AFTER).await,
+                        false => std::future::pending().await,
+                    }
+                    false
+                };
+                idle = !futures_lite::future::or(kicked, quiet).await;
             }
         })
         .detach();
@@ -145,7 +174,7 @@ impl<S: Storage> ShardStore<S> {
             return;
         }
         let mut fill = ZeroFill::default();
-        if let Err(e) = self.zero_ahead(&mut fill, true).await {
+        if let Err(e) = self.zero_ahead(&mut fill, true, false).await {
             tracing::warn!(shard = self.shard.0, error = %e,
                 "segment pre-allocation failed; appends extend segments instead");
             self.prealloc.borrow_mut().disabled = true;
@@ -154,11 +183,13 @@ impl<S: Storage> ShardStore<S> {
 
     /// Zeroes chunks until the log is zero-filled `preallocate_ahead_bytes`
     /// past the frontier. Unless `force`, a refill starts only once less
-    /// than half of that is left, and is paced: one chunk per call (the
-    /// task is kicked after every log write) while more than a quarter is
-    /// left, so a round never queues behind a long burst of zero writes.
-    /// fdatasyncs a file when its segment is full or the refill is done.
-    async fn zero_ahead(&self, fill: &mut ZeroFill<S>, force: bool) -> Result<()> {
+    /// than half of that is left, and is paced while more than a quarter
+    /// is left: it zeroes only what the log writes since allow (the task
+    /// is kicked after every log write), so a round never queues behind a
+    /// burst of zero writes, unless the log is `idle`. fdatasyncs a file
+    /// when its segment is full or the refill is done. Returns true when
+    /// the refill stopped for want of allowance.
+    async fn zero_ahead(&self, fill: &mut ZeroFill<S>, force: bool, idle: bool) -> Result<bool> {
         let seg = self.config.segment_size_bytes;
         let ahead = self.config.preallocate_ahead_bytes;
         let chunk = (self.config.write_buffer_bytes as u64).min(ZERO_CHUNK_BYTES);
@@ -166,7 +197,10 @@ impl<S: Storage> ShardStore<S> {
             let mut p = self.prealloc.borrow_mut();
             let left = p.zeroed.max(p.frontier) - p.frontier;
             if !force && !p.refilling && left >= ahead / 2 {
-                return Ok(());
+                return Ok(false);
+            }
+            if !p.refilling {
+                p.allowance = 0;
             }
             p.refilling = true;
         }
@@ -175,18 +209,23 @@ impl<S: Storage> ShardStore<S> {
                 let mut p = self.prealloc.borrow_mut();
                 let start = p.zeroed.max(p.frontier);
                 if self.closed.get() || p.disabled || self.is_poisoned() {
-                    return Ok(());
+                    return Ok(false);
                 }
                 if self.above_soft_watermark() {
                     // Space is for records: appends extend segments instead.
                     p.refilling = false;
-                    return Ok(());
+                    return Ok(false);
                 }
                 if start >= p.frontier + ahead {
                     p.refilling = false;
-                    return Ok(());
+                    return Ok(false);
                 }
                 let end = (start + chunk).min(segment_base(start, seg) + seg);
+                let paced = !force && !idle && start - p.frontier > ahead / 4;
+                if paced && p.allowance < end - start {
+                    return Ok(true);
+                }
+                p.allowance = p.allowance.saturating_sub(end - start);
                 p.zeroing = Some((start, end));
                 (start, end)
             };
@@ -194,11 +233,10 @@ impl<S: Storage> ShardStore<S> {
             self.prealloc.borrow_mut().zeroing = None;
             self.zeroed_notify.notify_all();
             let file = outcome?;
-            let (done, paced) = {
+            let done = {
                 let mut p = self.prealloc.borrow_mut();
                 p.zeroed = p.zeroed.max(end);
-                let left = p.zeroed.saturating_sub(p.frontier);
-                (left >= ahead, !force && left > ahead / 4)
+                p.zeroed.saturating_sub(p.frontier) >= ahead
             };
             if done || end % seg == 0 {
                 file.sync()
@@ -207,10 +245,7 @@ impl<S: Storage> ShardStore<S> {
             }
             if done {
                 self.prealloc.borrow_mut().refilling = false;
-                return Ok(());
-            }
-            if paced {
-                return Ok(());
+                return Ok(false);
             }
         }
     }
