@@ -23,8 +23,8 @@ const MODE_ENV: &str = "BOLIDE_KILL9_MODE";
 const TOPIC: &str = "K9";
 const QUEUES: u32 = 4;
 const APPENDERS: u32 = 8;
-/// Acknowledgements to see before the kill.
-const ACKS_BEFORE_KILL: usize = 400;
+/// Acknowledgements to see before each kill: three lives of one store.
+const ACKS_BEFORE_KILLS: [usize; 3] = [150, 400, 250];
 
 fn config(mode: FlushMode) -> StoreConfig {
     StoreConfig {
@@ -32,7 +32,13 @@ fn config(mode: FlushMode) -> StoreConfig {
         // Async mode: keep a long unwritten, unsynced tail at the kill.
         flush_interval_ms: 60_000,
         flush_trigger_bytes: 1 << 30,
-        write_buffer_bytes: 256 << 10,
+        // Sync mode: small buffers, so a round overlaps another in flight
+        // once 1 KiB waits (a sixteenth of a buffer): several writes are in
+        // flight at the kill.
+        write_buffer_bytes: match mode {
+            FlushMode::Sync => 16 << 10,
+            _ => 256 << 10,
+        },
         max_unflushed_bytes: 64 << 20,
         ..StoreConfig::for_tests()
     }
@@ -113,6 +119,7 @@ fn kill9_child() {
     });
 }
 
+#[derive(Clone)]
 struct Ack {
     task: u32,
     seq: u32,
@@ -133,7 +140,7 @@ fn parse_ack(line: &str) -> Option<Ack> {
     })
 }
 
-fn acks_until_killed(dir: &std::path::Path, mode: &str) -> Vec<Ack> {
+fn acks_until_killed(dir: &std::path::Path, mode: &str, acks_before_kill: usize) -> Vec<Ack> {
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "kill9_child",
@@ -152,7 +159,7 @@ fn acks_until_killed(dir: &std::path::Path, mode: &str) -> Vec<Ack> {
     let started = Instant::now();
     let mut lines = BufReader::new(stdout).lines();
     let mut acks = Vec::new();
-    while acks.len() < ACKS_BEFORE_KILL && started.elapsed() < Duration::from_secs(60) {
+    while acks.len() < acks_before_kill && started.elapsed() < Duration::from_secs(60) {
         match lines.next() {
             Some(Ok(line)) => acks.extend(parse_ack(&line)),
             _ => break,
@@ -175,15 +182,25 @@ fn kill9_async_acknowledged_appends_survive() {
     kill9_acknowledged_appends_survive("async", FlushMode::Async);
 }
 
+/// Three lives, each killed mid-stream; after each, every append any life
+/// acknowledged is checked.
 fn kill9_acknowledged_appends_survive(name: &str, mode: FlushMode) {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().to_path_buf();
-    let acks = acks_until_killed(&dir, name);
-    assert!(
-        acks.len() >= 50,
-        "child acknowledged only {} appends",
-        acks.len()
-    );
+    let mut acks = Vec::new();
+    for acks_before_kill in ACKS_BEFORE_KILLS {
+        let life = acks_until_killed(tmp.path(), name, acks_before_kill);
+        assert!(
+            life.len() >= 50,
+            "child acknowledged only {} appends",
+            life.len()
+        );
+        acks.extend(life);
+        check_after_kill(tmp.path().to_path_buf(), mode, &acks);
+    }
+}
+
+fn check_after_kill(dir: PathBuf, mode: FlushMode, acks: &[Ack]) {
+    let acks: Vec<Ack> = acks.to_vec();
     run(move || async move {
         let (store, report) = ShardStore::open(DmaStorage::new(), config(mode), &dir, ShardId(0))
             .await
