@@ -279,6 +279,20 @@ impl BrokerConfig {
 
     /// Checks values serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_identity()?;
+        self.validate_network()?;
+        self.validate_broker_limits()?;
+        self.validate_group_limits()?;
+        self.validate_replication()?;
+        self.transaction.validate()?;
+        self.store_config()
+            .validate()
+            .map_err(|e| bad("store", e))?;
+        self.check_memory(machine_memory_bytes())
+    }
+
+    /// Cluster and broker names: RocketMQ's character set.
+    fn validate_identity(&self) -> Result<(), ConfigError> {
         let b = &self.broker;
         let name_ok = |s: &str| {
             !s.is_empty()
@@ -292,6 +306,12 @@ impl BrokerConfig {
         if !name_ok(&b.broker_name) {
             return Err(bad("broker.broker_name", "use 1-127 of [A-Za-z0-9-_%|]"));
         }
+        Ok(())
+    }
+
+    /// Addresses and ports.
+    fn validate_network(&self) -> Result<(), ConfigError> {
+        let b = &self.broker;
         if b.listen_host.parse::<std::net::IpAddr>().is_err() {
             return Err(bad("broker.listen_host", "must be an IP address"));
         }
@@ -315,6 +335,12 @@ impl BrokerConfig {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Shards, queues, sizes, intervals and connections.
+    fn validate_broker_limits(&self) -> Result<(), ConfigError> {
+        let b = &self.broker;
         if b.shards > bolide_proto::ids::MAX_SHARDS as usize {
             return Err(bad(
                 "broker.shards",
@@ -341,13 +367,7 @@ impl BrokerConfig {
         if b.max_connections < self.shard_count() {
             return Err(bad("broker.max_connections", "must be >= the shard count"));
         }
-        self.validate_group_limits()?;
-        self.validate_replication()?;
-        self.transaction.validate()?;
-        self.store_config()
-            .validate()
-            .map_err(|e| bad("store", e))?;
-        self.check_memory(machine_memory_bytes())
+        Ok(())
     }
 
     /// Role, broker id and the replication ports agree.
