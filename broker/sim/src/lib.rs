@@ -9,6 +9,7 @@
 //! `cargo run -p bolide-sim -- --seed N`.
 //!
 //! * [`world`] — the run: time, deliveries, faults, healing.
+//! * [`broker`] — the broker's shards, their mesh and their tasks.
 //! * [`net`] — TCP-like connections: per-connection order, latency,
 //!   resets.
 //! * [`clients`] — producer and consumer state machines.
@@ -21,6 +22,7 @@
 //! persistence (the broker's config files are real files, written by its
 //! persister thread, and a crash keeps them whole).
 
+pub mod broker;
 pub mod clients;
 pub mod ledger;
 pub mod net;
