@@ -32,7 +32,7 @@ use glommio::task::JoinHandle;
 use crate::net::ConnId;
 
 /// Shards of the simulated broker.
-pub const SHARDS: usize = 1;
+pub const SHARDS: usize = 2;
 
 type SimShard = Shard<MemStorage>;
 
@@ -41,6 +41,8 @@ type SimShard = Shard<MemStorage>;
 pub struct Tasks {
     next: Cell<u64>,
     running: RefCell<BTreeMap<u64, JoinHandle<()>>>,
+    /// Requests a shard ran for another, over the mesh, in the whole run.
+    crossed: Cell<u64>,
 }
 
 impl Tasks {
@@ -57,6 +59,11 @@ impl Tasks {
         })
         .detach();
         self.running.borrow_mut().insert(id, handle);
+    }
+
+    /// Requests that crossed the mesh so far.
+    pub fn crossed(&self) -> u64 {
+        self.crossed.get()
     }
 
     /// Cancels every task still running.
@@ -173,6 +180,7 @@ async fn serve_mesh(
             return;
         };
         if let Some(work) = shard.receive(envelope) {
+            tasks.crossed.set(tasks.crossed.get() + 1);
             tasks.spawn(work);
         }
     }

@@ -187,6 +187,7 @@ impl World {
         self.summary.skipped = self.ledger.skipped;
         self.summary.sent_back = self.ledger.sent_back();
         self.summary.dead = self.ledger.dead;
+        self.summary.crossed = self.tasks.crossed();
         self.stop_broker().await?;
         Ok(self.summary)
     }
