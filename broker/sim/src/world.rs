@@ -603,6 +603,12 @@ impl World {
         let Some(broker) = &self.broker else {
             return false;
         };
+        // Cheapest first: this runs at every step of the settling run.
+        if !self.producers.iter().all(|p| p.unacked() == 0)
+            || !self.ledger.nothing_pending(self.cuts)
+        {
+            return false;
+        }
         let ends: BTreeMap<u32, u64> = (0..self.opts.queues)
             .chain([RETRY_Q, DLQ_Q])
             .map(|q| {
@@ -610,10 +616,7 @@ impl World {
                 (q, broker.queue_end(topic, queue))
             })
             .collect();
-        self.producers.iter().all(|p| p.unacked() == 0)
-            && self.ledger.delayed_pending(self.cuts) == 0
-            && self.ledger.back_pending(self.cuts) == 0
-            && self.consumers.iter().all(|c| c.caught_up(&ends))
+        self.consumers.iter().all(|c| c.caught_up(&ends))
     }
 
     fn stuck(&self) -> String {
