@@ -1,10 +1,11 @@
 //! The broker process: one thread and glommio executor per shard, joined by
 //! glommio's channel mesh (behind the shard's [`Mesh`] seam: [`ThreadMesh`]
-//! sends, one task per peer drains into [`Shard::receive`]), each opening its own store (`<data>/shard-<k>`) and
-//! listening on the broker port (and the VIP port) with SO_REUSEPORT, so
-//! the kernel spreads connections over cores; before any shard binds, start
-//! refuses an address another process listens on. Shard 0 also registers with
-//! the NameServers, persists consumer offsets and expires silent clients.
+//! sends, one task per peer drains into [`Shard::receive`]), each opening
+//! its own store (`<data>/shard-<k>`) and listening on the broker port (and
+//! the VIP port) with SO_REUSEPORT, so the kernel spreads connections over
+//! cores; before any shard binds, start refuses an address another process
+//! listens on. Shard 0 also registers with the NameServers, persists
+//! consumer offsets and expires silent clients.
 //!
 //! Shutdown: accept loops stop, shard 0 unregisters and persists offsets,
 //! every store closes with a clean checkpoint.

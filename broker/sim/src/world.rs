@@ -17,10 +17,9 @@
 //! connection resets, consumer restarts, and latency that reorders frames
 //! across connections. A crash or power loss takes the whole broker, every
 //! shard at once, as it takes the one process; a full disk fills every
-//! shard's. After the last
-//! step the run heals (no new faults or messages) and must settle: every
-//! message acknowledged, every queue consumed to its end, then
-//! [`Ledger::final_check`].
+//! shard's. After the last step the run heals (no new faults or messages)
+//! and must settle: every message acknowledged, every queue consumed to its
+//! end, then [`Ledger::final_check`].
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
