@@ -3,8 +3,9 @@
 //! Thread-per-core: each shard (one glommio executor per core) owns a set of
 //! queues with its own store (`bolide-store`); [`router::shard_for`] says
 //! which. A request arrives on whichever shard accepted the connection;
-//! [`shard::Shard::call`] runs queue operations on the owning shard over a
-//! bounded channel mesh and brings the answer back.
+//! [`shard::Shard::call`] runs a typed request ([`shard::ops`]) on the
+//! owning shard — in place, or over the bounded mesh between shards
+//! ([`shard::mesh`]) — and returns the reply type that request names.
 //!
 //! Follow a message: [`runtime`] accepts the connection → [`handler`]
 //! dispatches by request code → [`handler::send`] validates and builds the
@@ -29,9 +30,10 @@
 //!   driven by hand; the store stamps records with the same one.
 //!
 //! Runtime: [`runtime`] (threads, listeners, shutdown), [`datadir`] (one
-//! process per data directory), [`shard`] (mesh, owner-side execution;
-//! generic over the store's storage, so `tests/in_memory.rs` runs it on
-//! the in-memory disk), [`shared`] (state every shard shares, persisted
+//! process per data directory), [`shard`] (typed cross-shard requests,
+//! owner-side execution; generic over the store's storage and the mesh, so
+//! `tests/in_memory.rs` and the simulation run several shards on one thread
+//! over the in-memory disk and mesh), [`shared`] (state every shard shares, persisted
 //! under `<data>/config/`), [`register`] (NameServer registration),
 //! [`schedule`] (delivers delayed messages when due),
 //! [`handler`] (one module per family of request codes), [`replica`]

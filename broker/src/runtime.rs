@@ -1,15 +1,17 @@
 //! The broker process: one thread and glommio executor per shard, joined by
-//! a channel mesh, each opening its own store (`<data>/shard-<k>`) and
-//! listening on the broker port (and the VIP port) with SO_REUSEPORT, so
-//! the kernel spreads connections over cores; before any shard binds, start
-//! refuses an address another process listens on. Shard 0 also registers with
-//! the NameServers, persists consumer offsets and expires silent clients.
+//! glommio's channel mesh (behind the shard's [`Mesh`] seam: [`ThreadMesh`]
+//! sends, one task per peer drains into [`Shard::receive`]), each opening
+//! its own store (`<data>/shard-<k>`) and listening on the broker port (and
+//! the VIP port) with SO_REUSEPORT, so the kernel spreads connections over
+//! cores; before any shard binds, start refuses an address another process
+//! listens on. Shard 0 also registers with the NameServers, persists
+//! consumer offsets and expires silent clients.
 //!
 //! Shutdown: accept loops stop, shard 0 unregisters and persists offsets,
 //! every store closes with a clean checkpoint.
 
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -21,8 +23,9 @@ use bolide_store::io::dma::DmaStorage;
 use bolide_store::store::ShardStore;
 use bolide_transport::listen::accept_or_stop;
 use bolide_transport::remoting::Connection;
-use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
 use glommio::channels::local_channel::{self, LocalReceiver};
+use glommio::channels::shared_channel::ConnectedReceiver;
 use glommio::net::TcpListener;
 
 use crate::clock::{SharedClock, SystemClock};
@@ -32,11 +35,49 @@ use crate::groups::CLIENT_EXPIRY_MS;
 use crate::handler::{client::notify_changes, BrokerHandler};
 use crate::register::Registrar;
 use crate::replica::{master, ShardReplica};
-use crate::shard::{Envelope, Shard, MESH_CHANNEL_CAPACITY};
+use crate::shard::mesh::{MeshSend, Unreachable};
+use crate::shard::{Envelope, Mesh, Shard, MESH_CHANNEL_CAPACITY};
 use crate::shared::BrokerShared;
 
 /// The shard the runtime runs: over real files.
 pub type LiveShard = Shard<DmaStorage>;
+
+/// What the shard threads send each other.
+type LiveEnvelope = Envelope<DmaStorage>;
+
+/// One shard thread's end of glommio's channel mesh.
+#[derive(Debug)]
+pub struct ThreadMesh(Senders<LiveEnvelope>);
+
+impl Mesh<LiveEnvelope> for ThreadMesh {
+    fn peer_id(&self) -> usize {
+        self.0.peer_id()
+    }
+
+    fn peer_count(&self) -> usize {
+        self.0.nr_consumers()
+    }
+
+    fn send(&self, to: usize, item: LiveEnvelope) -> MeshSend<'_> {
+        Box::pin(async move {
+            let sent = self.0.send_to(to, item).await;
+            sent.map_err(|e| Unreachable(format!("shard {to}: {e}")))
+        })
+    }
+}
+
+/// Serves what one peer sends this shard until its channel closes; each
+/// request runs in a task of its own.
+async fn serve_peer(shard: Weak<LiveShard>, rx: ConnectedReceiver<LiveEnvelope>) {
+    while let Some(envelope) = rx.recv().await {
+        let Some(shard) = shard.upgrade() else {
+            return;
+        };
+        if let Some(work) = shard.receive(envelope) {
+            glommio::spawn_local(work).detach();
+        }
+    }
+}
 
 /// How often a shard looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(100);
@@ -101,7 +142,7 @@ pub fn start(config: BrokerConfig) -> Result<BrokerHandle, String> {
     let addr: SocketAddr = format!("{}:{}", b.advertised_host, b.listen_port)
         .parse()
         .map_err(|e| format!("advertised address: {e}"))?;
-    let mesh = MeshBuilder::<Envelope, _>::full(shards, MESH_CHANNEL_CAPACITY);
+    let mesh = MeshBuilder::<LiveEnvelope, _>::full(shards, MESH_CHANNEL_CAPACITY);
     let stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let mut threads = Vec::with_capacity(shards);
@@ -147,7 +188,7 @@ type Ready = mpsc::Sender<Result<(), String>>;
 fn run_shard_thread(
     shared: Arc<BrokerShared>,
     clock: SharedClock,
-    mesh: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
+    mesh: MeshBuilder<LiveEnvelope, Full>,
     stop: Arc<AtomicBool>,
     ready: Ready,
 ) -> bool {
@@ -198,7 +239,7 @@ fn run_shard_thread(
 async fn start_shard(
     shared: Arc<BrokerShared>,
     clock: SharedClock,
-    mesh: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
+    mesh: MeshBuilder<LiveEnvelope, Full>,
     ready: &Ready,
 ) -> Option<(
     Rc<LiveShard>,
@@ -251,9 +292,10 @@ async fn start_shard(
             return None;
         }
     };
-    let shard = Shard::new(id, shared, store, store_host, senders, clock, replica);
+    let mesh = ThreadMesh(senders);
+    let shard = Shard::new(id, shared, store, store_host, mesh, clock, replica);
     for (_, rx) in receivers.streams() {
-        glommio::spawn_local(shard.clone().serve_peer(rx)).detach();
+        glommio::spawn_local(serve_peer(Rc::downgrade(&shard), rx)).detach();
     }
     let registrar = (id.0 == 0).then(|| spawn_housekeeping(&shard));
     crate::schedule::spawn_schedulers(&shard);

@@ -1,8 +1,9 @@
 //! The broker on the in-memory disk with a hand-driven clock, no sockets:
 //! a single-shard [`Shard`] over `ShardStore<MemStorage>` answers a SEND and
 //! a PULL through the real [`dispatch`], survives a process crash
-//! (`MemStorage::kill`) and still serves the acknowledged message. The first
-//! brick of the whole-broker simulation (issue 9).
+//! (`MemStorage::kill`) and still serves the acknowledged message; two
+//! shards joined by the in-memory mesh serve each other's queues. The
+//! first bricks of the whole-broker simulation (issue 9).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -13,23 +14,27 @@ use bolide_broker::clock::{ManualClock, SharedClock};
 use bolide_broker::config::BrokerConfig;
 use bolide_broker::handler::{dispatch, Peer};
 use bolide_broker::replica::ShardReplica;
+use bolide_broker::shard::mesh::local_mesh;
 use bolide_broker::shard::{Envelope, Shard, MESH_CHANNEL_CAPACITY};
 use bolide_broker::shared::BrokerShared;
 use bolide_proto::codes::{pull_sys_flag, request_code, response_code};
 use bolide_proto::header::pull::PullMessageRequestHeader;
 use bolide_proto::header::send::{SendMessageRequestHeader, SendMessageResponseHeader};
-use bolide_proto::ids::ShardId;
+use bolide_proto::ids::{PhysicalOffset, ShardId};
 use bolide_proto::message::RecordView;
+use bolide_proto::msgid::OffsetMsgId;
 use bolide_proto::RemotingCommand;
 use bolide_store::config::{FlushMode, StoreConfig};
 use bolide_store::io::mem::MemStorage;
 use bolide_store::store::ShardStore;
-use glommio::channels::channel_mesh::MeshBuilder;
+use bolide_store::StoreError;
 
 /// 2026-01-01T00:00:00Z: the manual clock's start.
 const START_MS: i64 = 1_767_225_600_000;
 const TOPIC: &str = "InMemoryTopic";
 const GROUP: &str = "InMemoryGroup";
+/// Queues of the topic.
+const QUEUES: u32 = 4;
 
 fn broker_config(dir: &Path) -> BrokerConfig {
     let mut config = BrokerConfig::default();
@@ -49,38 +54,71 @@ fn store_config(config: &BrokerConfig) -> StoreConfig {
     }
 }
 
-/// Opens shard 0 of a one-shard broker on `disk`, as the runtime does
-/// (mesh, store, shard), with the store under `/data`.
+/// Opens shard 0 of a one-shard broker on `disk` (see [`open_shards`]).
 async fn open_shard(
     shared: &Arc<BrokerShared>,
     disk: &MemStorage,
     clock: &SharedClock,
 ) -> Rc<Shard<MemStorage>> {
-    let mesh = MeshBuilder::<Envelope, _>::full(1, MESH_CHANNEL_CAPACITY);
-    let (senders, _receivers) = mesh.join().await.expect("join the mesh");
-    let config = store_config(&shared.config);
-    let (store, _report) = ShardStore::open(disk.clone(), config, Path::new("/data"), ShardId(0))
-        .await
-        .expect("open the store");
-    let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
-    Shard::new(
-        ShardId(0),
-        shared.clone(),
-        store,
-        host,
-        senders,
-        clock.clone(),
-        ShardReplica::in_memory(0, 0),
-    )
+    let mut shards = open_shards(shared, std::slice::from_ref(disk), clock).await;
+    shards.pop().expect("one shard")
+}
+
+/// Opens a broker of one shard per disk as the runtime does (mesh, store,
+/// shard), each store under `/data`, the shards joined by the in-memory
+/// mesh, each draining its inbox in a task of its own.
+async fn open_shards(
+    shared: &Arc<BrokerShared>,
+    disks: &[MemStorage],
+    clock: &SharedClock,
+) -> Vec<Rc<Shard<MemStorage>>> {
+    let ends = local_mesh::<Envelope<MemStorage>>(disks.len(), MESH_CHANNEL_CAPACITY);
+    let mut shards = Vec::new();
+    for (k, (disk, (mesh, inbox))) in disks.iter().zip(ends).enumerate() {
+        let id = ShardId(k as u16);
+        let config = store_config(&shared.config);
+        let (store, _report) = ShardStore::open(disk.clone(), config, Path::new("/data"), id)
+            .await
+            .expect("open the store");
+        let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
+        let replica = ShardReplica::in_memory(0, 0);
+        let shard = Shard::new(
+            id,
+            shared.clone(),
+            store,
+            host,
+            mesh,
+            clock.clone(),
+            replica,
+        );
+        let weak = Rc::downgrade(&shard);
+        glommio::spawn_local(async move {
+            while let Some(envelope) = inbox.recv().await {
+                let Some(work) = weak.upgrade().and_then(|s| s.receive(envelope)) else {
+                    continue;
+                };
+                glommio::spawn_local(work).detach();
+            }
+        })
+        .detach();
+        shards.push(shard);
+    }
+    shards
 }
 
 fn send_request(body: &[u8]) -> RemotingCommand {
+    send_request_to(0, body)
+}
+
+/// A send into `queue` of the topic, which a first send creates with
+/// [`QUEUES`] queues.
+fn send_request_to(queue: i32, body: &[u8]) -> RemotingCommand {
     let header = SendMessageRequestHeader {
         producer_group: "InMemoryProducer".into(),
         topic: TOPIC.into(),
         default_topic: "TBW102".into(),
-        default_topic_queue_nums: 1,
-        queue_id: 0,
+        default_topic_queue_nums: QUEUES as i32,
+        queue_id: queue,
         sys_flag: 0,
         born_timestamp: START_MS,
         flag: 0,
@@ -96,16 +134,23 @@ fn send_request(body: &[u8]) -> RemotingCommand {
     cmd
 }
 
-fn pull_request(offset: i64) -> RemotingCommand {
+/// A pull of `queue` from `offset`, held up to `hold_ms` when it finds
+/// nothing (0: answered at once).
+fn pull_request(queue: i32, offset: i64, hold_ms: i64) -> RemotingCommand {
+    let suspend = if hold_ms > 0 {
+        pull_sys_flag::SUSPEND
+    } else {
+        0
+    };
     let header = PullMessageRequestHeader {
         consumer_group: GROUP.into(),
         topic: TOPIC.into(),
-        queue_id: 0,
+        queue_id: queue,
         queue_offset: offset,
         max_msg_nums: 32,
-        sys_flag: pull_sys_flag::SUBSCRIPTION,
+        sys_flag: pull_sys_flag::SUBSCRIPTION | suspend,
         commit_offset: 0,
-        suspend_timeout_millis: 0,
+        suspend_timeout_millis: hold_ms,
         subscription: Some("*".into()),
         sub_version: 0,
         expression_type: Some("TAG".into()),
@@ -118,7 +163,19 @@ fn pull_request(offset: i64) -> RemotingCommand {
 /// Pulls queue 0 from `offset`: every record's (queue offset, store
 /// timestamp, body).
 async fn pull(shard: &Rc<Shard<MemStorage>>, peer: &Peer, offset: i64) -> Vec<(u64, i64, Vec<u8>)> {
-    let response = dispatch(shard, peer, &pull_request(offset)).await;
+    pull_queue(shard, peer, 0, offset, 0).await
+}
+
+/// Pulls `queue` from `offset`, held up to `hold_ms`: every record's
+/// (queue offset, store timestamp, body).
+async fn pull_queue(
+    shard: &Rc<Shard<MemStorage>>,
+    peer: &Peer,
+    queue: i32,
+    offset: i64,
+    hold_ms: i64,
+) -> Vec<(u64, i64, Vec<u8>)> {
+    let response = dispatch(shard, peer, &pull_request(queue, offset, hold_ms)).await;
     assert_eq!(
         response.code,
         response_code::SUCCESS,
@@ -202,6 +259,76 @@ fn a_delay_offset_past_its_queue_is_corrected() {
             futures_lite::future::yield_now().await;
             assert_eq!((shared.delay_offset(1), shared.delay_offset(2)), (0, 0));
             schedulers.iter().for_each(|s| s.cancel());
+        })
+        .expect("spawn executor")
+        .join()
+        .expect("executor thread");
+}
+
+/// Two shards of one broker, joined by the in-memory mesh: every queue is
+/// served through either shard, whichever owns it. A pull held through
+/// shard 0 parks on the owner and is woken by a send through shard 0; both
+/// shards see the same bounds and read the same record by its offset; a
+/// call to a shard that does not exist fails instead of waiting.
+#[test]
+fn two_shards_serve_each_others_queues_over_the_mesh() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    glommio::LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            let manual = Arc::new(ManualClock::new(START_MS));
+            let clock: SharedClock = manual.clone();
+            let peer = Peer {
+                conn_id: 1,
+                addr: "127.0.0.1:40000".parse().unwrap(),
+            };
+            let shared = Arc::new(BrokerShared::load(broker_config(&dir), clock.as_ref()).unwrap());
+            let disks: Vec<MemStorage> = (0..2)
+                .map(|_| MemStorage::new(1 << 30).with_clock(clock.clone()))
+                .collect();
+            let shards = open_shards(&shared, &disks, &clock).await;
+            let sent = dispatch(&shards[0], &peer, &send_request_to(0, b"first")).await;
+            assert_eq!(sent.code, response_code::SUCCESS, "{:?}", sent.remark);
+            let owners: Vec<u16> = (0..QUEUES).map(|q| shards[0].owner(TOPIC, q).0).collect();
+            assert!(owners.contains(&0) && owners.contains(&1), "{owners:?}");
+            let remote = owners.iter().position(|o| *o == 1).unwrap() as i32;
+
+            // Held on shard 1, asked through shard 0.
+            let asker = shards[0].clone();
+            let held = async move { pull_queue(&asker, &peer, remote, 0, 10_000).await };
+            let held = glommio::spawn_local(held);
+            for _ in 0..3 {
+                futures_lite::future::yield_now().await;
+            }
+            manual.advance(3);
+            let sent = dispatch(&shards[0], &peer, &send_request_to(remote, b"woken")).await;
+            assert_eq!(sent.code, response_code::SUCCESS, "{:?}", sent.remark);
+            let woken = vec![(0, START_MS + 3, b"woken".to_vec())];
+            assert_eq!(held.await, woken);
+
+            for q in 0..QUEUES as i32 {
+                let body = format!("q{q}");
+                let via = &shards[q as usize % 2];
+                let sent = dispatch(via, &peer, &send_request_to(q, body.as_bytes())).await;
+                assert_eq!(sent.code, response_code::SUCCESS, "{:?}", sent.remark);
+                let ack: SendMessageResponseHeader = sent.decode_header().unwrap();
+                let at = OffsetMsgId::decode(&ack.msg_id).unwrap().offset;
+                assert_eq!(at.shard().0, owners[q as usize]);
+                let records = pull_queue(&shards[0], &peer, q, 0, 0).await;
+                assert_eq!(pull_queue(&shards[1], &peer, q, 0, 0).await, records);
+                assert_eq!(records.last().unwrap().2, body.as_bytes());
+                for shard in &shards {
+                    let end = records.len() as u64;
+                    assert_eq!(shard.bounds(TOPIC, q as u32).await, (0, end));
+                    let bytes = shard.read_record(at.shard(), at.physical()).await.unwrap();
+                    assert_eq!(RecordView::parse(&bytes).unwrap().body(), body.as_bytes());
+                }
+            }
+            let nowhere = shards[0].read_record(ShardId(2), PhysicalOffset(0)).await;
+            assert!(
+                matches!(nowhere, Err(StoreError::Unavailable(_))),
+                "{nowhere:?}"
+            );
         })
         .expect("spawn executor")
         .join()

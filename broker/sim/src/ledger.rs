@@ -284,6 +284,17 @@ impl Ledger {
         pending.count()
     }
 
+    /// Whether every acknowledged delayed message and send-back that must
+    /// come back has come back: [`Self::delayed_pending`] and
+    /// [`Self::back_pending`] both 0, stopping at the first one missing
+    /// (the settling run asks at every step).
+    pub fn nothing_pending(&self, cuts: u32) -> bool {
+        let mut delayed = self.delayed.iter();
+        let mut back = self.back_acked.iter();
+        !delayed.any(|(key, (_, c))| *c == cuts && !self.delayed_delivered.contains_key(key))
+            && !back.any(|(k, c)| *c == cuts && !self.came_back.contains(k))
+    }
+
     /// Send-backs acknowledged.
     pub fn sent_back(&self) -> usize {
         self.back_acked.len()

@@ -52,6 +52,8 @@ pub struct Summary {
     pub io_errors: u32,
     /// Restarts of a broker whose store a device error stopped.
     pub operator_restarts: u32,
+    /// Requests one shard ran for another (they crossed the mesh).
+    pub crossed: u64,
     /// Everything delivered and injected, folded (FNV-1a).
     pub digest: u64,
 }
@@ -63,7 +65,7 @@ impl std::fmt::Display for Summary {
             "seed {} {}: {} steps, {} acked, {} delivered ({} again), {} lost and {} skipped as the mode allows; \
              {} sent back ({} to the DLQ); \
              {} kills, {} power losses, {} disk-full ({} starts refused), {} I/O errors ({} restarts), \
-             {} resets, {} consumer restarts; \
+             {} resets, {} consumer restarts; {} crossed shards; \
              digest {:016x}",
             self.seed,
             self.mode,
@@ -83,6 +85,7 @@ impl std::fmt::Display for Summary {
             self.operator_restarts,
             self.resets,
             self.consumer_restarts,
+            self.crossed,
             self.digest
         )
     }

@@ -1,6 +1,7 @@
-//! One seeded run: the NameServer core, one broker shard on the
-//! fault-injecting in-memory disk, the clients and the network, all on a
-//! [`ManualClock`] that only the run moves.
+//! One seeded run: the NameServer core, a broker of [`SHARDS`] shards (each
+//! on its own fault-injecting in-memory disk, see [`crate::broker`]), the
+//! clients and the network, all on a [`ManualClock`] that only the run
+//! moves.
 //!
 //! Every step moves time a little, delivers the frames now due (the
 //! broker answers each request in a task of its own, through the real
@@ -12,38 +13,35 @@
 //!
 //! Faults: process crash (`kill -9`: the page cache and the async mode's
 //! tail ring survive), power loss (un-synced writes lost or torn sector by
-//! sector), a full disk for a while, connection resets, consumer restarts,
-//! and latency that reorders frames across connections. After the last
-//! step the run heals (no new faults or messages) and must settle: every
-//! message acknowledged, every queue consumed to its end, then
-//! [`Ledger::final_check`].
+//! sector), a full disk for a while, device errors on one shard's disk,
+//! connection resets, consumer restarts, and latency that reorders frames
+//! across connections. A crash or power loss takes the whole broker, every
+//! shard at once, as it takes the one process; a full disk fills every
+//! shard's. After the last step the run heals (no new faults or messages)
+//! and must settle: every message acknowledged, every queue consumed to its
+//! end, then [`Ledger::final_check`].
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use bolide_broker::config::BrokerConfig;
 use bolide_broker::handler::{dispatch, Peer};
 use bolide_broker::register::register_request;
-use bolide_broker::replica::ShardReplica;
-use bolide_broker::shard::{Envelope, Shard, MESH_CHANNEL_CAPACITY};
 use bolide_broker::shared::BrokerShared;
 use bolide_namesrv::config::NamesrvConfig;
 use bolide_namesrv::core::NamesrvCore;
 use bolide_proto::body::register::TopicConfig;
 use bolide_proto::codes::perm;
-use bolide_proto::ids::ShardId;
 use bolide_proto::RemotingCommand;
-use bolide_store::config::{FlushMode, StoreConfig};
+use bolide_store::config::FlushMode;
 use bolide_store::io::mem::{MemStorage, SplitMix};
 use bolide_store::io::time::{Clock, ManualClock};
-use bolide_store::store::ShardStore;
-use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::task::JoinHandle;
 
+use crate::broker::{Broker, Tasks, SHARDS};
 use crate::clients::{Consumer, Ctx, Producer, TOPIC};
 use crate::ledger::Ledger;
 use crate::net::{ConnId, Delivery, Network, Node};
@@ -59,14 +57,6 @@ const SETTLE_STEPS: u64 = 40_000;
 /// Executor turns after each batch of deliveries.
 const SETTLE_TURNS: usize = 3;
 
-/// A running broker.
-struct Broker {
-    shared: Arc<BrokerShared>,
-    shard: Rc<Shard<MemStorage>>,
-    /// Its connection to the NameServer.
-    registrar: Option<ConnId>,
-}
-
 /// A response a broker task produced, tagged with the broker's life.
 type Outbox = Rc<RefCell<Vec<(u64, ConnId, Node, RemotingCommand)>>>;
 
@@ -76,7 +66,8 @@ pub struct World {
     clock: ManualClock,
     net: Network,
     namesrv: NamesrvCore,
-    disk: MemStorage,
+    /// Shard `k`'s disk at index `k`.
+    disks: Vec<MemStorage>,
     mode: FlushMode,
     config: BrokerConfig,
     _config_dir: tempfile::TempDir,
@@ -89,10 +80,11 @@ pub struct World {
     lost_unflushed: Option<BTreeMap<u32, u64>>,
     /// Crashes that could cut the log so far.
     cuts: u32,
-    tasks: Rc<RefCell<BTreeMap<u64, JoinHandle<()>>>>,
-    /// The broker's own tasks (delay-level schedulers).
+    /// The broker's request tasks, its own and those the shards run for
+    /// each other.
+    tasks: Rc<Tasks>,
+    /// The broker's own tasks (delay-level schedulers, mesh receivers).
     background: Vec<JoinHandle<()>>,
-    next_task: u64,
     outbox: Outbox,
     producers: Vec<Producer>,
     consumers: Vec<Consumer>,
@@ -123,7 +115,8 @@ impl World {
         let mut config = BrokerConfig::default();
         config.store.data_dir = dir.path().to_path_buf();
         config.broker.max_message_bytes = 8 << 10;
-        let disk = MemStorage::new(1 << 30).with_clock(Arc::new(clock.clone()));
+        let disk = || MemStorage::new(1 << 30).with_clock(Arc::new(clock.clone()));
+        let disks = (0..SHARDS).map(|_| disk()).collect();
         let summary = Summary {
             seed: opts.seed,
             mode: format!("{mode:?}").to_lowercase(),
@@ -141,7 +134,7 @@ impl World {
             clock,
             net: Network::new(8),
             namesrv: NamesrvCore::new(NamesrvConfig::default()),
-            disk,
+            disks,
             mode,
             config,
             _config_dir: dir,
@@ -152,7 +145,6 @@ impl World {
             cuts: 0,
             tasks: Rc::default(),
             background: Vec::new(),
-            next_task: 0,
             outbox: Rc::default(),
             ledger: Ledger::default(),
             disk_full_until: None,
@@ -194,6 +186,7 @@ impl World {
         self.summary.skipped = self.ledger.skipped;
         self.summary.sent_back = self.ledger.sent_back();
         self.summary.dead = self.ledger.dead;
+        self.summary.crossed = self.tasks.crossed();
         self.stop_broker().await?;
         Ok(self.summary)
     }
@@ -297,18 +290,13 @@ impl World {
             self.reset(d.conn);
             return;
         };
-        let (shard, outbox, tasks) = (
-            broker.shard.clone(),
-            self.outbox.clone(),
-            self.tasks.clone(),
-        );
-        let (life, id) = (self.life, self.next_task);
-        self.next_task += 1;
+        let (shard, outbox) = (broker.shard_of(d.conn).clone(), self.outbox.clone());
+        let life = self.life;
         let peer = Peer {
             conn_id: d.conn,
             addr: SocketAddr::from(([127, 0, 0, 1], 40_000 + d.conn as u16)),
         };
-        let handle = glommio::spawn_local(async move {
+        self.tasks.spawn(async move {
             let request = d.command;
             let mut response = dispatch(&shard, &peer, &request).await;
             if !request.is_oneway() {
@@ -316,10 +304,7 @@ impl World {
                 response.mark_response();
                 outbox.borrow_mut().push((life, d.conn, d.from, response));
             }
-            tasks.borrow_mut().remove(&id);
-        })
-        .detach();
-        self.tasks.borrow_mut().insert(id, handle);
+        });
     }
 
     /// Sends the answers the broker's tasks produced.
@@ -376,7 +361,7 @@ impl World {
         self.operator_watch().await?;
         if self.disk_full_until.is_some_and(|until| now >= until) {
             self.disk_full_until = None;
-            self.disk.set_faults(|f| f.no_space = false);
+            self.set_faults(|f| f.no_space = false);
         }
         if self.broker.is_some() && now >= self.next_register {
             self.next_register = now + REGISTER_EVERY_MS;
@@ -391,10 +376,7 @@ impl World {
     /// the operator restarts the broker a while later, and the device works
     /// again.
     async fn operator_watch(&mut self) -> Result<(), String> {
-        let poisoned = self
-            .broker
-            .as_ref()
-            .is_some_and(|b| b.shard.store().is_poisoned());
+        let poisoned = self.broker.as_ref().is_some_and(Broker::is_poisoned);
         if !poisoned {
             self.operator_restart_at = None;
             return Ok(());
@@ -447,7 +429,7 @@ impl World {
                 self.fold(&[u64::MAX - 2, until]);
                 self.summary.disk_full_windows += 1;
                 self.disk_full_until = Some(until);
-                self.disk.set_faults(|f| f.no_space = true);
+                self.set_faults(|f| f.no_space = true);
                 self.trace(|| format!("disk full until {until}"));
             }
             23..=24 if self.broker.is_some() => {
@@ -458,10 +440,13 @@ impl World {
                 // page), which a power loss then cuts — a known hole, to
                 // be closed by rounds that never rewrite a durable sector.
                 let syncs = self.mode != FlushMode::Sync && self.rng.below(3) == 0;
-                self.fold(&[u64::MAX - 6, writes, u64::from(syncs)]);
+                let k = self.rng.below(SHARDS as u64) as usize;
+                self.fold(&[u64::MAX - 6, writes, u64::from(syncs), k as u64]);
                 self.summary.io_errors += 1;
-                self.trace(|| format!("device errors: writes after {writes}, syncs {syncs}"));
-                self.disk.set_faults(|f| {
+                self.trace(|| {
+                    format!("device errors on shard {k}: writes after {writes}, syncs {syncs}")
+                });
+                self.disks[k].set_faults(|f| {
                     f.writes_before_failure = Some(writes);
                     f.fail_syncs = syncs;
                 });
@@ -503,10 +488,14 @@ impl World {
             self.closed(conn, ends);
         }
         let seed = self.rng.next_u64();
-        self.disk = match power {
-            true => self.disk.crash(seed),
-            false => self.disk.kill(),
-        };
+        // Each shard's disk loses (power) or keeps (kill) its own writes.
+        let disks = std::mem::take(&mut self.disks).into_iter().zip(0u64..);
+        self.disks = disks
+            .map(|(d, k)| match power {
+                true => d.crash(seed.wrapping_add(k)),
+                false => d.kill(),
+            })
+            .collect();
         if power {
             self.summary.power_losses += 1;
         } else {
@@ -534,12 +523,14 @@ impl World {
 
     /// Cancels every task of the broker: answers in progress and its own.
     fn cancel_tasks(&mut self) {
-        let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
-        tasks
-            .values()
-            .chain(&self.background)
-            .for_each(JoinHandle::cancel);
+        self.tasks.cancel_all();
+        self.background.iter().for_each(JoinHandle::cancel);
         self.background.clear();
+    }
+
+    /// Changes the faults of every shard's disk.
+    fn set_faults(&self, update: impl Fn(&mut bolide_store::io::mem::Faults)) {
+        self.disks.iter().for_each(|d| d.set_faults(&update));
     }
 
     /// Drops a dead broker and waits until nothing holds it, so its config
@@ -561,35 +552,10 @@ impl World {
         if first {
             create_topic(&shared, self.opts.queues, self.clock.now_ms())?;
         }
-        let mesh = MeshBuilder::<Envelope, _>::full(1, MESH_CHANNEL_CAPACITY);
-        let (senders, _receivers) = mesh.join().await.map_err(|e| format!("mesh: {e}"))?;
-        let config = StoreConfig {
-            flush_mode: self.mode,
-            delay_levels: shared.config.store_config().delay_levels,
-            ..StoreConfig::for_tests()
-        };
-        let (store, report) =
-            ShardStore::open(self.disk.clone(), config, Path::new("/data"), ShardId(0))
-                .await
-                .map_err(|e| format!("recovery failed: {e}"))?;
-        let host = SocketAddr::from(([127, 0, 0, 1], 10_911));
-        let clock = Arc::new(self.clock.clone());
-        let shard = Shard::new(
-            ShardId(0),
-            shared.clone(),
-            store,
-            host,
-            senders,
-            clock,
-            ShardReplica::in_memory(0, 0),
-        );
+        let (broker, serving, report) =
+            Broker::start(shared, &self.disks, self.mode, &self.clock, &self.tasks).await?;
         let ends: Vec<u64> = (0..self.opts.queues)
-            .map(|q| {
-                shard
-                    .store()
-                    .queue_bounds(TOPIC, q)
-                    .map_or(0, |(_, max)| max)
-            })
+            .map(|q| broker.queue_end(TOPIC, q))
             .collect();
         self.trace(|| format!("broker starts, queue ends {ends:?}: {report}"));
         if let Some(reached) = self.lost_unflushed.take() {
@@ -598,12 +564,12 @@ impl World {
                 self.ledger.forget_from(queue, end, reached);
             }
         }
-        self.background = bolide_broker::schedule::spawn_level_schedulers(&shard);
-        self.broker = Some(Broker {
-            shared,
-            shard,
-            registrar: None,
-        });
+        self.background = serving;
+        for shard in &broker.shards {
+            let schedulers = bolide_broker::schedule::spawn_level_schedulers(shard);
+            self.background.extend(schedulers);
+        }
+        self.broker = Some(broker);
         self.next_register = self.now();
         Ok(())
     }
@@ -621,20 +587,14 @@ impl World {
         let Some(broker) = self.broker.take() else {
             return Ok(());
         };
-        let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
-        tasks.values().for_each(JoinHandle::cancel);
-        broker
-            .shard
-            .store()
-            .close()
-            .await
-            .map_err(|e| format!("close: {e}"))?;
+        self.tasks.cancel_all();
+        broker.close().await?;
         self.bury(broker).await
     }
 
     fn heal(&mut self) {
         self.disk_full_until = None;
-        self.disk.set_faults(|f| f.no_space = false);
+        self.set_faults(|f| f.no_space = false);
     }
 
     /// Every message acknowledged and every queue read to its end.
@@ -642,28 +602,27 @@ impl World {
         let Some(broker) = &self.broker else {
             return false;
         };
-        let store = broker.shard.store();
+        // Cheapest first: this runs at every step of the settling run.
+        if !self.producers.iter().all(|p| p.unacked() == 0)
+            || !self.ledger.nothing_pending(self.cuts)
+        {
+            return false;
+        }
         let ends: BTreeMap<u32, u64> = (0..self.opts.queues)
             .chain([RETRY_Q, DLQ_Q])
             .map(|q| {
                 let (topic, queue) = retry::topic_of(q);
-                (
-                    q,
-                    store.queue_bounds(topic, queue).map_or(0, |(_, max)| max),
-                )
+                (q, broker.queue_end(topic, queue))
             })
             .collect();
-        self.producers.iter().all(|p| p.unacked() == 0)
-            && self.ledger.delayed_pending(self.cuts) == 0
-            && self.ledger.back_pending(self.cuts) == 0
-            && self.consumers.iter().all(|c| c.caught_up(&ends))
+        self.consumers.iter().all(|c| c.caught_up(&ends))
     }
 
     fn stuck(&self) -> String {
         let unacked: Vec<usize> = self.producers.iter().map(Producer::unacked).collect();
         let ends: Vec<Option<(u64, u64)>> = match &self.broker {
             Some(b) => (0..self.opts.queues)
-                .map(|q| b.shard.store().queue_bounds(TOPIC, q))
+                .map(|q| b.queue_bounds(TOPIC, q))
                 .collect(),
             None => Vec::new(),
         };

@@ -19,6 +19,8 @@ fn every_seed_keeps_every_promise() {
                 faults.0 += s.kills;
                 faults.1 += s.power_losses;
                 faults.2 += s.disk_full_windows;
+                // The broker's two shards served each other over the mesh.
+                assert!(s.crossed > 0, "seed {seed}: nothing crossed the mesh");
             }
             Err(e) => {
                 panic!("seed {seed}: {e}\nreplay: cargo run -p bolide-sim -- --seed {seed} --trace")

@@ -32,7 +32,8 @@ use bolide_store::store::GetResult;
 
 use super::{bad_request, error, queue_id, store_error};
 use crate::filter::{is_sql92, MessageFilter};
-use crate::shard::{GetOp, Shard};
+use crate::shard::ops::Get;
+use crate::shard::Shard;
 
 /// Most messages one pull returns (RocketMQ `maxTransferCountOnMessageInMemory`).
 pub const MAX_PULL_MESSAGES: u32 = 32;
@@ -163,7 +164,7 @@ fn respond(result: GetResult, request_offset: i64, slave: bool) -> RemotingComma
 fn plan<S: Storage>(
     shard: &Shard<S>,
     h: &PullMessageRequestHeader,
-) -> Result<GetOp, RemotingCommand> {
+) -> Result<Get, RemotingCommand> {
     let queue = queue_id(h.queue_id)?;
     let group = shard
         .shared
@@ -201,7 +202,7 @@ fn plan<S: Storage>(
     let filter = subscription_filter(shard, h)?;
     let suspend = h.sys_flag & pull_sys_flag::SUSPEND != 0;
     let max_hold = shard.shared.config.broker.max_long_poll_ms;
-    Ok(GetOp {
+    Ok(Get {
         topic: h.topic.clone(),
         queue,
         // Negative offsets never reach the store ([`below_every_offset`]).

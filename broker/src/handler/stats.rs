@@ -28,7 +28,8 @@ use bolide_store::io::Storage;
 use super::{bad_request, error, success};
 use crate::filter::MessageFilter;
 use crate::groups::{ConnRef, Groups};
-use crate::shard::{GetOp, Shard};
+use crate::shard::ops::Get;
+use crate::shard::Shard;
 
 /// The topics GET_CONSUME_STATS reports, as Java picks them: the one asked
 /// for, or every topic the group committed offsets of; when the group has
@@ -63,7 +64,7 @@ pub async fn store_time<S: Storage>(
     queue: u32,
     offset: u64,
 ) -> Option<i64> {
-    let op = GetOp {
+    let op = Get {
         topic: topic.to_owned(),
         queue,
         offset,

@@ -1,12 +1,24 @@
-//! One shard: the glommio executor of one core, its store, and the channel
-//! mesh that carries queue operations to the shard that owns the queue.
+//! One shard: one core's executor, its store, and its end of the mesh
+//! that carries queue operations to the shard that owns the queue.
 //!
-//! Every operation on a queue goes through [`Shard::call`]: executed in
-//! place when this shard owns the queue, otherwise sent as a [`ShardOp`]
-//! over the bounded mesh to the owner, whose reply comes back over the mesh
-//! to this shard (the connection's shard). Long polling happens on the
-//! owner: a pull that found nothing is parked there until the store
-//! dispatches a matching message or the hold time ends.
+//! * [`call`] — [`Shard::call`] runs a typed [`ShardRequest`] on the
+//!   owner: in place when this shard owns the queue, otherwise over the
+//!   mesh, the reply coming back to this shard (the connection's shard)
+//!   typed as the request says; [`Shard::receive`] takes what the mesh
+//!   brings.
+//! * [`ops`] — the requests (append, send, get, bounds, ...), one struct
+//!   each, and the typed methods handlers call.
+//! * [`mesh`] — the seam: the [`Mesh`] a shard sends through (glommio's
+//!   channel mesh between threads in the runtime, [`mesh::local_mesh`]
+//!   between shards on one executor in the simulation).
+//!
+//! Long polling happens on the owner: a pull that found nothing is parked
+//! there until the store dispatches a matching message or the hold time
+//! ends.
+
+pub mod call;
+pub mod mesh;
+pub mod ops;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -15,7 +27,7 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bolide_proto::ids::{PhysicalOffset, ShardId};
+use bolide_proto::ids::ShardId;
 use bolide_proto::message::{NewMessage, Properties};
 use bolide_proto::msgid::UniqueKeyGenerator;
 use bolide_proto::RemotingCommand;
@@ -26,20 +38,19 @@ use bolide_store::store::{
 };
 use bolide_store::StoreError;
 use bolide_transport::remoting::{Connection, TransportError};
-use glommio::channels::channel_mesh::Senders;
 use glommio::channels::local_channel::{self, LocalSender};
+
+pub use call::{Envelope, ShardRequest};
+pub use mesh::{Mesh, MESH_CHANNEL_CAPACITY};
 
 use crate::clock::SharedClock;
 use crate::config::Role;
-use crate::filter::MessageFilter;
 use crate::longpoll::{ParkedPulls, PullTicket};
 use crate::replica::master::Replicated;
 use crate::replica::ShardReplica;
 use crate::router::shard_for;
 use crate::shared::BrokerShared;
 
-/// Messages waiting in one mesh channel before senders wait.
-pub const MESH_CHANNEL_CAPACITY: usize = 1024;
 /// Longest [`Shard::persist_now`] waits for the persister.
 const PERSIST_WAIT: Duration = Duration::from_secs(10);
 /// How often a waiting [`Shard::persist_now`] looks at the persister's
@@ -54,64 +65,7 @@ const PERSIST_POLL: Duration = Duration::from_millis(1);
 /// change; below the 5 s that admin tools allow a call.
 pub const REGISTER_WAIT: Duration = Duration::from_secs(3);
 
-/// A pull executed on the owner shard.
-#[derive(Debug, Clone)]
-pub struct GetOp {
-    pub topic: String,
-    pub queue: u32,
-    pub offset: u64,
-    pub max_count: u32,
-    pub max_bytes: u32,
-    pub filter: MessageFilter,
-    /// Long-poll hold time; 0 answers at once.
-    pub hold_ms: u64,
-}
-
-/// An operation for the shard that owns a queue (or, for `Notify`, a connection).
-#[derive(Debug)]
-pub enum ShardOp {
-    Append(Vec<NewMessage>),
-    /// A client's send: an append that a sync master answers once a slave
-    /// holds it too.
-    Send(Vec<NewMessage>),
-    Get(GetOp),
-    Bounds {
-        topic: String,
-        queue: u32,
-    },
-    SearchByTime {
-        topic: String,
-        queue: u32,
-        timestamp_ms: i64,
-        upper: bool,
-    },
-    EarliestTime {
-        topic: String,
-        queue: u32,
-    },
-    ReadRecord(PhysicalOffset),
-    QueryByKey {
-        topic: String,
-        key: String,
-        begin_ms: i64,
-        end_ms: i64,
-        max: usize,
-    },
-    /// Send a oneway request to a client connection held by that shard.
-    Notify {
-        conn_id: u64,
-        command: RemotingCommand,
-    },
-    /// Send a request to a client connection held by that shard and wait
-    /// (at most `timeout`) for its answer.
-    Invoke {
-        conn_id: u64,
-        command: RemotingCommand,
-        timeout: Duration,
-    },
-}
-
-/// Why a request to a client got no answer ([`ShardOp::Invoke`]).
+/// Why a request to a client got no answer ([`ops::Invoke`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientCallError {
     /// The connection is gone.
@@ -122,38 +76,12 @@ pub enum ClientCallError {
     Failed(String),
 }
 
-/// The answer to a [`ShardOp`].
-#[derive(Debug)]
-pub enum ShardReply {
-    Appended(Result<Vec<AppendResult>, StoreError>),
-    Sent(Result<Sent, StoreError>),
-    Got(Result<GetResult, StoreError>),
-    Bounds(Option<(u64, u64)>),
-    Offset(Result<u64, StoreError>),
-    Time(Result<Option<i64>, StoreError>),
-    Record(Result<Vec<u8>, StoreError>),
-    Records(Result<Vec<Vec<u8>>, StoreError>),
-    Done,
-    Answer(Result<RemotingCommand, ClientCallError>),
-}
-
 /// A stored send, and (on a sync master) whether a slave holds it.
 #[derive(Debug)]
 pub struct Sent {
     pub results: Vec<AppendResult>,
     /// `None` unless this broker is a sync master.
     pub replicated: Option<Replicated>,
-}
-
-/// What travels over the mesh.
-#[derive(Debug)]
-pub enum Envelope {
-    Request { from: usize, id: u64, op: ShardOp },
-    Reply { id: u64, reply: ShardReply },
-}
-
-fn mismatch() -> StoreError {
-    StoreError::Unavailable("internal error: unexpected shard reply".into())
 }
 
 /// True when a pull result is "nothing yet" (PULL_NOT_FOUND), the only kind
@@ -167,7 +95,7 @@ pub fn is_not_found(status: GetStatus, offset: u64) -> bool {
 }
 
 /// One core's shard, over the store's storage `S` (real files in the
-/// runtime, the in-memory disk in tests).
+/// runtime, the in-memory disk in tests and the simulation).
 pub struct Shard<S: Storage> {
     pub id: ShardId,
     pub shard_count: u16,
@@ -180,8 +108,10 @@ pub struct Shard<S: Storage> {
     pub clock: SharedClock,
     /// `brokerIP1:listenPort`, written into records as the store host.
     pub store_host: SocketAddr,
-    senders: Senders<Envelope>,
-    pending: RefCell<HashMap<u64, LocalSender<ShardReply>>>,
+    /// This shard's end of the mesh to the others.
+    mesh: Box<dyn Mesh<Envelope<S>>>,
+    /// Calls to other shards waiting for their reply, by call id.
+    pending: RefCell<HashMap<u64, LocalSender<()>>>,
     next_call: Cell<u64>,
     parked: RefCell<ParkedPulls>,
     wakers: RefCell<HashMap<PullTicket, LocalSender<()>>>,
@@ -201,18 +131,23 @@ impl<S: Storage> std::fmt::Debug for Shard<S> {
 
 impl<S: Storage> Shard<S> {
     /// Builds the shard and hooks long polling into the store's dispatch.
-    /// `clock` should be the one the store's disk runs on
-    /// ([`bolide_store::io::Storage::clock`]).
+    /// `mesh` is this shard's end (its `peer_id` is `id`); `clock` should be
+    /// the one the store's disk runs on ([`bolide_store::io::Storage::clock`]).
     pub fn new(
         id: ShardId,
         shared: Arc<BrokerShared>,
         store: Rc<ShardStore<S>>,
         store_host: SocketAddr,
-        senders: Senders<Envelope>,
+        mesh: impl Mesh<Envelope<S>>,
         clock: SharedClock,
         replica: ShardReplica,
     ) -> Rc<Self> {
-        let shard_count = senders.nr_consumers().max(1) as u16;
+        assert_eq!(
+            mesh.peer_id(),
+            id.0 as usize,
+            "the mesh end of another shard"
+        );
+        let shard_count = mesh.peer_count().max(1) as u16;
         let ip = match store_host.ip() {
             std::net::IpAddr::V4(ip) => ip,
             std::net::IpAddr::V6(_) => std::net::Ipv4Addr::LOCALHOST,
@@ -226,7 +161,7 @@ impl<S: Storage> Shard<S> {
             replica,
             clock,
             store_host,
-            senders,
+            mesh: Box::new(mesh),
             pending: RefCell::new(HashMap::new()),
             next_call: Cell::new(1),
             parked: RefCell::new(ParkedPulls::default()),
@@ -365,111 +300,9 @@ impl<S: Storage> Shard<S> {
         self.connections.borrow_mut().remove(&conn.id());
     }
 
-    /// Runs `op` on shard `target` and returns its reply.
-    pub async fn call(self: &Rc<Self>, target: ShardId, op: ShardOp) -> ShardReply {
-        if target == self.id {
-            return self.execute(op).await;
-        }
-        let id = self.next_call.get();
-        self.next_call.set(id + 1);
-        let (tx, rx) = local_channel::new_bounded(1);
-        self.pending.borrow_mut().insert(id, tx);
-        let envelope = Envelope::Request {
-            from: self.id.0 as usize,
-            id,
-            op,
-        };
-        if self
-            .senders
-            .send_to(target.0 as usize, envelope)
-            .await
-            .is_err()
-        {
-            self.pending.borrow_mut().remove(&id);
-            return ShardReply::Record(Err(StoreError::Unavailable(format!(
-                "shard {target} unreachable"
-            ))));
-        }
-        let reply = rx.recv().await;
-        reply.unwrap_or_else(|| {
-            ShardReply::Record(Err(StoreError::Unavailable("shard reply lost".into())))
-        })
-    }
-
-    /// Serves mesh traffic arriving from one peer.
-    pub async fn serve_peer(
-        self: Rc<Self>,
-        rx: glommio::channels::shared_channel::ConnectedReceiver<Envelope>,
-    ) {
-        while let Some(envelope) = rx.recv().await {
-            match envelope {
-                Envelope::Request { from, id, op } => {
-                    let shard = self.clone();
-                    glommio::spawn_local(async move {
-                        let reply = shard.execute(op).await;
-                        let _ = shard
-                            .senders
-                            .send_to(from, Envelope::Reply { id, reply })
-                            .await;
-                    })
-                    .detach();
-                }
-                Envelope::Reply { id, reply } => {
-                    if let Some(tx) = self.pending.borrow_mut().remove(&id) {
-                        let _ = tx.try_send(reply);
-                    }
-                }
-            }
-        }
-    }
-
-    async fn execute(self: &Rc<Self>, op: ShardOp) -> ShardReply {
-        let store = self.store();
-        match op {
-            ShardOp::Append(msgs) => ShardReply::Appended(store.append_batch(&msgs).await),
-            ShardOp::Send(msgs) => ShardReply::Sent(self.send_here(&store, &msgs).await),
-            ShardOp::Get(get) => ShardReply::Got(self.get(get).await),
-            ShardOp::Bounds { topic, queue } => {
-                ShardReply::Bounds(store.queue_bounds(&topic, queue))
-            }
-            ShardOp::SearchByTime {
-                topic,
-                queue,
-                timestamp_ms,
-                upper,
-            } => ShardReply::Offset(
-                store
-                    .search_offset_by_time(&topic, queue, timestamp_ms, upper)
-                    .await,
-            ),
-            ShardOp::EarliestTime { topic, queue } => {
-                ShardReply::Time(store.earliest_store_time(&topic, queue).await)
-            }
-            ShardOp::ReadRecord(offset) => ShardReply::Record(store.read_record(offset).await),
-            ShardOp::QueryByKey {
-                topic,
-                key,
-                begin_ms,
-                end_ms,
-                max,
-            } => ShardReply::Records(
-                store
-                    .query_by_key(&topic, &key, begin_ms, end_ms, max)
-                    .await,
-            ),
-            ShardOp::Notify { conn_id, command } => {
-                let conn = self.connections.borrow().get(&conn_id).cloned();
-                if let Some(conn) = conn {
-                    let _ = conn.invoke_oneway(command).await;
-                }
-                ShardReply::Done
-            }
-            ShardOp::Invoke {
-                conn_id,
-                command,
-                timeout,
-            } => ShardReply::Answer(self.invoke_here(conn_id, command, timeout).await),
-        }
+    /// The client connection `conn_id` if this shard holds it.
+    fn connection(&self, conn_id: u64) -> Option<Connection> {
+        self.connections.borrow().get(&conn_id).cloned()
     }
 
     async fn invoke_here(
@@ -478,8 +311,9 @@ impl<S: Storage> Shard<S> {
         command: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand, ClientCallError> {
-        let conn = self.connections.borrow().get(&conn_id).cloned();
-        let conn = conn.ok_or(ClientCallError::NotConnected)?;
+        let conn = self
+            .connection(conn_id)
+            .ok_or(ClientCallError::NotConnected)?;
         conn.invoke(command, timeout).await.map_err(|e| match e {
             TransportError::Timeout(_) => ClientCallError::Timeout(e.to_string()),
             TransportError::Closed => ClientCallError::NotConnected,
@@ -487,7 +321,9 @@ impl<S: Storage> Shard<S> {
         })
     }
 
-    async fn get(&self, op: GetOp) -> Result<GetResult, StoreError> {
+    /// A pull here, the owner; parked until an arrival or `hold_ms` when it
+    /// found nothing.
+    async fn get_here(&self, op: ops::Get) -> Result<GetResult, StoreError> {
         let codes = op.filter.tag_codes();
         let by_properties = |p: Properties<'_>| op.filter.matches_properties(p.as_str());
         let req = GetRequest {
@@ -548,12 +384,8 @@ impl<S: Storage> Shard<S> {
 
     /// Appends a client's send here, the owner; a sync master then waits
     /// for a slave to confirm the records' end.
-    async fn send_here(
-        &self,
-        store: &ShardStore<S>,
-        msgs: &[NewMessage],
-    ) -> Result<Sent, StoreError> {
-        let results = store.append_batch(msgs).await?;
+    async fn send_here(&self, msgs: &[NewMessage]) -> Result<Sent, StoreError> {
+        let results = self.store().append_batch(msgs).await?;
         let replication = &self.shared.config.replication;
         let replicated = match replication.role {
             Role::SyncMaster => {
@@ -569,160 +401,6 @@ impl<S: Storage> Shard<S> {
             results,
             replicated,
         })
-    }
-
-    // Typed wrappers around `call`.
-
-    pub async fn send(
-        self: &Rc<Self>,
-        owner: ShardId,
-        msgs: Vec<NewMessage>,
-    ) -> Result<Sent, StoreError> {
-        match self.call(owner, ShardOp::Send(msgs)).await {
-            ShardReply::Sent(r) => r,
-            ShardReply::Record(Err(e)) => Err(e),
-            _ => Err(mismatch()),
-        }
-    }
-
-    pub async fn append(
-        self: &Rc<Self>,
-        owner: ShardId,
-        msgs: Vec<NewMessage>,
-    ) -> Result<Vec<AppendResult>, StoreError> {
-        match self.call(owner, ShardOp::Append(msgs)).await {
-            ShardReply::Appended(r) => r,
-            ShardReply::Record(Err(e)) => Err(e),
-            _ => Err(mismatch()),
-        }
-    }
-
-    pub async fn get_messages(self: &Rc<Self>, op: GetOp) -> Result<GetResult, StoreError> {
-        let owner = self.owner(&op.topic, op.queue);
-        match self.call(owner, ShardOp::Get(op)).await {
-            ShardReply::Got(r) => r,
-            ShardReply::Record(Err(e)) => Err(e),
-            _ => Err(mismatch()),
-        }
-    }
-
-    /// `(min, max)` offsets of a queue; `(0, 0)` when it has none.
-    pub async fn bounds(self: &Rc<Self>, topic: &str, queue: u32) -> (u64, u64) {
-        let op = ShardOp::Bounds {
-            topic: topic.to_owned(),
-            queue,
-        };
-        match self.call(self.owner(topic, queue), op).await {
-            ShardReply::Bounds(b) => b.unwrap_or((0, 0)),
-            _ => (0, 0),
-        }
-    }
-
-    pub async fn search_by_time(
-        self: &Rc<Self>,
-        topic: &str,
-        queue: u32,
-        timestamp_ms: i64,
-        upper: bool,
-    ) -> Result<u64, StoreError> {
-        let op = ShardOp::SearchByTime {
-            topic: topic.to_owned(),
-            queue,
-            timestamp_ms,
-            upper,
-        };
-        match self.call(self.owner(topic, queue), op).await {
-            ShardReply::Offset(r) => r,
-            ShardReply::Record(Err(e)) => Err(e),
-            _ => Err(mismatch()),
-        }
-    }
-
-    pub async fn earliest_time(
-        self: &Rc<Self>,
-        topic: &str,
-        queue: u32,
-    ) -> Result<Option<i64>, StoreError> {
-        let op = ShardOp::EarliestTime {
-            topic: topic.to_owned(),
-            queue,
-        };
-        match self.call(self.owner(topic, queue), op).await {
-            ShardReply::Time(r) => r,
-            ShardReply::Record(Err(e)) => Err(e),
-            _ => Err(mismatch()),
-        }
-    }
-
-    pub async fn read_record(
-        self: &Rc<Self>,
-        shard: ShardId,
-        offset: PhysicalOffset,
-    ) -> Result<Vec<u8>, StoreError> {
-        if shard.0 >= self.shard_count {
-            return Err(StoreError::Unavailable(format!("no shard {shard}")));
-        }
-        match self.call(shard, ShardOp::ReadRecord(offset)).await {
-            ShardReply::Record(r) => r,
-            _ => Err(mismatch()),
-        }
-    }
-
-    /// Messages with `key` from every shard, newest first per shard.
-    pub async fn query_by_key(
-        self: &Rc<Self>,
-        topic: &str,
-        key: &str,
-        begin_ms: i64,
-        end_ms: i64,
-        max: usize,
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut all = Vec::new();
-        for shard in 0..self.shard_count {
-            let op = ShardOp::QueryByKey {
-                topic: topic.to_owned(),
-                key: key.to_owned(),
-                begin_ms,
-                end_ms,
-                max,
-            };
-            match self.call(ShardId(shard), op).await {
-                ShardReply::Records(r) => all.extend(r?),
-                ShardReply::Record(Err(e)) => return Err(e),
-                _ => return Err(mismatch()),
-            }
-            if all.len() >= max {
-                break;
-            }
-        }
-        all.truncate(max);
-        Ok(all)
-    }
-
-    /// Sends a request to a client connection on any shard and waits (at
-    /// most `timeout`) for the client's answer.
-    pub async fn invoke_client(
-        self: &Rc<Self>,
-        conn: crate::groups::ConnRef,
-        command: RemotingCommand,
-        timeout: Duration,
-    ) -> Result<RemotingCommand, ClientCallError> {
-        let op = ShardOp::Invoke {
-            conn_id: conn.conn_id,
-            command,
-            timeout,
-        };
-        match self.call(ShardId(conn.shard), op).await {
-            ShardReply::Answer(answer) => answer,
-            _ => Err(ClientCallError::Failed("shard reply lost".into())),
-        }
-    }
-
-    /// Sends a oneway request to a client connection on any shard.
-    pub async fn notify(self: &Rc<Self>, shard: u16, conn_id: u64, command: RemotingCommand) {
-        let _ = self
-            .call(ShardId(shard), ShardOp::Notify { conn_id, command })
-            .await;
     }
 }
 
