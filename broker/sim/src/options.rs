@@ -54,6 +54,8 @@ pub struct Summary {
     pub operator_restarts: u32,
     /// Requests one shard ran for another (they crossed the mesh).
     pub crossed: u64,
+    /// The most disk writes in flight at once (they complete out of order).
+    pub writes_in_flight: u64,
     /// Everything delivered and injected, folded (FNV-1a).
     pub digest: u64,
 }
@@ -65,7 +67,7 @@ impl std::fmt::Display for Summary {
             "seed {} {}: {} steps, {} acked, {} delivered ({} again), {} lost and {} skipped as the mode allows; \
              {} sent back ({} to the DLQ); \
              {} kills, {} power losses, {} disk-full ({} starts refused), {} I/O errors ({} restarts), \
-             {} resets, {} consumer restarts; {} crossed shards; \
+             {} resets, {} consumer restarts; {} crossed shards; {} writes in flight at most; \
              digest {:016x}",
             self.seed,
             self.mode,
@@ -86,6 +88,7 @@ impl std::fmt::Display for Summary {
             self.resets,
             self.consumer_restarts,
             self.crossed,
+            self.writes_in_flight,
             self.digest
         )
     }

@@ -481,20 +481,12 @@ pub async fn send_back<S: Storage>(
     if let Some(refusal) = check_send_back(&h) {
         return refusal;
     }
-    let lookup_failed = || {
-        error(
-            rsp::SYSTEM_ERROR,
-            format!("look message by offset failed, {}", h.offset),
-        )
-    };
-    let Some(offset) = GlobalOffset::from_wire(h.offset) else {
-        return lookup_failed();
-    };
-    let Ok(bytes) = shard.read_record(offset.shard(), offset.physical()).await else {
-        return lookup_failed();
+    let bytes = match original_record(shard, h.offset).await {
+        Ok(bytes) => bytes,
+        Err(refusal) => return refusal,
     };
     let Ok(original) = RecordView::parse(&bytes) else {
-        return lookup_failed();
+        return lookup_failed(h.offset);
     };
     if let Err(why) = sendable_back(original.topic()) {
         return error(rsp::INVALID_PARAMETER, why);
@@ -525,17 +517,48 @@ pub async fn send_back<S: Storage>(
         peer,
     );
     if !to_dlq {
-        let levels = &shard.shared.delay_levels;
-        let level = match u32::try_from(h.delay_level) {
-            Ok(level) if level > 0 => level,
-            _ => delay::retry_level(original.reconsume_times(), levels),
-        };
-        msg = delay::to_schedule(msg, level, levels);
+        msg = delay::to_schedule(
+            msg,
+            retry_level(shard, &h, &original),
+            &shard.shared.delay_levels,
+        );
     }
     let owner = shard.owner(&msg.topic, msg.queue_id);
     match shard.append(owner, vec![msg]).await {
         Ok(_) => success(),
         Err(e) => store_error(e),
+    }
+}
+
+/// The stored record a send-back names by its offset.
+async fn original_record<S: Storage>(
+    shard: &Rc<Shard<S>>,
+    wire_offset: i64,
+) -> Result<Vec<u8>, RemotingCommand> {
+    let offset = GlobalOffset::from_wire(wire_offset).ok_or_else(|| lookup_failed(wire_offset))?;
+    shard
+        .read_record(offset.shard(), offset.physical())
+        .await
+        .map_err(|_| lookup_failed(wire_offset))
+}
+
+fn lookup_failed(offset: i64) -> RemotingCommand {
+    error(
+        rsp::SYSTEM_ERROR,
+        format!("look message by offset failed, {offset}"),
+    )
+}
+
+/// The delay level a retry copy waits for: the one asked for, else the
+/// next by its reconsume count (RocketMQ: 3 + reconsumeTimes).
+fn retry_level<S: Storage>(
+    shard: &Shard<S>,
+    h: &ConsumerSendMsgBackRequestHeader,
+    original: &RecordView<'_>,
+) -> u32 {
+    match u32::try_from(h.delay_level) {
+        Ok(level) if level > 0 => level,
+        _ => delay::retry_level(original.reconsume_times(), &shard.shared.delay_levels),
     }
 }
 

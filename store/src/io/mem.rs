@@ -90,6 +90,10 @@ struct FileData {
     current: Vec<u8>,
     durable: Vec<u8>,
     unsynced: Vec<Op>,
+    /// Writes issued to this file: with its path, what draws a write's
+    /// latency, so latencies do not depend on the order of writes to
+    /// different files.
+    writes: u64,
 }
 
 type Files = BTreeMap<PathBuf, Rc<RefCell<FileData>>>;
@@ -107,8 +111,8 @@ struct MemFs {
     /// Shared-memory tails ([`Storage::map_tail`]): kept by
     /// [`MemStorage::kill`], lost by [`MemStorage::crash`].
     tails: Tails,
-    /// Draws write latencies ([`Faults::write_latency_ms`]).
-    rng: SplitMix,
+    /// Seeds write latencies ([`Faults::write_latency_ms`]).
+    latency_seed: u64,
     /// Writes issued and not completed, and the most there ever were.
     writes_in_flight: (u64, u64),
 }
@@ -155,7 +159,7 @@ impl MemStorage {
                 syncs: 0,
                 reads: BTreeMap::new(),
                 tails: BTreeMap::new(),
-                rng: SplitMix(0x5eed),
+                latency_seed: 0x5eed,
                 writes_in_flight: (0, 0),
             })),
             clock: SystemClock::shared(),
@@ -176,7 +180,7 @@ impl MemStorage {
 
     /// Seeds the write latencies ([`Faults::write_latency_ms`]).
     pub fn seed_latency(&self, seed: u64) {
-        self.fs.borrow_mut().rng = SplitMix(seed);
+        self.fs.borrow_mut().latency_seed = seed;
     }
 
     /// The most writes that were ever in flight at once.
@@ -206,6 +210,7 @@ impl MemStorage {
                 current: image.clone(),
                 durable: image,
                 unsynced: Vec::new(),
+                writes: data.borrow().writes,
             };
             files.insert(path.clone(), Rc::new(RefCell::new(file)));
         }
@@ -339,7 +344,7 @@ impl MemFs {
                 syncs: 0,
                 reads: BTreeMap::new(),
                 tails,
-                rng: SplitMix(self.rng.0 ^ 0x9e37),
+                latency_seed: self.latency_seed ^ 0x9e37,
                 writes_in_flight: (0, 0),
             })),
             clock: SystemClock::shared(),
@@ -370,6 +375,14 @@ impl MemFs {
         }
         Ok(())
     }
+}
+
+/// FNV-1a of a path: the same in every process (unlike std's hasher).
+fn path_hash(path: &Path) -> u64 {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn not_found(path: &Path) -> io::Error {
@@ -536,15 +549,13 @@ impl StorageFile for MemFile {
         check_aligned_write(buf.len(), pos, IO_PAGE_BYTES)?;
         let latency_ms = {
             let mut fs = self.fs.borrow_mut();
-            let max = fs.faults.write_latency_ms;
             let (now, most) = &mut fs.writes_in_flight;
             *now += 1;
             *most = (*most).max(*now);
-            if max == 0 {
-                0
-            } else {
-                fs.rng.below(max + 1)
-            }
+            let mut data = self.data.borrow_mut();
+            data.writes += 1;
+            let draw = fs.latency_seed ^ path_hash(&self.path) ^ data.writes.rotate_left(32) ^ pos;
+            SplitMix(draw).below(fs.faults.write_latency_ms + 1)
         };
         if latency_ms > 0 {
             self.clock.sleep(Duration::from_millis(latency_ms)).await;

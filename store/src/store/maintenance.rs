@@ -197,7 +197,7 @@ impl<S: Storage> ShardStore<S> {
     /// Moves queue minimums past deleted log, deletes queue files wholly
     /// below them and drops expired index files.
     async fn forget_deleted(&self) -> Result<()> {
-        let queues: Vec<(String, u32, u64, u64)> = {
+        let mut queues: Vec<(String, u32, u64, u64)> = {
             let q = self.queues.borrow();
             q.iter()
                 .flat_map(|(t, qs)| {
@@ -206,6 +206,7 @@ impl<S: Storage> ShardStore<S> {
                 })
                 .collect()
         };
+        queues.sort_unstable();
         for (topic, id, min, max) in queues {
             let new_min = self.first_live_offset(&topic, id, min, max).await?;
             let persisted = {

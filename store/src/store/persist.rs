@@ -41,7 +41,7 @@ impl<S: Storage> ShardStore<S> {
     }
 
     pub(super) async fn persist_queues(&self) -> Result<()> {
-        let dirty: Vec<(Rc<str>, u32)> = {
+        let mut dirty: Vec<(Rc<str>, u32)> = {
             let queues = self.queues.borrow();
             queues
                 .iter()
@@ -52,6 +52,9 @@ impl<S: Storage> ShardStore<S> {
                 })
                 .collect()
         };
+        // In a fixed order, not the map's: runs replay exactly (the
+        // simulation), whatever is persisted when a crash comes.
+        dirty.sort_unstable();
         for (topic, queue_id) in dirty {
             self.persist_queue(&topic, queue_id).await?;
         }
