@@ -175,10 +175,20 @@ impl Ledger {
         *c = (*c).max(offset);
     }
 
-    /// The broker acknowledged committing `offset` for `queue`.
+    /// The broker acknowledged committing `offset` for `queue`. A lower
+    /// commit replaces a higher one that lay past a cut: a consumer that
+    /// read past the cut may commit its own position after it, and then,
+    /// corrected by the broker (the offset is past the queue's end), a
+    /// lower one (seed 73).
     pub fn committed(&mut self, queue: u32, offset: u64) {
         let c = self.committed.entry(queue).or_default();
-        *c = (*c).max(offset);
+        let past_a_cut = self
+            .skippable
+            .iter()
+            .any(|(q, range)| *q == queue && *c > 0 && range.contains(&(*c - 1)));
+        if offset > *c || past_a_cut {
+            *c = offset;
+        }
     }
 
     /// A consumer resumes `queue` at the broker's stored `offset`.
