@@ -7,11 +7,12 @@
 //! as the write itself completes: a round is then one device request and
 //! its fdatasync step has nothing left to do.
 //!
-//! At most one task writes at a time (`flushing`); chunks are written in
-//! log order, one write in flight, so order on disk is order in the log.
 //! A round seals its last chunk with a page filler (`log::buffer`), so the
 //! next round's write never rewrites a page this one wrote: a torn or
 //! failed write cannot damage a record an earlier round acknowledged.
+//! In async and memory modes at most one task writes at a time
+//! (`flushing`), one write in flight, so order on disk is order in the log.
+//! Sync mode (below) lets rounds overlap instead.
 //!
 //! * A **round** (sync-mode group commit, async interval, checkpoint,
 //!   close) seals the appended bytes, writes every sealed chunk, gives up
@@ -36,6 +37,14 @@
 //!   CPU slows appenders instead of growing memory, and the executor gets
 //!   to submit the I/O even when appenders never yield on their own.
 //!
+//! * **Overlapping rounds** (sync mode, not on a replica, whose rounds
+//!   share pages): `flushing` covers only a round's sealing and hand-out,
+//!   so up to [`MAX_ROUNDS_IN_FLIGHT`] rounds write at once; a waiter
+//!   starts one beside those in flight only once a sixteenth of a write
+//!   buffer waits (else it joins the next, sharing its device flush).
+//!   Writes complete in any order; `written` = `durable` advances over the
+//!   gap-free prefix (`log::writes`), and a failed write holds it there
+//!   until written again.
 //! * **Pre-allocation** (sync mode, `prealloc.rs`): a background task keeps
 //!   the log zero-filled ahead of the writes (the rest of the active
 //!   segment, then the next segment, created ahead of time), so a round's
@@ -85,7 +94,8 @@ pub(crate) struct FlushState {
     pub written: u64,
     /// Log bytes below this offset are durable.
     pub durable: u64,
-    /// A writer (round or write-behind) is running.
+    /// A writer (round or write-behind) is running; in sync mode, a round
+    /// is sealing and handing out its chunks.
     pub flushing: bool,
     /// Someone waits for a round: write-behind steps aside.
     pub round_wanted: bool,
