@@ -19,7 +19,8 @@
 //! earlier lap of the ring fail that check); a filler is only skipped by
 //! the rules it was written by (`log::follow`).
 
-use crate::io::TailMemory;
+use crate::io::{Storage, TailMemory};
+use crate::log::buffer::WriteBuffers;
 use crate::log::follow::{next_record, Next};
 
 /// A ring over [`TailMemory`] addressed by log offset.
@@ -56,6 +57,15 @@ impl<T: TailMemory> TailRing<T> {
         let mut head = [0u8; BLANK_HEADER_BYTES];
         encode_blank(len as usize, &mut head);
         self.put(pos, &head);
+    }
+
+    /// Copies in the filler headers `bufs` holds from `from` up to `to`
+    /// (what an append or a seal wrote between two records): replay needs
+    /// them to follow the records.
+    pub fn put_fillers<S: Storage>(&mut self, bufs: &WriteBuffers<S>, from: u64, to: u64) {
+        for (pos, head) in bufs.fillers_between(from, to) {
+            self.put(pos, &head);
+        }
     }
 
     /// The `len` bytes held for log offset `pos` (wrapping around).

@@ -373,9 +373,7 @@ impl<S: Storage> ShardStore<S> {
         let before = bufs.write_pos();
         let upto = bufs.seal_all(!self.config.replica);
         if let Some(tail) = self.tail.borrow_mut().as_mut() {
-            for (pos, head) in bufs.fillers_between(before, upto) {
-                tail.put(pos, &head);
-            }
+            tail.put_fillers(&bufs, before, upto);
         }
         upto
     }

@@ -370,11 +370,7 @@ impl<S: Storage> ShardStore<S> {
                 }
                 if let Some(tail) = tail.as_mut() {
                     tail.put(pos, slot);
-                    if pos != before {
-                        for (at, head) in bufs.fillers_between(before, pos) {
-                            tail.put(at, &head);
-                        }
-                    }
+                    tail.put_fillers(&bufs, before, pos);
                 }
                 // Read the few properties dispatch needs from the message
                 // itself, in one pass: it was just encoded from them.

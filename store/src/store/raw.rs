@@ -178,9 +178,8 @@ impl<S: Storage> ShardStore<S> {
             ));
         }
         {
-            if page_filler_len(self.write_offset().0).map(|len| self.write_offset().0 + len)
-                == Some(at)
-            {
+            let end = self.write_offset().0;
+            if page_filler_len(end).map(|len| end + len) == Some(at) {
                 self.pad_page_raw();
             }
             let mut bufs = self.bufs.borrow_mut();
@@ -193,9 +192,7 @@ impl<S: Storage> ShardStore<S> {
             slot.copy_from_slice(bytes);
             if let Some(tail) = self.tail.borrow_mut().as_mut() {
                 tail.put(at, bytes);
-                for (pos, head) in bufs.fillers_between(before, at) {
-                    tail.put(pos, &head);
-                }
+                tail.put_fillers(&bufs, before, at);
             }
         }
         self.dispatch_recovered(&view, at, true)?;
@@ -211,9 +208,7 @@ impl<S: Storage> ShardStore<S> {
         let before = bufs.write_pos();
         bufs.pad_page();
         if let Some(tail) = self.tail.borrow_mut().as_mut() {
-            for (pos, head) in bufs.fillers_between(before, bufs.write_pos()) {
-                tail.put(pos, &head);
-            }
+            tail.put_fillers(&bufs, before, bufs.write_pos());
         }
     }
 
