@@ -28,12 +28,16 @@ impl Drop for Broker {
 }
 
 /// Writes `<dir>/<name>.toml`: one shard, data in `data`, a NameServer
-/// address nobody listens on (registration just fails and retries).
+/// address nobody listens on (registration just fails and retries), and a
+/// replication port of its own (the default, `listen_port + 1`, is a
+/// neighbour nobody checked was free: a flake in CI).
 fn write_config(dir: &Path, name: &str, host: &str, port: u16, vip: bool, data: &Path) -> PathBuf {
     let text = format!(
         "[broker]\nlisten_host = \"{host}\"\nlisten_port = {port}\nvip_port = {vip}\n\
          namesrv_addrs = [\"127.0.0.1:{}\"]\nshards = 1\nmax_message_bytes = 65536\n\n\
+         [replication]\nlisten_port = {}\n\n\
          [store]\ndata_dir = \"{}\"\nsegment_size_bytes = 1048576\n",
+        free_port(),
         free_port(),
         data.display()
     );
