@@ -36,20 +36,20 @@ use crate::handler::{client::notify_changes, BrokerHandler};
 use crate::register::Registrar;
 use crate::replica::{master, ShardReplica};
 use crate::shard::mesh::{MeshSend, Unreachable};
-use crate::shard::{Envelope, Mesh, Shard, MESH_CHANNEL_CAPACITY};
+use crate::shard::{Mesh, Parcel, Shard, MESH_CHANNEL_CAPACITY};
 use crate::shared::BrokerShared;
 
 /// The shard the runtime runs: over real files.
 pub type LiveShard = Shard<DmaStorage>;
 
 /// What the shard threads send each other.
-type LiveEnvelope = Envelope<DmaStorage>;
+type LiveParcel = Parcel<DmaStorage>;
 
 /// One shard thread's end of glommio's channel mesh.
 #[derive(Debug)]
-pub struct ThreadMesh(Senders<LiveEnvelope>);
+pub struct ThreadMesh(Senders<LiveParcel>);
 
-impl Mesh<LiveEnvelope> for ThreadMesh {
+impl Mesh<LiveParcel> for ThreadMesh {
     fn peer_id(&self) -> usize {
         self.0.peer_id()
     }
@@ -58,7 +58,7 @@ impl Mesh<LiveEnvelope> for ThreadMesh {
         self.0.nr_consumers()
     }
 
-    fn send(&self, to: usize, item: LiveEnvelope) -> MeshSend<'_> {
+    fn send(&self, to: usize, item: LiveParcel) -> MeshSend<'_> {
         Box::pin(async move {
             let sent = self.0.send_to(to, item).await;
             sent.map_err(|e| Unreachable(format!("shard {to}: {e}")))
@@ -68,13 +68,15 @@ impl Mesh<LiveEnvelope> for ThreadMesh {
 
 /// Serves what one peer sends this shard until its channel closes; each
 /// request runs in a task of its own.
-async fn serve_peer(shard: Weak<LiveShard>, rx: ConnectedReceiver<LiveEnvelope>) {
-    while let Some(envelope) = rx.recv().await {
+async fn serve_peer(shard: Weak<LiveShard>, rx: ConnectedReceiver<LiveParcel>) {
+    while let Some(parcel) = rx.recv().await {
         let Some(shard) = shard.upgrade() else {
             return;
         };
-        if let Some(work) = shard.receive(envelope) {
-            glommio::spawn_local(work).detach();
+        for envelope in parcel {
+            if let Some(work) = shard.receive(envelope) {
+                glommio::spawn_local(work).detach();
+            }
         }
     }
 }
@@ -142,7 +144,7 @@ pub fn start(config: BrokerConfig) -> Result<BrokerHandle, String> {
     let addr: SocketAddr = format!("{}:{}", b.advertised_host, b.listen_port)
         .parse()
         .map_err(|e| format!("advertised address: {e}"))?;
-    let mesh = MeshBuilder::<LiveEnvelope, _>::full(shards, MESH_CHANNEL_CAPACITY);
+    let mesh = MeshBuilder::<LiveParcel, _>::full(shards, MESH_CHANNEL_CAPACITY);
     let stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let mut threads = Vec::with_capacity(shards);
@@ -188,7 +190,7 @@ type Ready = mpsc::Sender<Result<(), String>>;
 fn run_shard_thread(
     shared: Arc<BrokerShared>,
     clock: SharedClock,
-    mesh: MeshBuilder<LiveEnvelope, Full>,
+    mesh: MeshBuilder<LiveParcel, Full>,
     stop: Arc<AtomicBool>,
     ready: Ready,
 ) -> bool {
@@ -239,7 +241,7 @@ fn run_shard_thread(
 async fn start_shard(
     shared: Arc<BrokerShared>,
     clock: SharedClock,
-    mesh: MeshBuilder<LiveEnvelope, Full>,
+    mesh: MeshBuilder<LiveParcel, Full>,
     ready: &Ready,
 ) -> Option<(
     Rc<LiveShard>,

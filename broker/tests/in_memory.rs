@@ -5,6 +5,7 @@
 //! shards joined by the in-memory mesh serve each other's queues. The
 //! first bricks of the whole-broker simulation (issue 9).
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::rc::Rc;
@@ -14,8 +15,8 @@ use bolide_broker::clock::{ManualClock, SharedClock};
 use bolide_broker::config::BrokerConfig;
 use bolide_broker::handler::{dispatch, Peer};
 use bolide_broker::replica::ShardReplica;
-use bolide_broker::shard::mesh::local_mesh;
-use bolide_broker::shard::{Envelope, Shard, MESH_CHANNEL_CAPACITY};
+use bolide_broker::shard::mesh::{local_mesh, LocalMesh, Mesh};
+use bolide_broker::shard::{Parcel, Shard, MESH_CHANNEL_CAPACITY};
 use bolide_broker::shared::BrokerShared;
 use bolide_proto::codes::{pull_sys_flag, request_code, response_code};
 use bolide_proto::header::pull::PullMessageRequestHeader;
@@ -60,50 +61,66 @@ async fn open_shard(
     disk: &MemStorage,
     clock: &SharedClock,
 ) -> Rc<Shard<MemStorage>> {
-    let mut shards = open_shards(shared, std::slice::from_ref(disk), clock).await;
+    let (mut shards, _) = open_shards(shared, std::slice::from_ref(disk), clock).await;
     shards.pop().expect("one shard")
 }
 
 /// Opens a broker of one shard per disk as the runtime does (mesh, store,
 /// shard), each store under `/data`, the shards joined by the in-memory
-/// mesh, each draining its inbox in a task of its own.
+/// mesh, each draining its inbox in a task of its own. Also returns how
+/// many parcels each shard's inbox brought.
 async fn open_shards(
     shared: &Arc<BrokerShared>,
     disks: &[MemStorage],
     clock: &SharedClock,
-) -> Vec<Rc<Shard<MemStorage>>> {
-    let ends = local_mesh::<Envelope<MemStorage>>(disks.len(), MESH_CHANNEL_CAPACITY);
+) -> (Vec<Rc<Shard<MemStorage>>>, Rc<Vec<Cell<usize>>>) {
+    let ends = local_mesh::<Parcel<MemStorage>>(disks.len(), MESH_CHANNEL_CAPACITY);
+    let parcels: Rc<Vec<Cell<usize>>> = Rc::new(disks.iter().map(|_| Cell::new(0)).collect());
     let mut shards = Vec::new();
     for (k, (disk, (mesh, inbox))) in disks.iter().zip(ends).enumerate() {
-        let id = ShardId(k as u16);
-        let config = store_config(&shared.config);
-        let (store, _report) = ShardStore::open(disk.clone(), config, Path::new("/data"), id)
-            .await
-            .expect("open the store");
-        let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
-        let replica = ShardReplica::in_memory(0, 0);
-        let shard = Shard::new(
-            id,
-            shared.clone(),
-            store,
-            host,
-            mesh,
-            clock.clone(),
-            replica,
-        );
+        let shard = open_on_mesh(shared, disk, clock, mesh).await;
         let weak = Rc::downgrade(&shard);
+        let counted = parcels.clone();
         glommio::spawn_local(async move {
-            while let Some(envelope) = inbox.recv().await {
-                let Some(work) = weak.upgrade().and_then(|s| s.receive(envelope)) else {
-                    continue;
-                };
-                glommio::spawn_local(work).detach();
+            while let Some(parcel) = inbox.recv().await {
+                counted[k].set(counted[k].get() + 1);
+                for envelope in parcel {
+                    let Some(work) = weak.upgrade().and_then(|s| s.receive(envelope)) else {
+                        continue;
+                    };
+                    glommio::spawn_local(work).detach();
+                }
             }
         })
         .detach();
         shards.push(shard);
     }
-    shards
+    (shards, parcels)
+}
+
+/// Opens the shard at `mesh`'s end, its store on `disk` under `/data`.
+async fn open_on_mesh(
+    shared: &Arc<BrokerShared>,
+    disk: &MemStorage,
+    clock: &SharedClock,
+    mesh: LocalMesh<Parcel<MemStorage>>,
+) -> Rc<Shard<MemStorage>> {
+    let id = ShardId(mesh.peer_id() as u16);
+    let config = store_config(&shared.config);
+    let (store, _report) = ShardStore::open(disk.clone(), config, Path::new("/data"), id)
+        .await
+        .expect("open the store");
+    let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
+    let replica = ShardReplica::in_memory(0, 0);
+    Shard::new(
+        id,
+        shared.clone(),
+        store,
+        host,
+        mesh,
+        clock.clone(),
+        replica,
+    )
 }
 
 fn send_request(body: &[u8]) -> RemotingCommand {
@@ -286,7 +303,7 @@ fn two_shards_serve_each_others_queues_over_the_mesh() {
             let disks: Vec<MemStorage> = (0..2)
                 .map(|_| MemStorage::new(1 << 30).with_clock(clock.clone()))
                 .collect();
-            let shards = open_shards(&shared, &disks, &clock).await;
+            let (shards, _) = open_shards(&shared, &disks, &clock).await;
             let sent = dispatch(&shards[0], &peer, &send_request_to(0, b"first")).await;
             assert_eq!(sent.code, response_code::SUCCESS, "{:?}", sent.remark);
             let owners: Vec<u16> = (0..QUEUES).map(|q| shards[0].owner(TOPIC, q).0).collect();
@@ -333,4 +350,95 @@ fn two_shards_serve_each_others_queues_over_the_mesh() {
         .expect("spawn executor")
         .join()
         .expect("executor thread");
+}
+
+/// Runs `test` on a fresh executor with a two-disk broker's shared state.
+fn with_two_disks<F, Fut>(test: F)
+where
+    F: FnOnce(Arc<BrokerShared>, Vec<MemStorage>, SharedClock) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    glommio::LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            let clock: SharedClock = Arc::new(ManualClock::new(START_MS));
+            let shared = Arc::new(BrokerShared::load(broker_config(&dir), clock.as_ref()).unwrap());
+            let disks: Vec<MemStorage> = (0..2)
+                .map(|_| MemStorage::new(1 << 30).with_clock(clock.clone()))
+                .collect();
+            test(shared, disks, clock).await;
+        })
+        .expect("spawn executor")
+        .join()
+        .expect("executor thread");
+}
+
+#[test]
+fn requests_of_one_turn_cross_the_mesh_as_one_parcel_in_order() {
+    with_two_disks(|shared, disks, clock| async move {
+        let (shards, parcels) = open_shards(&shared, &disks, &clock).await;
+        let peer = Peer {
+            conn_id: 1,
+            addr: "127.0.0.1:40000".parse().unwrap(),
+        };
+        let created = dispatch(&shards[0], &peer, &send_request_to(0, b"create")).await;
+        assert_eq!(created.code, response_code::SUCCESS, "{:?}", created.remark);
+        let remote = (0..QUEUES)
+            .find(|q| shards[0].owner(TOPIC, *q).0 == 1)
+            .expect("a queue of shard 1") as i32;
+        let before = parcels[1].get();
+
+        // Sixteen sends that one socket read could have brought, each in
+        // its task as the transport runs them.
+        let sends: Vec<_> = (0..16)
+            .map(|i| {
+                let (shard, peer) = (shards[0].clone(), peer.clone());
+                let request = send_request_to(remote, format!("m{i}").as_bytes());
+                glommio::spawn_local(async move { dispatch(&shard, &peer, &request).await })
+            })
+            .collect();
+        for send in sends {
+            let sent = send.await;
+            assert_eq!(sent.code, response_code::SUCCESS, "{:?}", sent.remark);
+        }
+        assert_eq!(parcels[1].get() - before, 1, "one parcel carried them all");
+        assert_eq!(parcels[0].get(), 1, "and one brought every reply back");
+        let bodies: Vec<Vec<u8>> = pull_queue(&shards[0], &peer, remote, 0, 0)
+            .await
+            .into_iter()
+            .map(|(_, _, body)| body)
+            .collect();
+        let expected: Vec<Vec<u8>> = (0..16).map(|i| format!("m{i}").into_bytes()).collect();
+        assert_eq!(
+            bodies, expected,
+            "stored in the order the sends were posted"
+        );
+    });
+}
+
+#[test]
+fn a_call_whose_parcel_cannot_arrive_is_answered_not_left_waiting() {
+    with_two_disks(|shared, disks, clock| async move {
+        let mut ends = local_mesh::<Parcel<MemStorage>>(2, MESH_CHANNEL_CAPACITY);
+        // Shard 1 is gone: its inbox dropped, nothing will ever answer.
+        drop(ends.pop());
+        let (mesh, _inbox) = ends.pop().expect("shard 0's end");
+        let shard = open_on_mesh(&shared, &disks[0], &clock, mesh).await;
+        let peer = Peer {
+            conn_id: 1,
+            addr: "127.0.0.1:40000".parse().unwrap(),
+        };
+        let remote = (0..QUEUES)
+            .find(|q| shard.owner(TOPIC, *q).0 == 1)
+            .expect("a queue of shard 1") as i32;
+        let answer = glommio::timer::timeout(std::time::Duration::from_secs(5), async {
+            Ok(dispatch(&shard, &peer, &send_request_to(remote, b"lost")).await)
+        })
+        .await
+        .expect("answered, not left waiting");
+        assert_ne!(answer.code, response_code::SUCCESS);
+        let remark = answer.remark.unwrap_or_default();
+        assert!(remark.contains("shard 1"), "{remark}");
+    });
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use bolide_broker::replica::ShardReplica;
 use bolide_broker::shard::mesh::local_mesh;
-use bolide_broker::shard::{Envelope, Shard, MESH_CHANNEL_CAPACITY};
+use bolide_broker::shard::{Parcel, Shard, MESH_CHANNEL_CAPACITY};
 use bolide_broker::shared::BrokerShared;
 use bolide_proto::ids::ShardId;
 use bolide_store::config::{FlushMode, StoreConfig};
@@ -111,7 +111,7 @@ impl Broker {
         let mut shards = Vec::with_capacity(disks.len());
         let mut serving = Vec::with_capacity(disks.len());
         let mut reports = Vec::with_capacity(disks.len());
-        let ends = local_mesh::<Envelope<MemStorage>>(disks.len(), MESH_CHANNEL_CAPACITY);
+        let ends = local_mesh::<Parcel<MemStorage>>(disks.len(), MESH_CHANNEL_CAPACITY);
         for (k, (disk, (mesh, inbox))) in disks.iter().zip(ends).enumerate() {
             let id = ShardId(k as u16);
             let (store, report) =
@@ -172,16 +172,18 @@ impl Broker {
 /// task of `tasks`; ends when the shard is gone or every mesh end dropped.
 async fn serve_mesh(
     shard: Weak<SimShard>,
-    inbox: LocalReceiver<Envelope<MemStorage>>,
+    inbox: LocalReceiver<Parcel<MemStorage>>,
     tasks: Rc<Tasks>,
 ) {
-    while let Some(envelope) = inbox.recv().await {
+    while let Some(parcel) = inbox.recv().await {
         let Some(shard) = shard.upgrade() else {
             return;
         };
-        if let Some(work) = shard.receive(envelope) {
-            tasks.crossed.set(tasks.crossed.get() + 1);
-            tasks.spawn(work);
+        for envelope in parcel {
+            if let Some(work) = shard.receive(envelope) {
+                tasks.crossed.set(tasks.crossed.get() + 1);
+                tasks.spawn(work);
+            }
         }
     }
 }

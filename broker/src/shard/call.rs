@@ -11,6 +11,12 @@
 //! which takes the reply out of its slot. So the reply needs no enum and no
 //! downcast, and cannot be of the wrong type.
 //!
+//! Envelopes a shard posts to one peer within one executor turn travel
+//! together as a [`Parcel`]: one channel item and at most one wake of the
+//! peer's thread for all the requests one socket read brought (or all the
+//! replies one parcel's jobs produced). One task per peer sends them, so
+//! envelopes arrive in the order posted.
+//!
 //! A call that cannot reach its owner (no such shard, the mesh closed)
 //! answers [`ShardRequest::unreachable`]: each request says what that
 //! means for it (a store error, "no connection", nothing).
@@ -55,6 +61,26 @@ impl<S: Storage> std::fmt::Debug for Envelope<S> {
                 write!(f, "Request {{ from: {from}, id: {id} }}")
             }
             Envelope::Reply { id } => write!(f, "Reply {{ id: {id} }}"),
+        }
+    }
+}
+
+/// What one mesh send carries: the envelopes posted to one peer since its
+/// last parcel left, in the order posted.
+pub type Parcel<S> = Vec<Envelope<S>>;
+
+/// The envelopes waiting to leave for one peer.
+pub(super) struct Outbox<S: Storage> {
+    waiting: Parcel<S>,
+    /// A task is sending this peer's parcels; posting only adds to them.
+    sending: bool,
+}
+
+impl<S: Storage> Default for Outbox<S> {
+    fn default() -> Self {
+        Outbox {
+            waiting: Vec::new(),
+            sending: false,
         }
     }
 }
@@ -118,10 +144,7 @@ impl<S: Storage> Shard<S> {
             slot: slot.clone(),
         });
         let from = self.id.0 as usize;
-        let envelope = Envelope::Request { from, id, job };
-        if let Err(e) = self.mesh.send(target.0 as usize, envelope).await {
-            return R::unreachable(format!("shard {target} unreachable: {e}"));
-        }
+        self.post(target.0 as usize, Envelope::Request { from, id, job });
         rx.recv().await;
         let reply = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
         // The owner fills the slot before it answers; an empty one means
@@ -145,9 +168,56 @@ impl<S: Storage> Shard<S> {
                 let shard = self.clone();
                 Some(async move {
                     job.run(&shard).await;
-                    // A caller that is gone no longer listens: nothing to do.
-                    let _ = shard.mesh.send(from, Envelope::Reply { id }).await;
+                    shard.post(from, Envelope::Reply { id });
                 })
+            }
+        }
+    }
+
+    /// Queues `envelope` for peer `to`; the first envelope of a parcel
+    /// starts the task that sends it, which yields first: the executor
+    /// polls a new task at once, and the yield puts the send behind the
+    /// tasks ready now, so whatever they post joins the same parcel.
+    fn post(self: &Rc<Self>, to: usize, envelope: Envelope<S>) {
+        let start = {
+            let mut outboxes = self.outboxes.borrow_mut();
+            let outbox = &mut outboxes[to];
+            outbox.waiting.push(envelope);
+            !std::mem::replace(&mut outbox.sending, true)
+        };
+        if start {
+            glommio::spawn_local(self.clone().send_parcels(to)).detach();
+        }
+    }
+
+    /// Sends peer `to` its waiting envelopes, parcel after parcel, until
+    /// none is left. A parcel that does not arrive fails the calls it
+    /// carried (their slots stay empty); its replies had no one waiting.
+    async fn send_parcels(self: Rc<Self>, to: usize) {
+        futures_lite::future::yield_now().await;
+        loop {
+            let parcel = {
+                let mut outboxes = self.outboxes.borrow_mut();
+                let outbox = &mut outboxes[to];
+                if outbox.waiting.is_empty() {
+                    outbox.sending = false;
+                    return;
+                }
+                std::mem::take(&mut outbox.waiting)
+            };
+            let calls: Vec<u64> = parcel
+                .iter()
+                .filter_map(|e| match e {
+                    Envelope::Request { id, .. } => Some(*id),
+                    Envelope::Reply { .. } => None,
+                })
+                .collect();
+            if let Err(e) = self.mesh.send(to, parcel).await {
+                tracing::warn!(shard = %self.id, peer = to, error = %e, "mesh parcel undelivered");
+                let pending = self.pending.borrow();
+                for tx in calls.iter().filter_map(|id| pending.get(id)) {
+                    let _ = tx.try_send(());
+                }
             }
         }
     }

@@ -40,7 +40,7 @@ use bolide_store::StoreError;
 use bolide_transport::remoting::{Connection, TransportError};
 use glommio::channels::local_channel::{self, LocalSender};
 
-pub use call::{Envelope, ShardRequest};
+pub use call::{Envelope, Parcel, ShardRequest};
 pub use mesh::{Mesh, MESH_CHANNEL_CAPACITY};
 
 use crate::clock::SharedClock;
@@ -109,7 +109,9 @@ pub struct Shard<S: Storage> {
     /// `brokerIP1:listenPort`, written into records as the store host.
     pub store_host: SocketAddr,
     /// This shard's end of the mesh to the others.
-    mesh: Box<dyn Mesh<Envelope<S>>>,
+    mesh: Box<dyn Mesh<Parcel<S>>>,
+    /// What waits to leave for each peer, by peer index.
+    outboxes: RefCell<Vec<call::Outbox<S>>>,
     /// Calls to other shards waiting for their reply, by call id.
     pending: RefCell<HashMap<u64, LocalSender<()>>>,
     next_call: Cell<u64>,
@@ -138,7 +140,7 @@ impl<S: Storage> Shard<S> {
         shared: Arc<BrokerShared>,
         store: Rc<ShardStore<S>>,
         store_host: SocketAddr,
-        mesh: impl Mesh<Envelope<S>>,
+        mesh: impl Mesh<Parcel<S>>,
         clock: SharedClock,
         replica: ShardReplica,
     ) -> Rc<Self> {
@@ -162,6 +164,7 @@ impl<S: Storage> Shard<S> {
             clock,
             store_host,
             mesh: Box::new(mesh),
+            outboxes: RefCell::new((0..shard_count).map(|_| call::Outbox::default()).collect()),
             pending: RefCell::new(HashMap::new()),
             next_call: Cell::new(1),
             parked: RefCell::new(ParkedPulls::default()),
