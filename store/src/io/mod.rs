@@ -23,7 +23,7 @@
 //! * Time comes with the disk ([`Storage::clock`], [`time`]): the real disk
 //!   runs on the system clock, the in-memory one on whatever clock its test
 //!   or simulation gives it.
-//! * Tasks are spawned through [`task`]. It, [`dma`] and the system clock
+//! * Tasks are spawned through `task`. It, [`dma`] and the system clock
 //!   of [`time`] are the only code that names the executor.
 //!
 //! The executor is single-threaded: nothing here is `Send`.
