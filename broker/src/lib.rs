@@ -1,6 +1,6 @@
 //! # bolide-broker — the broker
 //!
-//! Thread-per-core: each shard (one glommio executor per core) owns a set of
+//! Thread-per-core: each shard (one executor per core) owns a set of
 //! queues with its own store (`bolide-store`); [`router::shard_for`] says
 //! which. A request arrives on whichever shard accepted the connection;
 //! [`shard::Shard::call`] runs a typed request ([`shard::ops`]) on the
@@ -39,6 +39,10 @@
 //! [`handler`] (one module per family of request codes), [`replica`]
 //! (master-slave replication: each shard streams its log to the same
 //! shard of every slave; a sync master answers once a slave holds a send).
+//! The executor (glommio) is named only in [`runtime`], which starts the
+//! shard threads; every other module spawns, waits and opens sockets
+//! through the transport's runtime seam ([`bolide_transport::rt`]) and
+//! sleeps for protocol time on the [`clock`].
 
 pub mod clock;
 pub mod config;

@@ -44,6 +44,7 @@ use bolide_proto::header::namesrv::{
 };
 use bolide_proto::RemotingCommand;
 use bolide_transport::remoting::{Connection, NoInbound};
+use bolide_transport::rt;
 
 use crate::clock::SharedClock;
 use crate::replica::status::MasterAddrs;
@@ -304,7 +305,7 @@ impl Registrar {
             return self.without_namesrv().await;
         }
         let tasks: Vec<_> = (0..self.addrs.len())
-            .map(|i| glommio::spawn_local(self.clone().serve(i)))
+            .map(|i| rt::spawn_local(self.clone().serve(i)))
             .collect();
         for task in tasks {
             task.await;

@@ -19,14 +19,13 @@
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use glommio::task::JoinHandle;
-
 use bolide_proto::consume_queue::CqUnit;
 use bolide_proto::delay::SCHEDULE_TOPIC;
 use bolide_proto::message::{NewMessage, RecordView};
 use bolide_store::io::Storage;
 use bolide_store::store::ShardStore;
 use bolide_store::StoreError;
+use bolide_transport::rt::{self, JoinHandle};
 
 use crate::delay::from_schedule;
 use crate::shard::Shard;
@@ -189,7 +188,7 @@ pub fn spawn_level_schedulers<S: Storage>(shard: &Rc<Shard<S>>) -> Vec<JoinHandl
     let levels = 1..=shard.shared.delay_levels.count();
     levels
         .filter(|level| shard.owner(SCHEDULE_TOPIC, level - 1) == shard.id)
-        .map(|level| glommio::spawn_local(run_level(Rc::downgrade(shard), level)).detach())
+        .map(|level| rt::spawn_local(run_level(Rc::downgrade(shard), level)).detach())
         .collect()
 }
 

@@ -507,6 +507,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
+    use bolide_transport::rt;
     use std::time::Instant;
 
     fn config(dir: &Path) -> BrokerConfig {
@@ -646,19 +647,17 @@ mod tests {
         assert_eq!(version, 2, "version 1 is the loaded topics");
         let waiter = {
             let shared = shared.clone();
-            glommio::LocalExecutorBuilder::default()
-                .spawn(move || async move {
-                    let reached = async {
-                        shared.wait_registered(version).await;
-                        true
-                    };
-                    let bound = async {
-                        glommio::timer::sleep(Duration::from_secs(30)).await;
-                        false
-                    };
-                    futures_lite::future::or(reached, bound).await
-                })
-                .unwrap()
+            rt::spawn_executor(move || async move {
+                let reached = async {
+                    shared.wait_registered(version).await;
+                    true
+                };
+                let bound = async {
+                    rt::sleep(Duration::from_secs(30)).await;
+                    false
+                };
+                futures_lite::future::or(reached, bound).await
+            })
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while shared.registered_version.waiting() == 0 && Instant::now() < deadline {
@@ -667,7 +666,7 @@ mod tests {
         // Short of the target: woken, it looks and waits again.
         shared.topics_registered(version - 1);
         shared.topics_registered(version);
-        assert!(waiter.join().unwrap(), "woken by the registration");
+        assert!(waiter.join(), "woken by the registration");
         assert_eq!(shared.registered_version(), version);
     }
 }

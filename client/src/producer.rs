@@ -44,8 +44,8 @@ use bolide_proto::message::encode_batch_item;
 use bolide_proto::msgid::UniqueKeyGenerator;
 use bolide_proto::RemotingCommand;
 use bolide_transport::remoting::{Connection, NoInbound, TransportError};
+use bolide_transport::rt::{self, JoinHandle};
 use bytes::{Bytes, BytesMut};
-use glommio::task::JoinHandle;
 
 use crate::error::ClientError;
 use crate::fault::FaultTable;
@@ -194,7 +194,7 @@ impl Producer {
             timer: RefCell::new(None),
             stopped: Cell::new(false),
         });
-        let task = glommio::spawn_local(periodic(Rc::downgrade(&inner))).detach();
+        let task = rt::spawn_local(periodic(Rc::downgrade(&inner))).detach();
         *inner.timer.borrow_mut() = Some(task);
         Ok(Producer { inner })
     }
@@ -632,7 +632,7 @@ impl Inner {
         if self.masters.borrow_mut().insert(addr) {
             let (conn, request) = (conn.clone(), self.heartbeat_request());
             let timeout = self.config.send_timeout;
-            glommio::spawn_local(async move { heartbeat(&conn, request, timeout).await }).detach();
+            rt::spawn_local(async move { heartbeat(&conn, request, timeout).await }).detach();
         }
         Ok(conn)
     }
@@ -714,7 +714,7 @@ async fn periodic(inner: Weak<Inner>) {
         Instant::now() + config.heartbeat_interval,
     );
     loop {
-        glommio::timer::sleep(tick).await;
+        rt::sleep(tick).await;
         let Some(inner) = inner.upgrade().filter(|i| !i.stopped.get()) else {
             return;
         };

@@ -14,6 +14,7 @@ use bolide_proto::codes::{request_code, response_code};
 use bolide_proto::header::admin::CreateTopicRequestHeader;
 use bolide_proto::RemotingCommand;
 use bolide_transport::remoting::{Connection, NoInbound};
+use bolide_transport::rt;
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_FRAME_BYTES: usize = 16 << 20;
@@ -45,7 +46,7 @@ pub async fn ensure_topic(
         if let Some(route) = ns.topic_route(topic).await.map_err(|e| e.to_string())? {
             return Ok(route);
         }
-        glommio::timer::sleep(Duration::from_millis(100)).await;
+        rt::sleep(Duration::from_millis(100)).await;
     }
     Err(format!(
         "topic {topic} was created but never appeared at the NameServer"

@@ -15,6 +15,7 @@ use bolide_proto::header::pull::PullMessageRequestHeader;
 use bolide_proto::message::records;
 use bolide_proto::RemotingCommand;
 use bolide_transport::remoting::Connection;
+use bolide_transport::rt;
 use hdrhistogram::Histogram;
 
 use crate::args::Options;
@@ -84,7 +85,7 @@ pub async fn run_thread(
     for (mq, conn) in queues.into_iter().skip(index).step_by(threads) {
         let offset = start_offset(&conn, &mq, o.from_start).await?;
         let (histogram, shared) = (histogram.clone(), shared.clone());
-        tasks.push(glommio::spawn_local(pull_loop(
+        tasks.push(rt::spawn_local(pull_loop(
             mq, conn, offset, histogram, shared,
         )));
     }
@@ -111,7 +112,7 @@ async fn pull_loop(
             Ok(rsp) => rsp,
             Err(e) => {
                 counters.error(format!("transport: {e}"));
-                glommio::timer::sleep(Duration::from_millis(100)).await;
+                rt::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };

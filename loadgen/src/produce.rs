@@ -14,6 +14,7 @@ use bolide_proto::header::send::SendMessageRequestHeader;
 use bolide_proto::message::encode_batch_item;
 use bolide_proto::{ExtFields, RemotingCommand};
 use bolide_transport::remoting::Connection;
+use bolide_transport::rt;
 use bytes::{Bytes, BytesMut};
 use hdrhistogram::Histogram;
 
@@ -129,7 +130,7 @@ pub async fn run_thread(
                     .then(|| Duration::from_secs_f64(1.0 / per_producer_rate)),
                 bytes_per_send: template.body.len() as u64,
             };
-            glommio::spawn_local(ctx.run(p))
+            rt::spawn_local(ctx.run(p))
         })
         .collect();
     for t in tasks {
@@ -153,7 +154,7 @@ struct Producer {
 impl Producer {
     async fn run(self, index: usize) {
         let this = Rc::new(self);
-        let permits = Rc::new(glommio::sync::Semaphore::new(this.inflight as u64));
+        let permits = Rc::new(rt::Semaphore::new(this.inflight as u64));
         let started = Instant::now();
         let mut next = index;
         let mut sent: u32 = 0;
@@ -161,7 +162,7 @@ impl Producer {
             if let Some(interval) = this.interval {
                 let due = interval * sent;
                 if let Some(wait) = due.checked_sub(started.elapsed()) {
-                    glommio::timer::sleep(wait).await;
+                    rt::sleep(wait).await;
                 }
             }
             let (mq, conn) = &this.queues[next % this.queues.len()];
@@ -176,7 +177,7 @@ impl Producer {
                         break;
                     };
                     let (me, conn) = (this.clone(), conn.clone());
-                    glommio::spawn_local(async move {
+                    rt::spawn_local(async move {
                         me.send(&conn, request).await;
                         drop(permit);
                     })

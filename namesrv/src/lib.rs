@@ -9,12 +9,13 @@
 //! * [`routes`] — the route table (pure state, time passed in).
 //! * [`kv`] — namespaced KV config.
 //! * [`core`] — request → response, as a pure function of that state.
-//! * [`server`] — the glommio listener around it; runs as the
+//! * [`server`] — the listener around it; runs as the
 //!   `bolide-namesrv` binary or embedded in another process.
 //! * [`config`] — `namesrv.toml`.
 //!
 //! Connections, listeners, signals and logging come from `bolide-transport`,
-//! shared with the broker and the client.
+//! shared with the broker and the client, and so does the executor
+//! (`bolide_transport::rt`).
 
 pub mod config;
 pub mod core;

@@ -1,4 +1,4 @@
-//! The NameServer's network side: one glommio executor accepting
+//! The NameServer's network side: one executor accepting
 //! connections and feeding requests to [`NamesrvCore`], plus the periodic
 //! scan that drops silent brokers. Runs in the calling thread ([`serve`]) or
 //! on a thread of its own ([`spawn`], for embedding).
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use bolide_proto::RemotingCommand;
 use bolide_transport::listen::{bind_listener, probe_listen_addr};
 use bolide_transport::remoting::{Connection, Handler};
-use glommio::net::TcpListener;
+use bolide_transport::rt::{self, TcpListener, TcpStream};
 
 use crate::config::NamesrvConfig;
 use crate::core::NamesrvCore;
@@ -81,7 +81,8 @@ fn wake_addr(listen: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Serves on `listener` until `stop` is signalled. Call inside a glommio executor.
+/// Serves on `listener` until `stop` is signalled. Call inside an executor
+/// (see [`rt`]).
 pub async fn serve(config: NamesrvConfig, listener: TcpListener, stop: StopSignal) {
     let handler = Rc::new(NamesrvHandler {
         core: RefCell::new(NamesrvCore::new(config.clone())),
@@ -90,9 +91,9 @@ pub async fn serve(config: NamesrvConfig, listener: TcpListener, stop: StopSigna
     });
     let scanner = handler.clone();
     let scan_every = Duration::from_millis(config.scan_interval_ms);
-    let scan = glommio::spawn_local(async move {
+    let scan = rt::spawn_local(async move {
         loop {
-            glommio::timer::sleep(scan_every).await;
+            rt::sleep(scan_every).await;
             let now = scanner.now_ms();
             for addr in scanner.core.borrow_mut().routes.expire(now) {
                 tracing::warn!(broker = %addr, "broker silent past its timeout; removed from routes");
@@ -106,7 +107,7 @@ pub async fn serve(config: NamesrvConfig, listener: TcpListener, stop: StopSigna
             Ok(_) => break,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
-                glommio::timer::sleep(Duration::from_millis(10)).await;
+                rt::sleep(Duration::from_millis(10)).await;
             }
         }
     }
@@ -116,7 +117,7 @@ pub async fn serve(config: NamesrvConfig, listener: TcpListener, stop: StopSigna
 /// Serves a new connection, or closes it at once when `max_connections`
 /// are open (logged at most every 10 s).
 fn accept(
-    stream: glommio::net::TcpStream,
+    stream: TcpStream,
     handler: &Rc<NamesrvHandler>,
     config: &NamesrvConfig,
     last_refusal_log: &std::cell::Cell<Option<Instant>>,
@@ -188,13 +189,10 @@ pub fn spawn(config: NamesrvConfig) -> std::io::Result<NamesrvHandle> {
     let thread = std::thread::Builder::new()
         .name("bolide-namesrv".into())
         .spawn(move || {
-            let executor = glommio::LocalExecutorBuilder::default()
-                .name("namesrv")
-                .make();
-            let executor = match executor {
+            let executor = match rt::new_executor("namesrv") {
                 Ok(ex) => ex,
                 Err(e) => {
-                    let _ = ready_tx.send(Err(std::io::Error::other(e.to_string())));
+                    let _ = ready_tx.send(Err(e));
                     return;
                 }
             };

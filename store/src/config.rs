@@ -151,7 +151,7 @@ impl StoreConfig {
     }
 
     /// Memory the shard's executor should set aside for I/O buffers
-    /// (glommio's `io_memory`): the read cache, four write buffers (the
+    /// (its `io_memory`): the read cache, four write buffers (the
     /// active one, two waiting and one being written), one largest record
     /// and 8 MiB for direct reads. Write buffers come from there and return
     /// there, so steady appends touch no fresh pages (a page fault per 4 KiB

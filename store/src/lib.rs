@@ -1,7 +1,7 @@
 //! # bolide-store — one shard's storage engine
 //!
 //! A [`store::ShardStore`] owns `<data>/shard-<k>/` and is driven by one
-//! glommio executor (shared as `Rc` by that shard's tasks):
+//! executor (shared as `Rc` by that shard's tasks):
 //!
 //! ```text
 //! <data>/shard-<k>/

@@ -1,25 +1,20 @@
-//! Test helpers: run a future on a fresh glommio executor, build messages.
+//! Test helpers: run a future on a fresh executor, build messages.
 
-use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bolide_proto::message::NewMessage;
 use bytes::Bytes;
 
-/// Runs the future `make` builds to completion on a new glommio executor
-/// thread. (`LocalExecutorBuilder::make().run()` on the test thread fails
-/// every DMA read with EOPNOTSUPP on this kernel; a spawned executor works.)
-pub fn run<G, F>(make: G) -> F::Output
-where
-    G: FnOnce() -> F + Send + 'static,
-    F: Future + 'static,
-    F::Output: Send + 'static,
-{
-    glommio::LocalExecutorBuilder::default()
-        .spawn(make)
-        .expect("spawn executor")
-        .join()
-        .expect("executor thread")
+use crate::io::time::{Clock, SystemClock};
+
+/// Runs the future `make` builds to completion on a new executor thread.
+pub(crate) use crate::io::task::run_on_new_executor as run;
+
+/// Waits `duration` in real time, whatever clock the store under test
+/// runs on: for tests that poll what a background task has done.
+pub async fn sleep_real(duration: Duration) {
+    SystemClock::new().sleep(duration).await
 }
 
 /// A message for `topic`/`queue_id` with `body` and optional tag and keys.

@@ -22,6 +22,7 @@ use bolide_proto::header::client::{
 };
 use bolide_proto::RemotingCommand;
 use bolide_store::io::Storage;
+use bolide_transport::rt;
 
 use super::{bad_request, error, success};
 use crate::filter::MessageFilter;
@@ -257,9 +258,9 @@ pub fn notify_changes<S: Storage>(shard: &Rc<Shard<S>>, changes: Vec<MembershipC
             let command =
                 RemotingCommand::request(req::NOTIFY_CONSUMER_IDS_CHANGED).with_header(&header);
             let shard = shard.clone();
-            glommio::spawn_local(async move {
-                shard.notify(member.shard, member.conn_id, command).await
-            })
+            rt::spawn_local(
+                async move { shard.notify(member.shard, member.conn_id, command).await },
+            )
             .detach();
         }
     }

@@ -18,6 +18,7 @@ use bolide_proto::codes::{request_code as req, response_code as rsp};
 use bolide_proto::header::admin::{GetConsumerRunningInfoRequestHeader, ResetOffsetRequestHeader};
 use bolide_proto::RemotingCommand;
 use bolide_store::io::Storage;
+use bolide_transport::rt;
 
 use super::{bad_request, error, store_error, success};
 use crate::shard::{ClientCallError, Shard};
@@ -210,7 +211,7 @@ fn notify_reset<S: Storage>(
     for (conn, is_cpp) in conns {
         let body = if is_cpp { cpp.clone() } else { java.clone() };
         let (shard, command) = (shard.clone(), command.clone().with_body(body));
-        glommio::spawn_local(async move { shard.notify(conn.shard, conn.conn_id, command).await })
+        rt::spawn_local(async move { shard.notify(conn.shard, conn.conn_id, command).await })
             .detach();
     }
 }

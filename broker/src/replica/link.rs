@@ -5,6 +5,7 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
+use bolide_transport::rt;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::wire::{DecodeError, Frame};
@@ -81,7 +82,7 @@ pub async fn within<T>(
     work: impl Future<Output = io::Result<T>>,
 ) -> io::Result<T> {
     let late = async {
-        glommio::timer::sleep(limit).await;
+        rt::sleep(limit).await;
         Err(io::Error::new(
             io::ErrorKind::TimedOut,
             format!("nothing within {limit:?}"),

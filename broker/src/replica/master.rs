@@ -11,9 +11,9 @@ use std::time::Duration;
 use bolide_store::io::Storage;
 use bolide_store::store::Notify;
 use bolide_transport::listen::accept_or_stop;
+use bolide_transport::rt::local_channel::LocalReceiver;
+use bolide_transport::rt::{self, TcpListener, TcpStream};
 use futures_lite::io::{split, WriteHalf};
-use glommio::channels::local_channel::LocalReceiver;
-use glommio::net::{TcpListener, TcpStream};
 
 use super::epochs::{agreed_end, Epochs};
 use super::link::{send, FrameReader};
@@ -103,7 +103,7 @@ impl Tracker {
             }
         };
         let late = async {
-            glommio::timer::sleep(timeout).await;
+            rt::sleep(timeout).await;
             Replicated::TimedOut
         };
         futures_lite::future::or(reached, late).await
@@ -132,11 +132,11 @@ pub async fn accept_loop<S: Storage>(
         match accept_or_stop(&listener, &stopped).await {
             None => return,
             Some(Ok(stream)) => {
-                glommio::spawn_local(serve_slave(shard.clone(), stream)).detach();
+                rt::spawn_local(serve_slave(shard.clone(), stream)).detach();
             }
             Some(Err(e)) => {
                 tracing::warn!(shard = shard.id.0, error = %e, "replication accept failed");
-                glommio::timer::sleep(Duration::from_millis(100)).await;
+                shard.clock.sleep(Duration::from_millis(100)).await;
             }
         }
     }
@@ -296,7 +296,7 @@ async fn send_log<S: Storage>(
                 return Err(io::Error::other(format!("log bytes at {sent} unreadable")));
             }
             let grown = store.wait_write_past(sent);
-            let idle = glommio::timer::sleep(HEARTBEAT);
+            let idle = shard.clock.sleep(HEARTBEAT);
             futures_lite::future::or(grown, async {
                 idle.await;
             })
@@ -343,14 +343,6 @@ impl super::ShardReplica {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn run<F: std::future::Future<Output = ()> + 'static>(make: fn() -> F) {
-        glommio::LocalExecutorBuilder::default()
-            .spawn(make)
-            .unwrap()
-            .join()
-            .unwrap();
-    }
 
     #[test]
     fn a_hello_is_judged_against_the_master() {
@@ -399,7 +391,7 @@ mod tests {
 
     #[test]
     fn one_confirmation_answers_every_wait_below_it() {
-        run(|| async {
+        rt::run_on_new_executor(|| async {
             let t = Rc::new(Tracker::default());
             let short = Duration::from_millis(50);
             assert_eq!(t.wait(10, short).await, Replicated::NoSlave);
@@ -408,10 +400,10 @@ mod tests {
                 .into_iter()
                 .map(|end| {
                     let t = t.clone();
-                    glommio::spawn_local(async move { t.wait(end, Duration::from_secs(20)).await })
+                    rt::spawn_local(async move { t.wait(end, Duration::from_secs(20)).await })
                 })
                 .collect();
-            glommio::timer::sleep(Duration::from_millis(5)).await;
+            rt::sleep(Duration::from_millis(5)).await;
             t.ack(id, 250);
             let mut got = Vec::new();
             let late = t.wait(300, short).await;

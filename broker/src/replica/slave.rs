@@ -9,8 +9,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bolide_store::io::Storage;
+use bolide_transport::rt::TcpStream;
 use futures_lite::io::{split, WriteHalf};
-use glommio::net::TcpStream;
 
 use super::epochs::Epochs;
 use super::link::{send, within, FrameReader};

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bolide_proto::ids::ShardId;
 use bolide_store::io::Storage;
-use glommio::channels::local_channel;
+use bolide_transport::rt::local_channel;
 
 use super::Shard;
 

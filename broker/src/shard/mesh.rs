@@ -9,8 +9,8 @@
 //! the shard drains it into [`super::Shard::receive`].
 //!
 //! Implementations:
-//! * the runtime's (`crate::runtime`): glommio's channel mesh between the
-//!   shard threads, bounded at [`MESH_CHANNEL_CAPACITY`] per pair;
+//! * the runtime's (`crate::runtime`): the executor's channel mesh between
+//!   the shard threads, bounded at [`MESH_CHANNEL_CAPACITY`] per pair;
 //! * [`local_mesh`]: bounded local channels between shards that share one
 //!   executor — the simulation's several shards, and tests.
 //!
@@ -22,7 +22,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use bolide_transport::rt::local_channel::{self, LocalReceiver, LocalSender};
 
 /// Items waiting in one mesh channel before senders wait.
 pub const MESH_CHANNEL_CAPACITY: usize = 1024;
@@ -114,32 +114,30 @@ impl<T: 'static> Mesh<T> for LocalMesh<T> {
 
 #[cfg(test)]
 mod tests {
+    use bolide_transport::rt;
+
     use super::*;
 
     #[test]
     fn items_reach_their_shard_in_order() {
-        glommio::LocalExecutorBuilder::default()
-            .spawn(|| async {
-                let mut ends = local_mesh::<u32>(3, 4);
-                let (two, rx2) = ends.pop().unwrap();
-                let (one, rx1) = ends.pop().unwrap();
-                assert_eq!((one.peer_id(), two.peer_id(), one.peer_count()), (1, 2, 3));
-                for i in 0..3 {
-                    one.send(2, i).await.unwrap();
-                }
-                two.send(1, 7).await.unwrap();
-                assert_eq!(rx1.recv().await, Some(7));
-                for i in 0..3 {
-                    assert_eq!(rx2.recv().await, Some(i));
-                }
-                let err = one.send(3, 0).await.unwrap_err();
-                assert_eq!(err, Unreachable("no shard 3".into()));
-                // Shard 0's receiver is gone: sends to it fail, never hang.
-                drop(ends);
-                assert!(one.send(0, 1).await.is_err());
-            })
-            .unwrap()
-            .join()
-            .unwrap();
+        rt::run_on_new_executor(|| async {
+            let mut ends = local_mesh::<u32>(3, 4);
+            let (two, rx2) = ends.pop().unwrap();
+            let (one, rx1) = ends.pop().unwrap();
+            assert_eq!((one.peer_id(), two.peer_id(), one.peer_count()), (1, 2, 3));
+            for i in 0..3 {
+                one.send(2, i).await.unwrap();
+            }
+            two.send(1, 7).await.unwrap();
+            assert_eq!(rx1.recv().await, Some(7));
+            for i in 0..3 {
+                assert_eq!(rx2.recv().await, Some(i));
+            }
+            let err = one.send(3, 0).await.unwrap_err();
+            assert_eq!(err, Unreachable("no shard 3".into()));
+            // Shard 0's receiver is gone: sends to it fail, never hang.
+            drop(ends);
+            assert!(one.send(0, 1).await.is_err());
+        });
     }
 }

@@ -8,9 +8,10 @@
 //!   brings.
 //! * [`ops`] — the requests (append, send, get, bounds, ...), one struct
 //!   each, and the typed methods handlers call.
-//! * [`mesh`] — the seam: the [`Mesh`] a shard sends through (glommio's
-//!   channel mesh between threads in the runtime, [`mesh::local_mesh`]
-//!   between shards on one executor in the simulation).
+//! * [`mesh`] — the seam: the [`Mesh`] a shard sends through (the
+//!   executor's channel mesh between threads in the runtime,
+//!   [`mesh::local_mesh`] between shards on one executor in the
+//!   simulation).
 //!
 //! Long polling happens on the owner: a pull that found nothing is parked
 //! there until the store dispatches a matching message or the hold time
@@ -38,7 +39,8 @@ use bolide_store::store::{
 };
 use bolide_store::StoreError;
 use bolide_transport::remoting::{Connection, TransportError};
-use glommio::channels::local_channel::{self, LocalSender};
+use bolide_transport::rt;
+use bolide_transport::rt::local_channel::{self, LocalSender};
 
 pub use call::{Envelope, Parcel, ShardRequest};
 pub use mesh::{Mesh, MESH_CHANNEL_CAPACITY};
@@ -218,13 +220,14 @@ impl<S: Storage> Shard<S> {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        glommio::executor().spawn_blocking(work).await
+        rt::spawn_blocking(work).await
     }
 
     /// Asks the config persister for a pass now and waits for it without
     /// blocking this executor; the outcome of that pass. The persister is a
-    /// thread doing real file I/O, so this waits in real time (glommio's
-    /// timer), not on the shard's clock, which a test may hold still.
+    /// thread doing real file I/O, so this waits in real time (the
+    /// runtime's timer), not on the shard's clock, which a test may hold
+    /// still.
     pub async fn persist_now(&self) -> Result<(), String> {
         let ticket = self.shared.request_flush();
         let deadline = Instant::now() + PERSIST_WAIT;
@@ -235,7 +238,7 @@ impl<S: Storage> Shard<S> {
             if Instant::now() >= deadline {
                 return Err(format!("not persisted within {PERSIST_WAIT:?}"));
             }
-            glommio::timer::sleep(PERSIST_POLL).await;
+            rt::sleep(PERSIST_POLL).await;
         }
     }
 
@@ -252,7 +255,7 @@ impl<S: Storage> Shard<S> {
         // Real time, as for `persist_now`: the registrar's network round
         // trips do not follow the shard's clock.
         let timeout = async {
-            glommio::timer::sleep(REGISTER_WAIT).await;
+            rt::sleep(REGISTER_WAIT).await;
             false
         };
         let registered = futures_lite::future::or(reached, timeout).await;
@@ -269,9 +272,9 @@ impl<S: Storage> Shard<S> {
     }
 
     /// Pauses a long task until the executor has polled for I/O and run
-    /// what became ready. A plain yield is not enough: glommio polls I/O
-    /// only once its run queue is empty (or its preempt timer fires), and a
-    /// task that yields is ready again at once.
+    /// what became ready. A plain yield is not enough: the executor polls
+    /// I/O only once its run queue is empty (or its preempt timer fires),
+    /// and a task that yields is ready again at once.
     pub async fn let_others_run(&self) {
         self.clock.sleep(Duration::from_micros(1)).await;
     }

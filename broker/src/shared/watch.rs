@@ -13,7 +13,7 @@ use super::lock;
 /// A counter that only grows and that tasks on any thread can await.
 ///
 /// Waiters leave a std [`Waker`]; a raise on another shard's thread wakes
-/// them there (glommio queues a foreign wake to the waiter's executor and
+/// them there (the runtime queues a foreign wake to the waiter's executor and
 /// rouses it if it sleeps), so nobody polls and no executor thread blocks
 /// beyond the short waiter-list lock. Each pending [`Reached`] holds one
 /// entry, removed when it completes or is dropped, so the list is bounded

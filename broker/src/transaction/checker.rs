@@ -3,8 +3,8 @@
 //! half messages [`super::check`] finds due, at most [`MAX_PER_TICK`] per
 //! tick (in origin order, each tick's scan of the book bounded and resumed
 //! by the next, `ops::Book::due`), so a backlog never holds the shard's
-//! executor. Time comes from the broker's clock; the
-//! glommio timer only paces the ticks.
+//! executor. Time comes from the broker's clock, which also paces the
+//! ticks.
 //!
 //! A check re-puts the half message as a copy with its check count, then
 //! sends CHECK_TRANSACTION_STATE about the copy to one live connection of
@@ -23,6 +23,7 @@ use bolide_proto::ids::GlobalOffset;
 use bolide_proto::message::RecordView;
 use bolide_store::io::Storage;
 use bolide_store::StoreError;
+use bolide_transport::rt;
 
 use super::check::{Action, Policy};
 use super::ops::{op_body, DueCheck, Outcome, Recovery};
@@ -44,7 +45,7 @@ pub fn spawn_checker<S: Storage>(shard: &Rc<Shard<S>>) {
     if !shard.shared.config.replication.role.is_master() {
         return;
     }
-    glommio::spawn_local(run(shard.clone())).detach();
+    rt::spawn_local(run(shard.clone())).detach();
 }
 
 async fn run<S: Storage>(shard: Rc<Shard<S>>) {
@@ -240,8 +241,7 @@ async fn check_one<S: Storage>(
         checks = updated.check_times, "checking a transaction");
     let shard = shard.clone();
     // Sent from its own task: a slow client never holds up the tick.
-    glommio::spawn_local(async move { shard.notify(conn.shard, conn.conn_id, command).await })
-        .detach();
+    rt::spawn_local(async move { shard.notify(conn.shard, conn.conn_id, command).await }).detach();
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! The consumer's broker transport: one [`Connection`] per broker address,
 //! opened lazily, and the typed requests a consumer sends (remoting.md
-//! §4.3–4.9). The edge where glommio meets the consumer; the decisions live
-//! in the pure modules.
+//! §4.3–4.9). The edge where the network meets the consumer; the
+//! decisions live in the pure modules.
 //!
 //! Inbound, a broker sends NOTIFY_CONSUMER_IDS_CHANGED (oneway) when the
 //! group's membership changes; [`ConsumerInbound`] turns it into a
@@ -33,7 +33,8 @@ use bolide_proto::ids::QueueOffset;
 use bolide_proto::message::{property, records};
 use bolide_proto::RemotingCommand;
 use bolide_transport::remoting::{Connection, Handler, TransportError};
-use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use bolide_transport::rt;
+use bolide_transport::rt::local_channel::{self, LocalReceiver, LocalSender};
 
 use super::subscription::{is_retry_topic, Subscription};
 use crate::error::ClientError;
@@ -59,7 +60,7 @@ impl Notify {
 
     /// Waits for a wake-up, at most `timeout`; true if woken.
     pub async fn wait(&self, timeout: Duration) -> bool {
-        glommio::timer::timeout(timeout, async { Ok(self.rx.recv().await) })
+        rt::timeout(timeout, async { Ok(self.rx.recv().await) })
             .await
             .is_ok()
     }

@@ -12,7 +12,8 @@ use std::rc::Rc;
 
 use bolide_proto::body::{HeartbeatData, MessageModel, TopicRouteData};
 use bolide_proto::ids::QueueOffset;
-use glommio::channels::local_channel::{self, LocalReceiver};
+use bolide_transport::rt;
+use bolide_transport::rt::local_channel::{self, LocalReceiver};
 
 use super::broker_client::{BrokerLinks, Notify, ResetRequest};
 use super::config::{
@@ -323,11 +324,11 @@ pub(crate) fn spawn_every<T: Stoppable + 'static>(
     owner: &Rc<T>,
     interval: std::time::Duration,
     job: fn(Rc<T>) -> futures_lite::future::BoxedLocal<()>,
-) -> glommio::task::JoinHandle<()> {
+) -> rt::JoinHandle<()> {
     let owner = owner.clone();
-    glommio::spawn_local(async move {
+    rt::spawn_local(async move {
         loop {
-            glommio::timer::sleep(interval).await;
+            rt::sleep(interval).await;
             if owner.is_stopped() {
                 return;
             }

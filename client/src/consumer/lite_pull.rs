@@ -30,7 +30,7 @@ use bolide_proto::body::{ConsumeType, MessageModel, EXPRESSION_TYPE_TAG};
 use bolide_proto::codes::pull_sys_flag;
 use bolide_proto::header::PullMessageRequestHeader;
 use bolide_proto::ids::QueueOffset;
-use glommio::task::JoinHandle;
+use bolide_transport::rt::{self, JoinHandle};
 
 use super::broker_client::{decode_pulled, offset_to_wire, Notify, PullStatus, ResetRequest};
 use super::config::ConsumerConfig;
@@ -274,7 +274,7 @@ impl Lite {
     /// Applies offset resets as brokers send them.
     fn spawn_reset_loop(self: &Rc<Self>) -> JoinHandle<()> {
         let lite = self.clone();
-        glommio::spawn_local(async move {
+        rt::spawn_local(async move {
             while let Some(reset) = lite.client.resets.recv().await {
                 if lite.stopped.get() {
                     return;
@@ -306,7 +306,7 @@ impl Lite {
 
     fn spawn_rebalance_loop(self: &Rc<Self>) -> JoinHandle<()> {
         let lite = self.clone();
-        glommio::spawn_local(async move {
+        rt::spawn_local(async move {
             while !lite.stopped.get() {
                 lite.client
                     .rebalance
@@ -378,7 +378,7 @@ impl Lite {
     }
 
     fn start_pulling(self: &Rc<Self>, q: &Rc<LiteQueue>) {
-        let task = glommio::spawn_local(self.clone().pull_loop(q.clone())).detach();
+        let task = rt::spawn_local(self.clone().pull_loop(q.clone())).detach();
         if let Some(old) = q.task.borrow_mut().replace(task) {
             old.cancel();
         }
@@ -409,12 +409,12 @@ impl Lite {
         };
         loop {
             if flow.check(&q.buffer.borrow()).is_some() {
-                glommio::timer::sleep(self.config().flow_control_delay).await;
+                rt::sleep(self.config().flow_control_delay).await;
                 continue;
             }
             if let Err(e) = self.pull_once(&q).await {
                 tracing::debug!(mq = %q.mq, error = %e, "pull failed; retrying");
-                glommio::timer::sleep(self.config().pull_error_delay).await;
+                rt::sleep(self.config().pull_error_delay).await;
             }
         }
     }

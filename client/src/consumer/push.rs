@@ -39,7 +39,7 @@ use bolide_proto::body::{ConsumeType, MessageModel};
 use bolide_proto::codes::pull_sys_flag;
 use bolide_proto::header::{ConsumerSendMsgBackRequestHeader, PullMessageRequestHeader};
 use bolide_proto::ids::QueueOffset;
-use glommio::task::JoinHandle;
+use bolide_transport::rt::{self, JoinHandle};
 
 use super::broker_client::{decode_pulled, offset_to_wire, Notify, PullStatus, ResetRequest};
 use super::config::ConsumerConfig;
@@ -279,7 +279,7 @@ impl Push {
     /// moment ago by a producer reaches the NameServer shortly after).
     fn spawn_rebalance_loop(self: &Rc<Self>) -> JoinHandle<()> {
         let push = self.clone();
-        glommio::spawn_local(async move {
+        rt::spawn_local(async move {
             while !push.stopped.get() {
                 let routeless = push
                     .subscriptions
@@ -304,7 +304,7 @@ impl Push {
     /// Applies offset resets as brokers send them.
     fn spawn_reset_loop(self: &Rc<Self>) -> JoinHandle<()> {
         let push = self.clone();
-        glommio::spawn_local(async move {
+        rt::spawn_local(async move {
             while let Some(reset) = push.client.resets.recv().await {
                 if push.stopped.get() {
                     return;
@@ -405,8 +405,8 @@ impl Push {
             wake_consume: Notify::new(),
             tasks: RefCell::new(Vec::new()),
         });
-        let pull = glommio::spawn_local(self.clone().pull_loop(q.clone())).detach();
-        let consume = glommio::spawn_local(self.clone().consume_loop(q.clone())).detach();
+        let pull = rt::spawn_local(self.clone().pull_loop(q.clone())).detach();
+        let consume = rt::spawn_local(self.clone().consume_loop(q.clone())).detach();
         q.tasks.borrow_mut().extend([pull, consume]);
         tracing::debug!(%mq, offset = start.0, "queue assigned");
         self.queues.borrow_mut().insert(mq, q);
@@ -475,12 +475,12 @@ impl Push {
             let paused = self.flow().check(&q.pq.borrow()).is_some();
             let unlocked = self.listener.is_orderly() && !q.is_locked();
             if paused || unlocked {
-                glommio::timer::sleep(self.config().flow_control_delay).await;
+                rt::sleep(self.config().flow_control_delay).await;
                 continue;
             }
             if let Err(e) = self.pull_once(&q).await {
                 tracing::debug!(mq = %q.mq, error = %e, "pull failed; retrying");
-                glommio::timer::sleep(self.config().pull_error_delay).await;
+                rt::sleep(self.config().pull_error_delay).await;
             }
         }
     }
@@ -613,7 +613,7 @@ impl Push {
             })
             .collect();
         q.pq.borrow_mut().give_back(batch);
-        glommio::timer::sleep(self.config().orderly_retry_delay).await;
+        rt::sleep(self.config().orderly_retry_delay).await;
         q.wake_consume.notify();
     }
 
@@ -642,7 +642,7 @@ impl Push {
         self.ack(q, done);
         if !again.is_empty() {
             q.pq.borrow_mut().give_back(again);
-            glommio::timer::sleep(self.config().pull_error_delay).await;
+            rt::sleep(self.config().pull_error_delay).await;
         }
     }
 

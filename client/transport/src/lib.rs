@@ -4,7 +4,10 @@
 //! so that no server depends on the client library (the dependency graph
 //! runs proto ← transport ← {namesrv, broker, client}):
 //!
-//! * [`remoting`] — a duplex RocketMQ remoting connection over glommio:
+//! * [`rt`] — the runtime seam: tasks, real-time waits, local channels,
+//!   sockets and executors, the one module of the servers that names the
+//!   executor (glommio).
+//! * [`remoting`] — a duplex RocketMQ remoting connection:
 //!   frames in and out, requests matched to responses by `opaque`, inbound
 //!   requests handed to a [`remoting::Handler`], and a server-side idle
 //!   timeout.
@@ -18,7 +21,7 @@
 //! * Protocol logic stays out: this crate moves frames (`bolide-proto`
 //!   encodes and decodes them) and knows no request code beyond answering
 //!   a failed encode with SYSTEM_ERROR.
-//! * glommio is named here, as an edge: a [`remoting::Connection`] and a
+//! * glommio is named only in [`rt`]; a [`remoting::Connection`] and a
 //!   listener belong to the executor that created them (`Rc`, not `Send`).
 //! * Everything a peer controls is bounded per connection: inbound requests
 //!   in flight ([`remoting::MAX_INFLIGHT_REQUESTS`]), frame size (the caller's
@@ -29,4 +32,5 @@ pub mod cli;
 pub mod listen;
 pub mod logging;
 pub mod remoting;
+pub mod rt;
 pub mod signal;

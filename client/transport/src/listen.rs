@@ -19,6 +19,9 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use crate::rt::local_channel::LocalReceiver;
+use crate::rt::{TcpListener, TcpStream};
+
 /// Queue of connections not yet accepted, per listener.
 const LISTEN_BACKLOG: libc::c_int = 1024;
 /// How long a taken address is re-probed before the start is refused.
@@ -72,13 +75,13 @@ pub fn probe_listen_addr(addr: SocketAddr) -> io::Result<()> {
 }
 
 /// A listening socket on `addr` with SO_REUSEPORT and SO_REUSEADDR, owned
-/// by the calling glommio executor.
-pub fn bind_listener(addr: SocketAddr) -> io::Result<glommio::net::TcpListener> {
+/// by the calling executor.
+pub fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     let fd = reuse_listen_socket(addr)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
     // SAFETY: a bound, listening TCP socket whose ownership passes to the
     // listener, which closes it on drop.
-    Ok(unsafe { glommio::net::TcpListener::from_raw_fd(fd.into_raw_fd()) })
+    Ok(unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) })
 }
 
 fn reuse_listen_socket(addr: SocketAddr) -> io::Result<OwnedFd> {
@@ -167,9 +170,9 @@ fn socket_addr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
 /// The next connection on `listener`, or `None` once `stopped` closes (its
 /// senders dropped): how an accept loop ends at shutdown.
 pub async fn accept_or_stop(
-    listener: &glommio::net::TcpListener,
-    stopped: &glommio::channels::local_channel::LocalReceiver<()>,
-) -> Option<io::Result<glommio::net::TcpStream>> {
+    listener: &TcpListener,
+    stopped: &LocalReceiver<()>,
+) -> Option<io::Result<TcpStream>> {
     let accepted = async { Some(listener.accept().await.map_err(io::Error::from)) };
     let stop = async {
         stopped.recv().await;

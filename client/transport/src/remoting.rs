@@ -1,4 +1,4 @@
-//! A remoting connection over glommio: the duplex transport used by Bolide's
+//! A remoting connection: the duplex transport used by Bolide's
 //! servers (NameServer, broker) and its client alike.
 //!
 //! Either side may send requests on a connection (the broker pushes
@@ -29,9 +29,9 @@ use bolide_proto::frame::{decode_frame_buf, encode_frame};
 use bolide_proto::RemotingCommand;
 use bytes::BytesMut;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
-use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
-use glommio::net::TcpStream;
-use glommio::sync::Semaphore;
+
+use crate::rt::local_channel::{self, LocalReceiver, LocalSender};
+use crate::rt::{self, Semaphore, TcpStream};
 
 /// Inbound requests processed concurrently per connection.
 pub const MAX_INFLIGHT_REQUESTS: u64 = 1024;
@@ -177,7 +177,7 @@ impl Connection {
         let (reader, writer) = futures_lite::io::split(stream);
         *conn.inner.writer.borrow_mut() = Some(writer);
         let reading = read_loop(conn.clone(), reader, handler, closed_signal, idle_timeout);
-        glommio::spawn_local(reading).detach();
+        rt::spawn_local(reading).detach();
         Ok(conn)
     }
 
@@ -217,7 +217,7 @@ impl Connection {
         let _ = self.inner.closing.try_send(());
         // A writing task closes the socket when it finishes; otherwise do it now.
         if let Some(mut writer) = self.inner.writer.borrow_mut().take() {
-            glommio::spawn_local(async move {
+            rt::spawn_local(async move {
                 let _ = writer.close().await;
             })
             .detach();
@@ -315,7 +315,7 @@ impl Connection {
             self.inner.pending.borrow_mut().remove(&opaque);
             return Err(e);
         }
-        let outcome = glommio::timer::timeout(timeout, async { Ok(rx.recv().await) }).await;
+        let outcome = rt::timeout(timeout, async { Ok(rx.recv().await) }).await;
         self.inner.pending.borrow_mut().remove(&opaque);
         match outcome {
             Ok(Some(response)) => Ok(response),
@@ -386,7 +386,7 @@ async fn read_loop<H: Handler>(
         // reading even if the peer never hangs up) and the idle deadline.
         let idle = async {
             match idle_timeout {
-                Some(t) => glommio::timer::sleep(t.saturating_sub(last_frame.elapsed())).await,
+                Some(t) => rt::sleep(t.saturating_sub(last_frame.elapsed())).await,
                 None => std::future::pending().await,
             }
             tracing::info!(peer = %conn.inner.peer, partial_frame_bytes = buf.len(),
@@ -422,7 +422,7 @@ async fn dispatch<H: Handler>(
         return;
     };
     let (conn, handler) = (conn.clone(), handler.clone());
-    glommio::spawn_local(async move {
+    rt::spawn_local(async move {
         let oneway = cmd.is_oneway();
         let (opaque, code) = (cmd.opaque, cmd.code);
         // Boxed: handler futures are large (every request kind's state),
@@ -473,20 +473,16 @@ mod tests {
     fn serve_one(idle: Duration) -> SocketAddr {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            glommio::LocalExecutorBuilder::default()
-                .spawn(move || async move {
-                    let listener = glommio::net::TcpListener::bind("127.0.0.1:0").unwrap();
-                    tx.send(listener.local_addr().unwrap()).unwrap();
-                    let stream = listener.accept().await.unwrap();
-                    let conn = Connection::start_server(stream, Rc::new(NoInbound), 1 << 20, idle)
-                        .unwrap();
-                    while !conn.is_closed() {
-                        glommio::timer::sleep(Duration::from_millis(20)).await;
-                    }
-                })
-                .unwrap()
-                .join()
-                .unwrap();
+            rt::run_on_new_executor(move || async move {
+                let listener = rt::TcpListener::bind("127.0.0.1:0").unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                let stream = listener.accept().await.unwrap();
+                let conn =
+                    Connection::start_server(stream, Rc::new(NoInbound), 1 << 20, idle).unwrap();
+                while !conn.is_closed() {
+                    rt::sleep(Duration::from_millis(20)).await;
+                }
+            });
         });
         rx.recv().unwrap()
     }

@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use super::dma::DmaStorage;
 use super::mem::MemStorage;
+use super::task::spawn_local;
 use super::{IoBuf, Storage, StorageFile};
 use crate::testutil::run;
 
@@ -261,7 +262,7 @@ fn mem_writes_in_flight_complete_out_of_order_and_one_may_fail_alone() {
         let tasks: Vec<_> = (0..6u8)
             .map(|i| {
                 let (f, s, order) = (f.clone(), s.clone(), order.clone());
-                glommio::spawn_local(async move {
+                spawn_local(async move {
                     let r = f.write_at(filled(&s, 4096, i + 1), i as u64 * 4096).await;
                     order.borrow_mut().push(i);
                     r

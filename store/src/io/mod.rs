@@ -23,6 +23,8 @@
 //! * Time comes with the disk ([`Storage::clock`], [`time`]): the real disk
 //!   runs on the system clock, the in-memory one on whatever clock its test
 //!   or simulation gives it.
+//! * Tasks are spawned through `task`. It, [`dma`] and the system clock
+//!   of [`time`] are the only code that names the executor.
 //!
 //! The executor is single-threaded: nothing here is `Send`.
 
@@ -33,6 +35,7 @@ use std::rc::Rc;
 
 pub mod dma;
 pub mod mem;
+pub(crate) mod task;
 pub mod time;
 
 #[cfg(test)]

@@ -218,7 +218,7 @@ mod tests {
             let woke = Rc::new(Cell::new(0u32));
             for ms in [0u64, 5, 10] {
                 let (clock, woke) = (clock.clone(), woke.clone());
-                glommio::spawn_local(async move {
+                crate::io::task::spawn_local(async move {
                     clock.sleep(Duration::from_millis(ms)).await;
                     woke.set(woke.get() + 1);
                 })

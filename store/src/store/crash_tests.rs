@@ -11,6 +11,7 @@ use bolide_proto::message::records;
 use super::tests::{get, open_mem};
 use super::*;
 use crate::io::mem::{MemStorage, SplitMix};
+use crate::io::task::spawn_local;
 use crate::pull::GetStatus;
 use crate::testutil::{msg, run};
 
@@ -80,7 +81,7 @@ async fn crash_once(seed: u64) {
             let (s, acked, crashed, mem) =
                 (store.clone(), acked.clone(), crashed.clone(), mem.clone());
             let mut rng = SplitMix(seed * 100 + t);
-            glommio::spawn_local(async move {
+            spawn_local(async move {
                 while crashed.borrow().is_none() {
                     let len = 1 + rng.below(2500) as usize;
                     let body: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
@@ -265,7 +266,7 @@ fn overlapping_rounds_complete_out_of_order_and_a_failed_one_loses_nothing() {
                 .map(|t| {
                     let (s, acked, mem) = (store.clone(), acked.clone(), mem.clone());
                     let mut rng = SplitMix(seed * 100 + t);
-                    glommio::spawn_local(async move {
+                    spawn_local(async move {
                         for _ in 0..200 {
                             let body = vec![t as u8; 1 + rng.below(3000) as usize];
                             let m = msg("O", t as u32 % 4, &body, None, None);

@@ -11,7 +11,7 @@ use bolide_proto::ids::ShardId;
 
 use super::*;
 use crate::io::mem::MemStorage;
-use crate::testutil::{msg, run};
+use crate::testutil::{msg, run, sleep_real};
 
 async fn open_mem(mem: &MemStorage, cfg: StoreConfig) -> Rc<ShardStore<MemStorage>> {
     ShardStore::open(mem.clone(), cfg, Path::new("/data"), ShardId(0))
@@ -79,7 +79,7 @@ fn enospc_stalls_and_resumes(mode: FlushMode) {
         mem.set_faults(|f| f.no_space = false);
         let mut resumed = None;
         for _ in 0..300 {
-            glommio::timer::sleep(Duration::from_millis(10)).await;
+            sleep_real(Duration::from_millis(10)).await;
             if let Ok(r) = store.append(msg("D", 0, b"after", None, None)).await {
                 resumed = Some(r);
                 break;

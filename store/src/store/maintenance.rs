@@ -11,6 +11,7 @@ use bolide_proto::consume_queue::CQ_UNIT_BYTES;
 
 use crate::cq::{file_path, files_below, queue_dir};
 use crate::error::{Result, StoreError};
+use crate::io::task::spawn_local;
 use crate::io::Storage;
 use crate::layout::{file_name, parse_file_name, segment_base};
 use crate::retention::{plan_deletions, SegmentInfo};
@@ -30,7 +31,7 @@ impl<S: Storage> ShardStore<S> {
         if c.flush_mode.writes_behind() {
             tick_ms = tick_ms.min(c.flush_interval_ms);
         }
-        let task = glommio::spawn_local(async move {
+        let task = spawn_local(async move {
             let mut last = Deadlines::default();
             loop {
                 let seen = kick.generation();
@@ -59,7 +60,7 @@ impl<S: Storage> ShardStore<S> {
     fn start_writer(self: &Rc<Self>) {
         let weak = Rc::downgrade(self);
         let kick = self.writer_kick.clone();
-        let task = glommio::spawn_local(async move {
+        let task = spawn_local(async move {
             loop {
                 let seen = kick.generation();
                 {

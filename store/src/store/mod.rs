@@ -1,5 +1,5 @@
-//! [`ShardStore`]: one shard's storage engine, owned by one glommio
-//! executor and shared as `Rc` by that shard's tasks.
+//! [`ShardStore`]: one shard's storage engine, owned by one executor
+//! thread and shared as `Rc` by that shard's tasks.
 //!
 //! Append path: validate → (async mode: wait while more than two write
 //! buffers are unwritten or too much is not durable) → reserve bytes in the
@@ -36,7 +36,7 @@ use bolide_proto::tags::tags_code;
 use crate::config::{FlushMode, StoreConfig, IO_PAGE_BYTES};
 use crate::cq::ConsumeQueue;
 use crate::error::{Result, StoreError};
-use crate::io::Storage;
+use crate::io::{task, Storage};
 use crate::keyindex::KeyIndex;
 use crate::layout::topic_is_valid;
 use crate::log::buffer::{WriteBuffers, MIN_CHUNK_BYTES};
@@ -116,7 +116,7 @@ pub struct ShardStore<S: Storage> {
     checkpointing: Cell<bool>,
     closed: Cell<bool>,
     kick: Rc<Notify>,
-    maintenance: RefCell<Vec<glommio::task::JoinHandle<()>>>,
+    maintenance: RefCell<Vec<task::JoinHandle<()>>>,
 }
 
 impl<S: Storage> std::fmt::Debug for ShardStore<S> {

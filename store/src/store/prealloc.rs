@@ -43,6 +43,7 @@ use std::rc::Rc;
 
 use crate::config::FlushMode;
 use crate::error::{Result, StoreError};
+use crate::io::task::spawn_local;
 use crate::io::{align_up, IoBuf, Storage, StorageFile};
 use crate::layout::{file_name, segment_base};
 
@@ -129,7 +130,7 @@ impl<S: Storage> ShardStore<S> {
         let weak = Rc::downgrade(self);
         let kick = self.prealloc_kick.clone();
         let clock = self.clock().clone();
-        let task = glommio::spawn_local(async move {
+        let task = spawn_local(async move {
             let mut fill = ZeroFill::default();
             let mut idle = false;
             loop {

@@ -11,9 +11,10 @@ use bolide_proto::tags::tags_code;
 use super::*;
 use crate::io::dma::DmaStorage;
 use crate::io::mem::MemStorage;
+use crate::io::task::spawn_local;
 use crate::io::time::ManualClock;
 use crate::pull::GetStatus;
-use crate::testutil::{msg, run};
+use crate::testutil::{msg, run, sleep_real};
 
 pub(super) async fn open_mem(
     mem: &MemStorage,
@@ -219,7 +220,7 @@ fn sync_mode_group_commits_concurrent_appends() {
         let tasks: Vec<_> = (0..64)
             .map(|i| {
                 let s = store.clone();
-                glommio::spawn_local(async move {
+                spawn_local(async move {
                     for j in 0..5u32 {
                         let r = s
                             .append(msg("G", i % 4, &j.to_be_bytes(), None, None))
@@ -453,7 +454,7 @@ fn sync_mode_preallocates_segments_and_recovers_past_zeros() {
             if segment_len(&mem, 2 * seg).await == Some(seg) {
                 break;
             }
-            glommio::timer::sleep(std::time::Duration::from_millis(2)).await;
+            sleep_real(std::time::Duration::from_millis(2)).await;
         }
         assert_eq!(segment_len(&mem, 0).await, Some(seg));
         assert_eq!(segment_len(&mem, seg).await, Some(seg));

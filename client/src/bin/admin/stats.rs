@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use bolide_client::admin::{render_table, Admin};
 use bolide_client::error::ClientError;
+use bolide_transport::rt;
 
 use crate::cli::Invocation;
 use crate::Failure;
@@ -64,7 +65,7 @@ pub async fn stats_all(admin: &Admin, inv: &Invocation) -> Result<String, Failur
     let strict = inv.get('t').is_some();
     let first = read_all(admin, &topics, strict).await?;
     let started = Instant::now();
-    glommio::timer::sleep(SAMPLE).await;
+    rt::sleep(SAMPLE).await;
     let second = read_all(admin, &topics, strict).await?;
     let seconds = started.elapsed().as_secs_f64().max(0.001);
     let mut rows = Vec::new();
