@@ -393,7 +393,7 @@ fn requests_of_one_turn_cross_the_mesh_as_one_parcel_in_order() {
         // its task as the transport runs them.
         let sends: Vec<_> = (0..16)
             .map(|i| {
-                let (shard, peer) = (shards[0].clone(), peer.clone());
+                let (shard, peer) = (shards[0].clone(), peer);
                 let request = send_request_to(remote, format!("m{i}").as_bytes());
                 glommio::spawn_local(async move { dispatch(&shard, &peer, &request).await })
             })

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bolide_proto::ids::ShardId;
 use bolide_store::io::Storage;
-use bolide_transport::rt::local_channel;
+use bolide_transport::rt::{self, local_channel};
 
 use super::Shard;
 
@@ -186,7 +186,7 @@ impl<S: Storage> Shard<S> {
             !std::mem::replace(&mut outbox.sending, true)
         };
         if start {
-            glommio::spawn_local(self.clone().send_parcels(to)).detach();
+            rt::spawn_local(self.clone().send_parcels(to)).detach();
         }
     }
 

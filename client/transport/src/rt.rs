@@ -6,7 +6,9 @@
 //!
 //! What is here:
 //! * tasks: [`spawn_local`], [`Task`], [`JoinHandle`], [`yield_if_needed`],
-//!   and [`spawn_blocking`] for CPU work off the executor;
+//!   and [`spawn_blocking`] for CPU work off the executor. A spawned task
+//!   is polled at once, inside `spawn_local`, up to its first wait; a task
+//!   meant to run after the ones ready now yields first;
 //! * real-time waits: [`sleep`], [`timeout`]. Protocol time (heartbeats,
 //!   expiry, retry pacing) goes through a `Clock` (`bolide_store::io::time`)
 //!   where one is at hand, so a simulation can drive it; these are for
