@@ -11,9 +11,9 @@
 //! The executor is single-threaded: tasks are not `Send` and run on the
 //! thread that spawned them.
 
-/// Starts `future` as a task of the current executor; it runs once the
-/// spawner yields. Dropping the returned task cancels it, unless it was
-/// detached.
+/// Starts `future` as a task of the current executor, polling it at once
+/// (inside this call) up to its first wait. Dropping the returned task
+/// cancels it, unless it was detached.
 pub use glommio::spawn_local;
 
 /// What detaching a task returns: a handle that can still cancel the task
