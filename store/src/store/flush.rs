@@ -204,6 +204,7 @@ impl<S: Storage> ShardStore<S> {
             }
             st.flushing = false;
         }
+        self.note_round_bytes(chunks.iter().map(|c| c.buf.len() as u64).sum());
         self.flushed.notify_all();
         while let Some(chunk) = chunks.pop_front() {
             if let Err(e) = self.write_chunk(&chunk).await {

@@ -18,6 +18,14 @@
 //!   or a large one, would sit in front of a round's write-through write
 //!   on the device, which showed as millisecond p99s); below a quarter, or
 //!   once the log has written nothing for a millisecond, it runs flat out.
+//! * Large rounds (a sixteenth of a write buffer or more: batches, many
+//!   senders) pay their own metadata commit once for many records,
+//!   while zeroing ahead of them costs a completion, and on an idle
+//!   executor a park and a wake, per 64 KiB zeroed: that halved durable
+//!   batched throughput. While rounds are large, a refill earns no
+//!   allowance and waits, idle or not ([`refill_paced`]); the writes
+//!   overtake the zeroed window and append as without pre-allocation. The
+//!   first small round ends it, and the refill starts flat out.
 //! * Log writes go through write-through (`O_DSYNC`) handles; the task
 //!   zeroes through a plain handle of its own, so a zero write is one
 //!   ordinary write and its batch is made durable by one fdatasync.
@@ -41,7 +49,7 @@
 
 use std::rc::Rc;
 
-use crate::config::FlushMode;
+use crate::config::{FlushMode, IO_PAGE_BYTES};
 use crate::error::{Result, StoreError};
 use crate::io::task::spawn_local;
 use crate::io::{align_up, IoBuf, Storage, StorageFile};
@@ -60,6 +68,12 @@ const IDLE_AFTER: std::time::Duration = std::time::Duration::from_millis(1);
 /// the window grows back while the log advances.
 const ZEROES_PER_LOG_BYTE: u64 = 2;
 
+/// A round of at least this share of a write buffer (256 KiB of the
+/// default 4 MiB) is large: see the module docs.
+const LARGE_WRITE_BUFFER_SHARE: u64 = 16;
+/// ... and never fewer pages than this.
+const LARGE_WRITE_MIN_PAGES: u64 = 4;
+
 /// Zero-fill bookkeeping shared by the log writer and the zeroing task.
 #[derive(Debug, Default)]
 pub(crate) struct Prealloc {
@@ -75,6 +89,16 @@ pub(crate) struct Prealloc {
     pub refilling: bool,
     /// Bytes a paced refill may zero before the log writes more.
     pub allowance: u64,
+    /// The last sync-mode round was large (see the module docs).
+    pub streaming: bool,
+}
+
+/// Whether a refill zeroes its next chunk only against allowance (else it
+/// runs flat out): unless `forced` (at open), always while rounds are
+/// large (`streaming`, which earns no allowance); otherwise unless the log
+/// is `idle` or at most a quarter of the `ahead` window is `left`.
+fn refill_paced(forced: bool, idle: bool, streaming: bool, left: u64, ahead: u64) -> bool {
+    !forced && (streaming || (!idle && left > ahead / 4))
 }
 
 /// What the zeroing task keeps between chunks: one zero buffer and a
@@ -120,7 +144,25 @@ impl<S: Storage> ShardStore<S> {
         }
         let mut p = self.prealloc.borrow_mut();
         p.frontier = p.frontier.max(end);
-        p.allowance += (end - start) * ZEROES_PER_LOG_BYTE;
+        if !p.streaming {
+            p.allowance += (end - start) * ZEROES_PER_LOG_BYTE;
+        }
+    }
+
+    /// A sync-mode round of `bytes` is being written: a large one makes
+    /// the log stream (see the module docs), a small one ends it. Judged
+    /// per round, not per write, as a round's writes end at buffer
+    /// boundaries and its last one may be short.
+    pub(super) fn note_round_bytes(&self, bytes: u64) {
+        let large = bytes >= self.large_round_bytes();
+        self.prealloc.borrow_mut().streaming = large;
+    }
+
+    /// A round at least this long amortises its own metadata commit
+    /// (never one of a few pages: a round of one small record is a page).
+    fn large_round_bytes(&self) -> u64 {
+        let share = self.config.write_buffer_bytes as u64 / LARGE_WRITE_BUFFER_SHARE;
+        share.max(LARGE_WRITE_MIN_PAGES * IO_PAGE_BYTES as u64)
     }
 
     pub(super) fn start_preallocator(self: &Rc<Self>) {
@@ -222,7 +264,7 @@ impl<S: Storage> ShardStore<S> {
                     return Ok(false);
                 }
                 let end = (start + chunk).min(segment_base(start, seg) + seg);
-                let paced = !force && !idle && start - p.frontier > ahead / 4;
+                let paced = refill_paced(force, idle, p.streaming, start - p.frontier, ahead);
                 if paced && p.allowance < end - start {
                     return Ok(true);
                 }
@@ -297,5 +339,36 @@ impl<S: Storage> ShardStore<S> {
             .await
             .map_err(|e| StoreError::io(format!("zero-filling segment {}", file_name(base)), &e))?;
         Ok(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refill_paced;
+
+    #[test]
+    fn a_refill_is_paced_unless_forced_idle_or_short_of_a_quarter_under_small_writes() {
+        let ahead = 64 << 20;
+        // (forced, idle, streaming, left) -> paced
+        let cases = [
+            ((false, false, false, ahead / 2), true),
+            ((false, false, false, ahead / 4 + 1), true),
+            ((false, false, false, ahead / 4), false),
+            ((false, false, false, 0), false),
+            ((false, false, true, ahead / 2), true),
+            // Large writes: paced even with little left, and when idle,
+            // so zeroing never competes with them; they overtake it.
+            ((false, false, true, 0), true),
+            ((false, true, true, 0), true),
+            ((false, true, false, ahead / 2), false),
+            ((true, false, true, ahead / 2), false),
+        ];
+        for ((forced, idle, streaming, left), paced) in cases {
+            assert_eq!(
+                refill_paced(forced, idle, streaming, left, ahead),
+                paced,
+                "forced {forced} idle {idle} streaming {streaming} left {left}"
+            );
+        }
     }
 }

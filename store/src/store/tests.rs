@@ -478,6 +478,62 @@ fn sync_mode_preallocates_segments_and_recovers_past_zeros() {
     });
 }
 
+/// Log bytes zero-filled ahead of the highest log write.
+fn zeroed_ahead<S: Storage>(store: &ShardStore<S>) -> u64 {
+    let p = store.prealloc.borrow();
+    p.zeroed.saturating_sub(p.frontier)
+}
+
+#[test]
+fn large_writes_overtake_preallocation_and_a_small_one_resumes_it() {
+    run(|| async {
+        let mem = MemStorage::new(1 << 30);
+        let cfg = StoreConfig {
+            flush_mode: FlushMode::Sync,
+            ..StoreConfig::for_tests()
+        };
+        let window = cfg.preallocate_ahead_bytes;
+        let (store, _) = open_mem(&mem, cfg.clone()).await;
+        assert!(zeroed_ahead(&store) >= window, "open fills the window");
+        // Batches of 20 x 900 B: each round one write of 18 KiB or more.
+        let mut results = Vec::new();
+        while store.write_offset().0 < 3 * window {
+            let batch: Vec<_> = (0..20u32)
+                .map(|i| msg("L", 1, &[i as u8; 900], None, None))
+                .collect();
+            results.extend(store.append_batch(&batch).await.unwrap());
+            // Idle time does not bring zeroing back while writes are large.
+            sleep_real(std::time::Duration::from_millis(2)).await;
+        }
+        assert_eq!(zeroed_ahead(&store), 0, "large writes overtook the window");
+        // One small append, a small round: the refill starts again.
+        results.push(
+            store
+                .append(msg("L", 0, b"small", None, None))
+                .await
+                .unwrap(),
+        );
+        for _ in 0..100 {
+            if zeroed_ahead(&store) >= window {
+                break;
+            }
+            sleep_real(std::time::Duration::from_millis(2)).await;
+        }
+        let ahead = zeroed_ahead(&store);
+        assert!(ahead >= window, "a small write resumes zeroing: {ahead}");
+        // What the large writes appended past the zeroes survives a crash.
+        let end = store.write_offset().0;
+        drop(store);
+        for seed in 0..4 {
+            let (again, report) = open_mem(&mem.crash(seed), cfg.clone()).await;
+            assert_eq!(report.log_end, end, "seed {seed}");
+            assert_eq!(report.lost_durable_bytes, 0, "seed {seed}");
+            check_store(&again, &results).await;
+            again.close().await.unwrap();
+        }
+    });
+}
+
 #[test]
 fn recovery_truncates_garbage_tail_and_rebuilds_queues() {
     run(|| async {
