@@ -216,42 +216,37 @@ async fn pull_queue(
 
 #[test]
 fn an_acknowledged_send_survives_a_process_crash() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().to_path_buf();
-    glommio::LocalExecutorBuilder::default()
-        .spawn(move || async move {
-            let manual = Arc::new(ManualClock::new(START_MS));
-            let clock: SharedClock = manual.clone();
-            let peer = Peer {
-                conn_id: 1,
-                addr: "127.0.0.1:40000".parse().unwrap(),
-            };
-            let shared = Arc::new(BrokerShared::load(broker_config(&dir), clock.as_ref()).unwrap());
-            let disk = MemStorage::new(1 << 30).with_clock(clock.clone());
-            let shard = open_shard(&shared, &disk, &clock).await;
+    in_broker(1, |b| async move {
+        let Setup {
+            dir,
+            manual,
+            clock,
+            shared,
+            disks,
+            peer,
+        } = b;
+        let disk = disks[0].clone();
+        let shard = open_shard(&shared, &disk, &clock).await;
 
-            manual.advance(5);
-            let sent = dispatch(&shard, &peer, &send_request(b"hello")).await;
-            assert_eq!(sent.code, response_code::SUCCESS, "{:?}", sent.remark);
-            let ack: SendMessageResponseHeader = sent.decode_header().unwrap();
-            assert_eq!((ack.queue_id, ack.queue_offset), (0, 0));
-            let before = pull(&shard, &peer, 0).await;
-            // The store stamped the record with the manual clock.
-            assert_eq!(before, vec![(0, START_MS + 5, b"hello".to_vec())]);
+        manual.advance(5);
+        let sent = dispatch(&shard, &peer, &send_request(b"hello")).await;
+        assert_eq!(sent.code, response_code::SUCCESS, "{:?}", sent.remark);
+        let ack: SendMessageResponseHeader = sent.decode_header().unwrap();
+        assert_eq!((ack.queue_id, ack.queue_offset), (0, 0));
+        let before = pull(&shard, &peer, 0).await;
+        // The store stamped the record with the manual clock.
+        assert_eq!(before, vec![(0, START_MS + 5, b"hello".to_vec())]);
 
-            // kill -9: the page cache survives, the process does not.
-            let disk = disk.kill();
-            drop(shard);
-            drop(shared);
-            manual.advance(1_000);
-            let shared = Arc::new(BrokerShared::load(broker_config(&dir), clock.as_ref()).unwrap());
-            assert_eq!(shared.boot_timestamp_ms, START_MS + 1_005);
-            let shard = open_shard(&shared, &disk, &clock).await;
-            assert_eq!(pull(&shard, &peer, 0).await, before);
-        })
-        .expect("spawn executor")
-        .join()
-        .expect("executor thread");
+        // kill -9: the page cache survives, the process does not.
+        let disk = disk.kill();
+        drop(shard);
+        drop(shared);
+        manual.advance(1_000);
+        let shared = Arc::new(BrokerShared::load(broker_config(&dir), clock.as_ref()).unwrap());
+        assert_eq!(shared.boot_timestamp_ms, START_MS + 1_005);
+        let shard = open_shard(&shared, &disk, &clock).await;
+        assert_eq!(pull(&shard, &peer, 0).await, before);
+    });
 }
 
 /// A delay level's stored offset past the end of its queue (a crash the
@@ -260,26 +255,17 @@ fn an_acknowledged_send_survives_a_process_crash() {
 /// skipped.
 #[test]
 fn a_delay_offset_past_its_queue_is_corrected() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().to_path_buf();
-    glommio::LocalExecutorBuilder::default()
-        .spawn(move || async move {
-            let manual = Arc::new(ManualClock::new(START_MS));
-            let clock: SharedClock = manual.clone();
-            let shared = Arc::new(BrokerShared::load(broker_config(&dir), clock.as_ref()).unwrap());
-            let disk = MemStorage::new(1 << 30).with_clock(clock.clone());
-            let shard = open_shard(&shared, &disk, &clock).await;
-            shared.set_delay_offset(1, 40);
-            shared.set_delay_offset(2, 0);
-            let schedulers = bolide_broker::schedule::spawn_level_schedulers(&shard);
-            assert!(!schedulers.is_empty());
-            futures_lite::future::yield_now().await;
-            assert_eq!((shared.delay_offset(1), shared.delay_offset(2)), (0, 0));
-            schedulers.iter().for_each(|s| s.cancel());
-        })
-        .expect("spawn executor")
-        .join()
-        .expect("executor thread");
+    in_broker(1, |b| async move {
+        let shared = b.shared.clone();
+        let shard = open_shard(&shared, &b.disks[0], &b.clock).await;
+        shared.set_delay_offset(1, 40);
+        shared.set_delay_offset(2, 0);
+        let schedulers = bolide_broker::schedule::spawn_level_schedulers(&shard);
+        assert!(!schedulers.is_empty());
+        futures_lite::future::yield_now().await;
+        assert_eq!((shared.delay_offset(1), shared.delay_offset(2)), (0, 0));
+        schedulers.iter().for_each(|s| s.cancel());
+    });
 }
 
 /// Two shards of one broker, joined by the in-memory mesh: every queue is
@@ -289,85 +275,95 @@ fn a_delay_offset_past_its_queue_is_corrected() {
 /// call to a shard that does not exist fails instead of waiting.
 #[test]
 fn two_shards_serve_each_others_queues_over_the_mesh() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().to_path_buf();
-    glommio::LocalExecutorBuilder::default()
-        .spawn(move || async move {
-            let manual = Arc::new(ManualClock::new(START_MS));
-            let clock: SharedClock = manual.clone();
-            let peer = Peer {
-                conn_id: 1,
-                addr: "127.0.0.1:40000".parse().unwrap(),
-            };
-            let shared = Arc::new(BrokerShared::load(broker_config(&dir), clock.as_ref()).unwrap());
-            let disks: Vec<MemStorage> = (0..2)
-                .map(|_| MemStorage::new(1 << 30).with_clock(clock.clone()))
-                .collect();
-            let (shards, _) = open_shards(&shared, &disks, &clock).await;
-            let sent = dispatch(&shards[0], &peer, &send_request_to(0, b"first")).await;
-            assert_eq!(sent.code, response_code::SUCCESS, "{:?}", sent.remark);
-            let owners: Vec<u16> = (0..QUEUES).map(|q| shards[0].owner(TOPIC, q).0).collect();
-            assert!(owners.contains(&0) && owners.contains(&1), "{owners:?}");
-            let remote = owners.iter().position(|o| *o == 1).unwrap() as i32;
+    in_broker(2, |b| async move {
+        let (manual, peer) = (b.manual.clone(), b.peer);
+        let (shards, _) = open_shards(&b.shared, &b.disks, &b.clock).await;
+        let sent = dispatch(&shards[0], &peer, &send_request_to(0, b"first")).await;
+        assert_eq!(sent.code, response_code::SUCCESS, "{:?}", sent.remark);
+        let owners: Vec<u16> = (0..QUEUES).map(|q| shards[0].owner(TOPIC, q).0).collect();
+        assert!(owners.contains(&0) && owners.contains(&1), "{owners:?}");
+        let remote = owners.iter().position(|o| *o == 1).unwrap() as i32;
 
-            // Held on shard 1, asked through shard 0.
-            let asker = shards[0].clone();
-            let held = async move { pull_queue(&asker, &peer, remote, 0, 10_000).await };
-            let held = glommio::spawn_local(held);
-            for _ in 0..3 {
-                futures_lite::future::yield_now().await;
-            }
-            manual.advance(3);
-            let sent = dispatch(&shards[0], &peer, &send_request_to(remote, b"woken")).await;
-            assert_eq!(sent.code, response_code::SUCCESS, "{:?}", sent.remark);
-            let woken = vec![(0, START_MS + 3, b"woken".to_vec())];
-            assert_eq!(held.await, woken);
+        // Held on shard 1, asked through shard 0.
+        let asker = shards[0].clone();
+        let held = async move { pull_queue(&asker, &peer, remote, 0, 10_000).await };
+        let held = glommio::spawn_local(held);
+        for _ in 0..3 {
+            futures_lite::future::yield_now().await;
+        }
+        manual.advance(3);
+        let sent = dispatch(&shards[0], &peer, &send_request_to(remote, b"woken")).await;
+        assert_eq!(sent.code, response_code::SUCCESS, "{:?}", sent.remark);
+        let woken = vec![(0, START_MS + 3, b"woken".to_vec())];
+        assert_eq!(held.await, woken);
 
-            for q in 0..QUEUES as i32 {
-                let body = format!("q{q}");
-                let via = &shards[q as usize % 2];
-                let sent = dispatch(via, &peer, &send_request_to(q, body.as_bytes())).await;
-                assert_eq!(sent.code, response_code::SUCCESS, "{:?}", sent.remark);
-                let ack: SendMessageResponseHeader = sent.decode_header().unwrap();
-                let at = OffsetMsgId::decode(&ack.msg_id).unwrap().offset;
-                assert_eq!(at.shard().0, owners[q as usize]);
-                let records = pull_queue(&shards[0], &peer, q, 0, 0).await;
-                assert_eq!(pull_queue(&shards[1], &peer, q, 0, 0).await, records);
-                assert_eq!(records.last().unwrap().2, body.as_bytes());
-                for shard in &shards {
-                    let end = records.len() as u64;
-                    assert_eq!(shard.bounds(TOPIC, q as u32).await, (0, end));
-                    let bytes = shard.read_record(at.shard(), at.physical()).await.unwrap();
-                    assert_eq!(RecordView::parse(&bytes).unwrap().body(), body.as_bytes());
-                }
+        for q in 0..QUEUES as i32 {
+            let body = format!("q{q}");
+            let via = &shards[q as usize % 2];
+            let sent = dispatch(via, &peer, &send_request_to(q, body.as_bytes())).await;
+            assert_eq!(sent.code, response_code::SUCCESS, "{:?}", sent.remark);
+            let ack: SendMessageResponseHeader = sent.decode_header().unwrap();
+            let at = OffsetMsgId::decode(&ack.msg_id).unwrap().offset;
+            assert_eq!(at.shard().0, owners[q as usize]);
+            let records = pull_queue(&shards[0], &peer, q, 0, 0).await;
+            assert_eq!(pull_queue(&shards[1], &peer, q, 0, 0).await, records);
+            assert_eq!(records.last().unwrap().2, body.as_bytes());
+            for shard in &shards {
+                let end = records.len() as u64;
+                assert_eq!(shard.bounds(TOPIC, q as u32).await, (0, end));
+                let bytes = shard.read_record(at.shard(), at.physical()).await.unwrap();
+                assert_eq!(RecordView::parse(&bytes).unwrap().body(), body.as_bytes());
             }
-            let nowhere = shards[0].read_record(ShardId(2), PhysicalOffset(0)).await;
-            assert!(
-                matches!(nowhere, Err(StoreError::Unavailable(_))),
-                "{nowhere:?}"
-            );
-        })
-        .expect("spawn executor")
-        .join()
-        .expect("executor thread");
+        }
+        let nowhere = shards[0].read_record(ShardId(2), PhysicalOffset(0)).await;
+        assert!(
+            matches!(nowhere, Err(StoreError::Unavailable(_))),
+            "{nowhere:?}"
+        );
+    });
 }
 
-/// Runs `test` on a fresh executor with a two-disk broker's shared state.
-fn with_two_disks<F, Fut>(test: F)
+/// What a test's broker starts from: its config directory, a manual clock
+/// at [`START_MS`], the shared state, one in-memory disk per shard (on that
+/// clock) and a client.
+struct Setup {
+    dir: std::path::PathBuf,
+    manual: Arc<ManualClock>,
+    clock: SharedClock,
+    shared: Arc<BrokerShared>,
+    disks: Vec<MemStorage>,
+    peer: Peer,
+}
+
+/// Runs `test` on a fresh executor with a broker of `shards` disks.
+fn in_broker<F, Fut>(shards: usize, test: F)
 where
-    F: FnOnce(Arc<BrokerShared>, Vec<MemStorage>, SharedClock) -> Fut + Send + 'static,
+    F: FnOnce(Setup) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     glommio::LocalExecutorBuilder::default()
         .spawn(move || async move {
-            let clock: SharedClock = Arc::new(ManualClock::new(START_MS));
+            let manual = Arc::new(ManualClock::new(START_MS));
+            let clock: SharedClock = manual.clone();
             let shared = Arc::new(BrokerShared::load(broker_config(&dir), clock.as_ref()).unwrap());
-            let disks: Vec<MemStorage> = (0..2)
+            let disks = (0..shards)
                 .map(|_| MemStorage::new(1 << 30).with_clock(clock.clone()))
                 .collect();
-            test(shared, disks, clock).await;
+            let peer = Peer {
+                conn_id: 1,
+                addr: "127.0.0.1:40000".parse().unwrap(),
+            };
+            test(Setup {
+                dir,
+                manual,
+                clock,
+                shared,
+                disks,
+                peer,
+            })
+            .await;
         })
         .expect("spawn executor")
         .join()
@@ -376,12 +372,9 @@ where
 
 #[test]
 fn requests_of_one_turn_cross_the_mesh_as_one_parcel_in_order() {
-    with_two_disks(|shared, disks, clock| async move {
-        let (shards, parcels) = open_shards(&shared, &disks, &clock).await;
-        let peer = Peer {
-            conn_id: 1,
-            addr: "127.0.0.1:40000".parse().unwrap(),
-        };
+    in_broker(2, |b| async move {
+        let (shards, parcels) = open_shards(&b.shared, &b.disks, &b.clock).await;
+        let peer = b.peer;
         let created = dispatch(&shards[0], &peer, &send_request_to(0, b"create")).await;
         assert_eq!(created.code, response_code::SUCCESS, "{:?}", created.remark);
         let remote = (0..QUEUES)
@@ -419,16 +412,13 @@ fn requests_of_one_turn_cross_the_mesh_as_one_parcel_in_order() {
 
 #[test]
 fn a_call_whose_parcel_cannot_arrive_is_answered_not_left_waiting() {
-    with_two_disks(|shared, disks, clock| async move {
+    in_broker(2, |b| async move {
         let mut ends = local_mesh::<Parcel<MemStorage>>(2, MESH_CHANNEL_CAPACITY);
         // Shard 1 is gone: its inbox dropped, nothing will ever answer.
         drop(ends.pop());
         let (mesh, _inbox) = ends.pop().expect("shard 0's end");
-        let shard = open_on_mesh(&shared, &disks[0], &clock, mesh).await;
-        let peer = Peer {
-            conn_id: 1,
-            addr: "127.0.0.1:40000".parse().unwrap(),
-        };
+        let shard = open_on_mesh(&b.shared, &b.disks[0], &b.clock, mesh).await;
+        let peer = b.peer;
         let remote = (0..QUEUES)
             .find(|q| shard.owner(TOPIC, *q).0 == 1)
             .expect("a queue of shard 1") as i32;
