@@ -70,9 +70,9 @@ const ZEROES_PER_LOG_BYTE: u64 = 2;
 
 /// A round of at least this share of a write buffer (256 KiB of the
 /// default 4 MiB) is large: see the module docs.
-const LARGE_WRITE_BUFFER_SHARE: u64 = 16;
+const LARGE_ROUND_BUFFER_SHARE: u64 = 16;
 /// ... and never fewer pages than this.
-const LARGE_WRITE_MIN_PAGES: u64 = 4;
+const LARGE_ROUND_MIN_PAGES: u64 = 4;
 
 /// Zero-fill bookkeeping shared by the log writer and the zeroing task.
 #[derive(Debug, Default)]
@@ -161,8 +161,8 @@ impl<S: Storage> ShardStore<S> {
     /// A round at least this long amortises its own metadata commit
     /// (never one of a few pages: a round of one small record is a page).
     fn large_round_bytes(&self) -> u64 {
-        let share = self.config.write_buffer_bytes as u64 / LARGE_WRITE_BUFFER_SHARE;
-        share.max(LARGE_WRITE_MIN_PAGES * IO_PAGE_BYTES as u64)
+        let share = self.config.write_buffer_bytes as u64 / LARGE_ROUND_BUFFER_SHARE;
+        share.max(LARGE_ROUND_MIN_PAGES * IO_PAGE_BYTES as u64)
     }
 
     pub(super) fn start_preallocator(self: &Rc<Self>) {
@@ -347,7 +347,7 @@ mod tests {
     use super::refill_paced;
 
     #[test]
-    fn a_refill_is_paced_unless_forced_idle_or_short_of_a_quarter_under_small_writes() {
+    fn a_refill_is_paced_under_large_rounds_and_else_unless_forced_idle_or_short() {
         let ahead = 64 << 20;
         // (forced, idle, streaming, left) -> paced
         let cases = [
