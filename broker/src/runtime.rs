@@ -154,7 +154,7 @@ pub fn start(config: BrokerConfig) -> Result<BrokerHandle, String> {
         let clock = clock.clone();
         let thread = std::thread::Builder::new()
             .name(format!("bolide-shard-{k}"))
-            .spawn(move || run_shard_thread(shared, clock, mesh, stop, ready))
+            .spawn(move || run_shard_thread(k, shared, clock, mesh, stop, ready))
             .map_err(|e| format!("cannot start shard thread: {e}"))?;
         threads.push(thread);
     }
@@ -187,7 +187,45 @@ pub fn start(config: BrokerConfig) -> Result<BrokerHandle, String> {
 
 type Ready = mpsc::Sender<Result<(), String>>;
 
+/// Where shard `k`'s thread runs: pinned to one of the CPUs this process
+/// may use (the `k`-th, round robin), as thread-per-core means; and glommio
+/// spins before parking (`broker.spin_before_park_us`) only on an executor
+/// bound to CPUs: on an unbound one the setting does nothing.
+fn shard_placement(k: usize) -> glommio::Placement {
+    match cpu_for_shard(k, &allowed_cpus()) {
+        Some(cpu) => glommio::Placement::Fixed(cpu),
+        None => {
+            tracing::warn!("this process's CPUs are unknown; shards are not pinned and sleep when idle without spinning");
+            glommio::Placement::Unbound
+        }
+    }
+}
+
+/// The CPU of shard `k` among `allowed`: round robin, so more shards than
+/// CPUs share them evenly.
+fn cpu_for_shard(k: usize, allowed: &[usize]) -> Option<usize> {
+    (!allowed.is_empty()).then(|| allowed[k % allowed.len()])
+}
+
+/// The CPUs the calling thread may run on (a container's or `taskset`'s
+/// set, not every online CPU); empty if the kernel does not say.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: `set` is a plain bit set the kernel fills; its size is passed.
+    let set = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        set
+    };
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE, the set's size in bits.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect()
+}
+
 fn run_shard_thread(
+    k: usize,
     shared: Arc<BrokerShared>,
     clock: SharedClock,
     mesh: MeshBuilder<LiveParcel, Full>,
@@ -195,7 +233,7 @@ fn run_shard_thread(
     ready: Ready,
 ) -> bool {
     let spin = Duration::from_micros(shared.config.broker.spin_before_park_us);
-    let executor = match glommio::LocalExecutorBuilder::default()
+    let executor = match glommio::LocalExecutorBuilder::new(shard_placement(k))
         .spin_before_park(spin)
         .io_memory(shared.config.store_config().io_memory_bytes())
         .make()
@@ -464,5 +502,25 @@ async fn stop_shard(shard: &Rc<LiveShard>, registrar: Option<Rc<Registrar>>) -> 
             tracing::error!(shard = shard.id.0, error = %e, "store did not close cleanly");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_take_the_allowed_cpus_round_robin() {
+        let allowed = [2, 3, 6];
+        let cpus: Vec<_> = (0..5).map(|k| cpu_for_shard(k, &allowed)).collect();
+        assert_eq!(cpus, [Some(2), Some(3), Some(6), Some(2), Some(3)]);
+        assert_eq!(cpu_for_shard(0, &[]), None);
+    }
+
+    #[test]
+    fn this_process_may_run_on_some_cpu() {
+        let allowed = allowed_cpus();
+        assert!(!allowed.is_empty());
+        assert!(allowed.windows(2).all(|w| w[0] < w[1]), "{allowed:?}");
     }
 }
