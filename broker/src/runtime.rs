@@ -23,6 +23,7 @@ use bolide_store::io::dma::DmaStorage;
 use bolide_store::store::ShardStore;
 use bolide_transport::listen::accept_or_stop;
 use bolide_transport::remoting::Connection;
+use bolide_transport::rt;
 use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
 use glommio::channels::local_channel::{self, LocalReceiver};
 use glommio::channels::shared_channel::ConnectedReceiver;
@@ -192,7 +193,7 @@ type Ready = mpsc::Sender<Result<(), String>>;
 /// spins before parking (`broker.spin_before_park_us`) only on an executor
 /// bound to CPUs: on an unbound one the setting does nothing.
 fn shard_placement(k: usize) -> glommio::Placement {
-    match cpu_for_shard(k, &allowed_cpus()) {
+    match cpu_for_shard(k, &rt::allowed_cpus()) {
         Some(cpu) => glommio::Placement::Fixed(cpu),
         None => {
             tracing::warn!("this process's CPUs are unknown; shards are not pinned and sleep when idle without spinning");
@@ -205,23 +206,6 @@ fn shard_placement(k: usize) -> glommio::Placement {
 /// CPUs share them evenly.
 fn cpu_for_shard(k: usize, allowed: &[usize]) -> Option<usize> {
     (!allowed.is_empty()).then(|| allowed[k % allowed.len()])
-}
-
-/// The CPUs the calling thread may run on (a container's or `taskset`'s
-/// set, not every online CPU); empty if the kernel does not say.
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: `set` is a plain bit set the kernel fills; its size is passed.
-    let set = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return Vec::new();
-        }
-        set
-    };
-    (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: `cpu` is below CPU_SETSIZE, the set's size in bits.
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .collect()
 }
 
 fn run_shard_thread(
@@ -515,12 +499,5 @@ mod tests {
         let cpus: Vec<_> = (0..5).map(|k| cpu_for_shard(k, &allowed)).collect();
         assert_eq!(cpus, [Some(2), Some(3), Some(6), Some(2), Some(3)]);
         assert_eq!(cpu_for_shard(0, &[]), None);
-    }
-
-    #[test]
-    fn this_process_may_run_on_some_cpu() {
-        let allowed = allowed_cpus();
-        assert!(!allowed.is_empty());
-        assert!(allowed.windows(2).all(|w| w[0] < w[1]), "{allowed:?}");
     }
 }

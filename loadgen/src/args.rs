@@ -79,7 +79,7 @@ impl Default for Options {
             embedded_shards: 1,
             queues: 8,
             from_start: false,
-            spin_us: 100,
+            spin_us: 0,
         }
     }
 }
@@ -147,7 +147,7 @@ pub fn command() -> Command {
         .arg(value(
             "spin-us",
             "N",
-            "executor spin before sleeping, us (default 100)",
+            "executor spin before sleeping, us (default 0)",
         ))
 }
 

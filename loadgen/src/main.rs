@@ -91,7 +91,7 @@ fn run(o: Options) -> Result<String, String> {
         .map(|i| {
             let (o, shared) = (o.clone(), shared.clone());
             let producers = o.producers / o.threads + usize::from(i < o.producers % o.threads);
-            glommio::LocalExecutorBuilder::default()
+            glommio::LocalExecutorBuilder::new(client_placement(o.spin_us))
                 .name(&format!("loadgen-{i}"))
                 .spin_before_park(std::time::Duration::from_micros(o.spin_us))
                 .spawn(move || async move {
@@ -172,5 +172,18 @@ fn main() {
             eprintln!("bolide-loadgen: {e}");
             std::process::exit(1);
         }
+    }
+}
+
+/// Where a client thread runs. glommio spins before parking only on an
+/// executor bound to CPUs, so `--spin-us` above 0 fences the thread to the
+/// CPUs this process may use (the kernel still places it); 0 leaves it
+/// unbound, sleeping as soon as it is idle.
+fn client_placement(spin_us: u64) -> glommio::Placement {
+    let allowed = bolide_transport::rt::allowed_cpus();
+    let cpus = glommio::CpuSet::online().map(|set| set.filter(|l| allowed.contains(&l.cpu)));
+    match cpus {
+        Ok(cpus) if spin_us > 0 && !allowed.is_empty() => glommio::Placement::Fenced(cpus),
+        _ => glommio::Placement::Unbound,
     }
 }

@@ -17,7 +17,9 @@
 //!   [`local_channel`], [`Semaphore`];
 //! * sockets: [`TcpListener`], [`TcpStream`];
 //! * executors: [`new_executor`] for a thread that becomes one, and
-//!   [`spawn_executor`] / [`run_on_new_executor`] for a thread of its own.
+//!   [`spawn_executor`] / [`run_on_new_executor`] for a thread of its own;
+//!   [`allowed_cpus`], the CPUs a runtime may bind its executors to
+//!   (glommio spins before parking only on a bound executor).
 //!
 //! The executor is single-threaded: tasks, channels and sockets belong to
 //! the executor that created them (`Rc`, not `Send`).
@@ -87,4 +89,33 @@ where
     F::Output: Send + 'static,
 {
     spawn_executor(make).join()
+}
+
+/// The CPUs the calling thread may run on (a container's or `taskset`'s
+/// set, not every online CPU); empty if the kernel does not say.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: `set` is a plain bit set the kernel fills; its size is passed.
+    let set = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        set
+    };
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE, the set's size in bits.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_may_run_on_some_cpu() {
+        let allowed = allowed_cpus();
+        assert!(!allowed.is_empty());
+        assert!(allowed.windows(2).all(|w| w[0] < w[1]), "{allowed:?}");
+    }
 }
