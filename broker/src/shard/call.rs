@@ -136,7 +136,9 @@ impl<S: Storage> Shard<S> {
         let id = self.next_call.get();
         self.next_call.set(id + 1);
         let (tx, rx) = local_channel::new_bounded(1);
-        self.pending.borrow_mut().insert(id, tx);
+        self.pending
+            .borrow_mut()
+            .insert(id, (target.0 as usize, tx));
         let _pending = Pending { shard: self, id };
         let slot: Slot<R::Reply> = Arc::default();
         let job = Box::new(Remote {
@@ -159,7 +161,7 @@ impl<S: Storage> Shard<S> {
     pub fn receive(self: &Rc<Self>, envelope: Envelope<S>) -> Option<impl Future<Output = ()>> {
         match envelope {
             Envelope::Reply { id } => {
-                if let Some(tx) = self.pending.borrow_mut().remove(&id) {
+                if let Some((_, tx)) = self.pending.borrow_mut().remove(&id) {
                     let _ = tx.try_send(());
                 }
                 None
@@ -191,8 +193,9 @@ impl<S: Storage> Shard<S> {
     }
 
     /// Sends peer `to` its waiting envelopes, parcel after parcel, until
-    /// none is left. A parcel that does not arrive fails the calls it
-    /// carried (their slots stay empty); its replies had no one waiting.
+    /// none is left. A parcel that does not arrive fails every call still
+    /// waiting on that peer (their slots stay empty); its replies had no
+    /// one waiting.
     async fn send_parcels(self: Rc<Self>, to: usize) {
         futures_lite::future::yield_now().await;
         loop {
@@ -205,17 +208,12 @@ impl<S: Storage> Shard<S> {
                 }
                 std::mem::take(&mut outbox.waiting)
             };
-            let calls: Vec<u64> = parcel
-                .iter()
-                .filter_map(|e| match e {
-                    Envelope::Request { id, .. } => Some(*id),
-                    Envelope::Reply { .. } => None,
-                })
-                .collect();
             if let Err(e) = self.mesh.send(to, parcel).await {
                 tracing::warn!(shard = %self.id, peer = to, error = %e, "mesh parcel undelivered");
+                // The peer no longer receives: no call waiting on it will
+                // be answered, whichever parcel carried it.
                 let pending = self.pending.borrow();
-                for tx in calls.iter().filter_map(|id| pending.get(id)) {
+                for (_, tx) in pending.values().filter(|(peer, _)| *peer == to) {
                     let _ = tx.try_send(());
                 }
             }

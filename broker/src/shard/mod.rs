@@ -114,8 +114,9 @@ pub struct Shard<S: Storage> {
     mesh: Box<dyn Mesh<Parcel<S>>>,
     /// What waits to leave for each peer, by peer index.
     outboxes: RefCell<Vec<call::Outbox<S>>>,
-    /// Calls to other shards waiting for their reply, by call id.
-    pending: RefCell<HashMap<u64, LocalSender<()>>>,
+    /// Calls to other shards waiting for their reply, by call id: the
+    /// peer called, and the caller to wake.
+    pending: RefCell<HashMap<u64, (usize, LocalSender<()>)>>,
     next_call: Cell<u64>,
     parked: RefCell<ParkedPulls>,
     wakers: RefCell<HashMap<PullTicket, LocalSender<()>>>,
