@@ -180,10 +180,13 @@ fn main() {
 /// CPUs this process may use (the kernel still places it); 0 leaves it
 /// unbound, sleeping as soon as it is idle.
 fn client_placement(spin_us: u64) -> glommio::Placement {
+    if spin_us == 0 {
+        return glommio::Placement::Unbound;
+    }
     let allowed = bolide_transport::rt::allowed_cpus();
     let cpus = glommio::CpuSet::online().map(|set| set.filter(|l| allowed.contains(&l.cpu)));
     match cpus {
-        Ok(cpus) if spin_us > 0 && !allowed.is_empty() => glommio::Placement::Fenced(cpus),
+        Ok(cpus) if !allowed.is_empty() => glommio::Placement::Fenced(cpus),
         _ => glommio::Placement::Unbound,
     }
 }
