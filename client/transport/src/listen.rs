@@ -25,7 +25,10 @@ use crate::rt::{TcpListener, TcpStream};
 /// Queue of connections not yet accepted, per listener.
 const LISTEN_BACKLOG: libc::c_int = 1024;
 /// How long a taken address is re-probed before the start is refused.
-pub const PROBE_GRACE: Duration = Duration::from_secs(2);
+/// Tearing down a killed server's io_uring waits for its in-flight disk
+/// writes; on a loaded machine that took over 2 s (a CI run refused a
+/// restart after a kill -9 with a 2 s grace).
+pub const PROBE_GRACE: Duration = Duration::from_secs(10);
 /// Pause between probes within [`PROBE_GRACE`].
 const PROBE_RETRY: Duration = Duration::from_millis(50);
 
@@ -41,10 +44,11 @@ const PROBE_RETRY: Duration = Duration::from_millis(50);
 ///
 /// A taken address is re-probed for [`PROBE_GRACE`]: the listener of a
 /// server killed a moment ago outlives it while the kernel tears down its
-/// io_uring (tens of milliseconds), and a restart right after a kill -9
-/// must not be refused for that.
+/// io_uring (tens of milliseconds, seconds under load), and a restart
+/// right after a kill -9 must not be refused for that.
 pub fn probe_listen_addr(addr: SocketAddr) -> io::Result<()> {
     let started = Instant::now();
+    let mut warned = false;
     loop {
         match std::net::TcpListener::bind(addr) {
             Ok(probe) => {
@@ -61,6 +65,14 @@ pub fn probe_listen_addr(addr: SocketAddr) -> io::Result<()> {
                              bolide-namesrv running?)"
                         ),
                     ));
+                }
+                if !warned {
+                    warned = true;
+                    tracing::warn!(
+                        %addr,
+                        "address taken; waiting up to {PROBE_GRACE:?} for it to be released \
+                         (a server killed a moment ago lingers while the kernel tears it down)"
+                    );
                 }
                 std::thread::sleep(PROBE_RETRY);
             }
