@@ -47,6 +47,10 @@ const PROBE_RETRY: Duration = Duration::from_millis(50);
 /// io_uring (tens of milliseconds, seconds under load), and a restart
 /// right after a kill -9 must not be refused for that.
 pub fn probe_listen_addr(addr: SocketAddr) -> io::Result<()> {
+    probe_within(addr, PROBE_GRACE)
+}
+
+fn probe_within(addr: SocketAddr, grace: Duration) -> io::Result<()> {
     let started = Instant::now();
     let mut warned = false;
     loop {
@@ -56,7 +60,7 @@ pub fn probe_listen_addr(addr: SocketAddr) -> io::Result<()> {
                 return Ok(());
             }
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                if started.elapsed() >= PROBE_GRACE {
+                if started.elapsed() >= grace {
                     return Err(io::Error::new(
                         e.kind(),
                         format!(
@@ -70,7 +74,7 @@ pub fn probe_listen_addr(addr: SocketAddr) -> io::Result<()> {
                     warned = true;
                     tracing::warn!(
                         %addr,
-                        "address taken; waiting up to {PROBE_GRACE:?} for it to be released \
+                        "address taken; waiting up to {grace:?} for it to be released \
                          (a server killed a moment ago lingers while the kernel tears it down)"
                     );
                 }
@@ -197,6 +201,10 @@ pub async fn accept_or_stop(
 mod tests {
     use super::*;
 
+    /// Enough for a refusal to be a refusal, without waiting out the real
+    /// grace in every test.
+    const SHORT_GRACE: Duration = Duration::from_millis(200);
+
     fn loopback_any_port() -> SocketAddr {
         "127.0.0.1:0".parse().unwrap()
     }
@@ -206,7 +214,7 @@ mod tests {
         let held = std::net::TcpListener::bind(loopback_any_port()).unwrap();
         let port = held.local_addr().unwrap().port();
         for addr in [format!("127.0.0.1:{port}"), format!("0.0.0.0:{port}")] {
-            let err = probe_listen_addr(addr.parse().unwrap()).unwrap_err();
+            let err = probe_within(addr.parse().unwrap(), SHORT_GRACE).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{addr}");
             assert!(err.to_string().contains(&addr), "{err}");
         }
@@ -222,8 +230,8 @@ mod tests {
         let wildcard: SocketAddr = format!("0.0.0.0:{}", addr.port()).parse().unwrap();
         let intruder = reuse_listen_socket(wildcard);
         assert!(intruder.is_ok(), "reuseport alone lets anyone join");
-        assert!(probe_listen_addr(wildcard).is_err());
-        assert!(probe_listen_addr(addr).is_err());
+        assert!(probe_within(wildcard, SHORT_GRACE).is_err());
+        assert!(probe_within(addr, SHORT_GRACE).is_err());
         drop((first, second_shard, intruder));
     }
 
