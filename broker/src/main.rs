@@ -148,6 +148,10 @@ fn start(args: Args) -> Result<Running, String> {
     Ok(Running { broker, namesrv })
 }
 
+/// See the workspace's `Cargo.toml` for why not the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // Parsed first: `--help` and usage errors must not wait on signal or
     // log set-up (clap exits 0 for help and version, 2 for a usage error).
