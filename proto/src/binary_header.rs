@@ -65,10 +65,10 @@ fn decode_ext_block(block: &[u8]) -> Result<ExtFields> {
     while r.pos < block.len() {
         let key_len = usize::try_from(r.i16()?)
             .map_err(|_| ProtoError::invalid(WHAT, "negative ext key length"))?;
-        let key = r.text(key_len)?;
+        let key = r.str(key_len)?;
         let value_len = r.len_i32("ext value length")?;
-        let value = r.text(value_len)?;
-        ext.push_decoded(key.into(), value.into());
+        let value = r.str(value_len)?;
+        ext.push_decoded(key, value);
     }
     Ok(ext)
 }
@@ -163,9 +163,11 @@ impl<'a> Reader<'a> {
     }
 
     fn text(&mut self, n: usize) -> Result<String> {
-        let raw = self.take(n)?;
-        std::str::from_utf8(raw)
-            .map(str::to_owned)
+        self.str(n).map(str::to_owned)
+    }
+
+    fn str(&mut self, n: usize) -> Result<&'a str> {
+        std::str::from_utf8(self.take(n)?)
             .map_err(|_| ProtoError::invalid(WHAT, "string is not UTF-8"))
     }
 }

@@ -8,17 +8,22 @@
 //! [`ExtFields`] keeps insertion order (a small `Vec`: headers have a dozen
 //! fields at most, so a linear scan beats hashing) and replaces on re-insert.
 //! [`FieldValue`] parses one field, naming the field in every error.
-//! Keys and values are small strings stored inline (no heap allocation up
-//! to 23 bytes), which is almost every field of every request.
+//! All keys and values of a map live in one string, so decoding a header
+//! costs one allocation however many fields it has.
 
-use smol_str::{SmolStr, ToSmolStr};
+use std::fmt;
 
 use crate::error::{ProtoError, Result};
 
 /// Ordered `extFields` map (insertion order, unique keys).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct ExtFields {
-    entries: Vec<(SmolStr, SmolStr)>,
+    /// Every field's key followed by its value, back to back. A replaced
+    /// value's old bytes stay behind, unreferenced.
+    text: String,
+    /// Per field: where its key starts in `text`, where its value starts
+    /// (the key's end), and where the value ends.
+    fields: Vec<[u32; 3]>,
 }
 
 impl ExtFields {
@@ -29,29 +34,28 @@ impl ExtFields {
 
     /// An empty map with room for `n` fields.
     pub fn with_capacity(n: usize) -> Self {
+        /// Bytes of a typical key and value together.
+        const TYPICAL_FIELD_BYTES: usize = 24;
         ExtFields {
-            entries: Vec::with_capacity(n),
+            text: String::with_capacity(n * TYPICAL_FIELD_BYTES),
+            fields: Vec::with_capacity(n),
         }
     }
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.fields.len()
     }
 
     /// True when there is no field.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.fields.is_empty()
     }
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
         // From the end: a key a peer repeated reads as its last value.
-        self.entries
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.position(key).map(|i| self.value_at(i))
     }
 
     /// True when `key` is present.
@@ -61,32 +65,52 @@ impl ExtFields {
 
     /// Sets `key` to `value`, replacing an earlier value in place.
     pub fn insert(&mut self, key: impl AsRef<str>, value: impl AsRef<str>) {
-        self.insert_small(SmolStr::new(key), SmolStr::new(value));
-    }
-
-    fn insert_small(&mut self, key: SmolStr, value: SmolStr) {
-        match self.entries.iter_mut().rev().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.entries.push((key, value)),
-        }
+        let key = key.as_ref();
+        let start = self.push_key(key);
+        self.text.push_str(value.as_ref());
+        self.end_field(start, key.len());
     }
 
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        let index = self.entries.iter().rposition(|(k, _)| k == key)?;
-        Some(self.entries.remove(index).1.into())
+        let index = self.position(key)?;
+        let value = self.value_at(index).to_owned();
+        self.fields.remove(index);
+        Some(value)
     }
 
     /// Fields in insertion order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.fields
+            .iter()
+            .map(|&[key, value, end]| (self.slice(key, value), self.slice(value, end)))
     }
 
     /// Decoder insert, without a duplicate check (a quadratic scan on the
     /// hottest path): a repeated key stays twice and [`get`](Self::get)
     /// reads the last value, like a Java `HashMap` fed by a JSON parser.
-    pub(crate) fn push_decoded(&mut self, key: SmolStr, value: SmolStr) {
-        self.entries.push((key, value));
+    pub(crate) fn push_decoded(&mut self, key: &str, value: &str) {
+        let start = self.text.len();
+        self.text.push_str(key);
+        self.text.push_str(value);
+        self.fields.push(offsets(start, key.len(), self.text.len()));
+    }
+
+    /// [`push_decoded`](Self::push_decoded) for a decoder that writes the
+    /// value itself (unescaping it straight into place): `write` appends
+    /// it to the string it is given, or returns `false` to drop the field.
+    pub(crate) fn push_decoded_with(
+        &mut self,
+        key: &str,
+        write: impl FnOnce(&mut String) -> Result<bool>,
+    ) -> Result<()> {
+        let start = self.push_key(key);
+        if write(&mut self.text)? {
+            self.fields.push(offsets(start, key.len(), self.text.len()));
+        } else {
+            self.text.truncate(start);
+        }
+        Ok(())
     }
 
     /// Reads and parses field `name` (see [`FieldValue`]).
@@ -97,6 +121,62 @@ impl ExtFields {
     /// Writes `value` under `name` in its wire (string) form.
     pub fn write<T: FieldValue>(&mut self, name: &'static str, value: &T) {
         value.write_field(self, name);
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        let text = self.text.as_bytes();
+        self.fields
+            .iter()
+            .rposition(|&[start, value, _]| text[start as usize..value as usize] == *key.as_bytes())
+    }
+
+    fn value_at(&self, index: usize) -> &str {
+        let [_, value, end] = self.fields[index];
+        self.slice(value, end)
+    }
+
+    fn slice(&self, from: u32, to: u32) -> &str {
+        &self.text[from as usize..to as usize]
+    }
+
+    /// Appends `key` as the start of a field whose value the caller
+    /// appends next; returns where the field starts.
+    fn push_key(&mut self, key: &str) -> usize {
+        let start = self.text.len();
+        self.text.push_str(key);
+        start
+    }
+
+    /// Records the field that starts at `start` and ends at the text's end:
+    /// in place of an earlier field of the same key, or as a new one.
+    fn end_field(&mut self, start: usize, key_len: usize) {
+        let field = offsets(start, key_len, self.text.len());
+        let key = &self.text[start..start + key_len];
+        match self.position(key) {
+            Some(index) => self.fields[index] = field,
+            None => self.fields.push(field),
+        }
+    }
+}
+
+/// A field's offsets. Every offset is below the length of a decoded frame
+/// or of a header built in memory, both far below 4 GiB.
+fn offsets(start: usize, key_len: usize, end: usize) -> [u32; 3] {
+    let at = |n: usize| u32::try_from(n).expect("extFields text under 4 GiB");
+    [at(start), at(start + key_len), at(end)]
+}
+
+impl PartialEq for ExtFields {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for ExtFields {}
+
+impl fmt::Debug for ExtFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -172,13 +252,35 @@ macro_rules! int_field {
                 raw.trim().parse().map_err(|_| bad(name, $kind, raw))
             }
             fn write_field(&self, ext: &mut ExtFields, name: &'static str) {
-                ext.insert_small(SmolStr::new_static(name), self.to_smolstr());
+                let start = ext.push_key(name);
+                push_decimal(&mut ext.text, i64::from(*self));
+                ext.end_field(start, name.len());
             }
         }
     )*};
 }
 
 int_field!(i32 => "a 32-bit integer", i64 => "a 64-bit integer");
+
+/// Appends `n` in decimal (what `to_string` writes, without its
+/// formatting machinery: responses write several integers each).
+fn push_decimal(out: &mut String, n: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+}
 
 impl<T: FieldValue> FieldValue for Option<T> {
     fn read_field(raw: Option<&str>, name: &'static str) -> Result<Self> {
@@ -256,6 +358,27 @@ mod tests {
             e.read::<Option<i64>>("bad"),
             Err(ProtoError::Invalid { what: "bad", .. })
         ));
+    }
+
+    #[test]
+    fn replacing_a_value_keeps_the_others_and_compares_by_content() {
+        let mut e = ext(&[("key", "short"), ("other", "x")]);
+        e.insert("key", "a much longer value than before");
+        e.insert("key", "");
+        assert_eq!(e, ext(&[("key", ""), ("other", "x")]));
+        assert_eq!(format!("{e:?}"), r#"{"key": "", "other": "x"}"#);
+    }
+
+    #[test]
+    fn integers_are_written_in_decimal() {
+        for n in [0, 7, -1, 10, -10, i64::MAX, i64::MIN, 1_700_000_000_123] {
+            let mut e = ExtFields::new();
+            e.write("n", &n);
+            assert_eq!(e.get("n"), Some(n.to_string().as_str()));
+        }
+        let mut e = ExtFields::new();
+        e.write("n", &i32::MIN);
+        assert_eq!(e.get("n"), Some("-2147483648"));
     }
 
     #[test]

@@ -4,7 +4,6 @@
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
-use smol_str::{SmolStr, ToSmolStr};
 
 use crate::codes::LanguageCode;
 use crate::command::RemotingCommand;
@@ -191,7 +190,7 @@ impl Visitor<'_> for LanguageVisitor {
 
 /// A scalar as text: strings as is, numbers in decimal, booleans as
 /// `true`/`false`; `null` is `None`.
-struct ScalarText(Option<SmolStr>);
+struct ScalarText(Option<String>);
 
 impl<'de> Deserialize<'de> for ScalarText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
@@ -209,27 +208,27 @@ impl Visitor<'_> for ScalarTextVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<ScalarText, E> {
-        Ok(ScalarText(Some(SmolStr::new(v))))
+        Ok(ScalarText(Some(v.to_owned())))
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<ScalarText, E> {
-        Ok(ScalarText(Some(SmolStr::from(v))))
+        Ok(ScalarText(Some(v)))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<ScalarText, E> {
-        Ok(ScalarText(Some(v.to_smolstr())))
+        Ok(ScalarText(Some(v.to_string())))
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<ScalarText, E> {
-        Ok(ScalarText(Some(v.to_smolstr())))
+        Ok(ScalarText(Some(v.to_string())))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<ScalarText, E> {
-        Ok(ScalarText(Some(v.to_smolstr())))
+        Ok(ScalarText(Some(v.to_string())))
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<ScalarText, E> {
-        Ok(ScalarText(Some(SmolStr::new_static(if v {
+        Ok(ScalarText(Some(String::from(if v {
             "true"
         } else {
             "false"
@@ -265,7 +264,7 @@ impl<'de> Visitor<'de> for ExtVisitor {
         let mut ext = ExtFields::with_capacity(map.size_hint().unwrap_or(TYPICAL_FIELDS).min(64));
         while let Some(key) = map.next_key::<ScalarText>()?.and_then(|k| k.0) {
             if let Some(value) = map.next_value::<ScalarText>()?.0 {
-                ext.push_decoded(key, value);
+                ext.push_decoded(&key, &value);
             }
         }
         Ok(ExtDe(ext))
