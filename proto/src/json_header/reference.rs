@@ -50,9 +50,7 @@ impl<'de> Visitor<'de> for HeaderVisitor {
                 HeaderKey::Opaque => cmd.opaque = map.next_value::<LenientI32>()?.0,
                 HeaderKey::Version => cmd.version = map.next_value::<LenientI32>()?.0,
                 HeaderKey::Language => cmd.language = map.next_value::<Language>()?.0,
-                HeaderKey::Remark => {
-                    cmd.remark = map.next_value::<ScalarText>()?.0.map(String::from)
-                }
+                HeaderKey::Remark => cmd.remark = map.next_value::<ScalarText>()?.0,
                 HeaderKey::ExtFields => {
                     if let Some(ext) = map.next_value::<Option<ExtDe>>()? {
                         cmd.force_ext_fields = ext.0.is_empty();
