@@ -105,11 +105,19 @@ impl ExtFields {
         write: impl FnOnce(&mut String) -> Result<bool>,
     ) -> Result<()> {
         let start = self.push_key(key);
-        if write(&mut self.text)? {
-            self.fields.push(offsets(start, key.len(), self.text.len()));
-        } else {
+        if !write(&mut self.text)? {
             self.text.truncate(start);
+            return Ok(());
         }
+        // Only a JSON number can decode longer than it is written (1e308
+        // becomes 309 digits): a cap keeps a hostile header's memory bounded.
+        if self.text.len() > MAX_DECODED_BYTES {
+            return Err(ProtoError::invalid(
+                "extFields",
+                format!("more than {MAX_DECODED_BYTES} bytes once decoded"),
+            ));
+        }
+        self.fields.push(offsets(start, key.len(), self.text.len()));
         Ok(())
     }
 
@@ -158,6 +166,9 @@ impl ExtFields {
         }
     }
 }
+
+/// Most text a decoded header's fields may hold: that of the largest header.
+const MAX_DECODED_BYTES: usize = crate::frame::MAX_HEADER_BYTES;
 
 /// A field's offsets. Every offset is below the length of a decoded frame
 /// or of a header built in memory, both far below 4 GiB.

@@ -681,6 +681,14 @@ mod tests {
     }
 
     #[test]
+    fn a_header_of_numbers_that_decode_long_is_refused() {
+        let members: Vec<_> = (0..60_000).map(|i| format!("\"{i}\":1e308")).collect();
+        let text = format!("{{\"code\":10,\"extFields\":{{{}}}}}", members.join(","));
+        let err = decode_json_header(text.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("once decoded"), "{err}");
+    }
+
+    #[test]
     fn rejects_garbage() {
         let cases = [
             "",
