@@ -264,7 +264,7 @@ macro_rules! int_field {
             }
             fn write_field(&self, ext: &mut ExtFields, name: &'static str) {
                 let start = ext.push_key(name);
-                push_decimal(&mut ext.text, i64::from(*self));
+                ext.text.push_str(crate::json::decimal(i64::from(*self), &mut [0; 20]));
                 ext.end_field(start, name.len());
             }
         }
@@ -272,26 +272,6 @@ macro_rules! int_field {
 }
 
 int_field!(i32 => "a 32-bit integer", i64 => "a 64-bit integer");
-
-/// Appends `n` in decimal (what `to_string` writes, without its
-/// formatting machinery: responses write several integers each).
-fn push_decimal(out: &mut String, n: i64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        out.push('-');
-    }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
-}
 
 impl<T: FieldValue> FieldValue for Option<T> {
     fn read_field(raw: Option<&str>, name: &'static str) -> Result<Self> {

@@ -81,7 +81,12 @@ fn write_unicode_escape<B: BufMut>(out: &mut B, unit: u16) {
 
 /// Appends the decimal form of `v`.
 pub fn write_i64<B: BufMut>(out: &mut B, v: i64) {
-    let mut buf = [0u8; 20];
+    out.put_slice(decimal(v, &mut [0; 20]).as_bytes());
+}
+
+/// The decimal form of `v` (what `to_string` gives, without its formatting
+/// machinery), written at the end of `buf`: 20 bytes hold any `i64`.
+pub(crate) fn decimal(v: i64, buf: &mut [u8; 20]) -> &str {
     let mut pos = buf.len();
     let mut n = v.unsigned_abs();
     loop {
@@ -93,9 +98,10 @@ pub fn write_i64<B: BufMut>(out: &mut B, v: i64) {
         }
     }
     if v < 0 {
-        out.put_u8(b'-');
+        pos -= 1;
+        buf[pos] = b'-';
     }
-    out.put_slice(&buf[pos..]);
+    std::str::from_utf8(&buf[pos..]).expect("ASCII digits")
 }
 
 /// Appends `"key":` (key is trusted ASCII, no escaping).
