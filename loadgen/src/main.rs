@@ -145,6 +145,12 @@ fn run(o: Options) -> Result<String, String> {
     Ok(report)
 }
 
+/// The broker's allocator (see the workspace's `Cargo.toml`): measured
+/// against it, the load generator should not spend the shared cores in
+/// the system allocator either.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // clap prints help and version (exit 0) and usage errors (exit 2).
     let matches = args::command().get_matches();
