@@ -374,7 +374,6 @@ async fn read_loop<H: Handler>(
         loop {
             match decode_frame_buf(&mut buf, conn.inner.max_frame_bytes) {
                 Ok(Some(cmd)) => {
-                    last_frame = std::time::Instant::now();
                     dispatched = true;
                     dispatch(&conn, &handler, &permits, cmd).await
                 }
@@ -391,6 +390,7 @@ async fn read_loop<H: Handler>(
         // peer, waiting for them, would stop sending: the two sides then
         // take turns instead of working at once.
         if dispatched {
+            last_frame = std::time::Instant::now();
             futures_lite::future::yield_now().await;
         }
         // Racing the read with the close signal (a closed connection stops
