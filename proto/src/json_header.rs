@@ -304,22 +304,18 @@ impl<'a> Parser<'a> {
     /// A string at the cursor (which is on its opening quote), borrowed
     /// unless it holds escapes.
     fn string(&mut self) -> Result<Cow<'a, str>> {
+        let quote = self.i;
         self.i += 1;
         let start = self.i;
         self.plain_run();
         if self.string_stop()? == b'"' {
             return Ok(Cow::Borrowed(&self.s[start..self.i - 1]));
         }
-        let mut out = String::from(&self.s[start..self.i - 1]);
-        loop {
-            self.escape(&mut out)?;
-            let run = self.i;
-            self.plain_run();
-            out.push_str(&self.s[run..self.i]);
-            if self.string_stop()? == b'"' {
-                return Ok(Cow::Owned(out));
-            }
-        }
+        // Escaped (rare outside values): read it again, unescaping.
+        self.i = quote;
+        let mut out = String::new();
+        self.string_into(&mut out)?;
+        Ok(Cow::Owned(out))
     }
 
     /// A string at the cursor (on its opening quote), appended to `out`
