@@ -346,10 +346,7 @@ impl<'a> Parser<'a> {
             }
             self.i += 8;
         }
-        while b
-            .get(self.i)
-            .is_some_and(|&c| c >= 0x20 && c != b'"' && c != b'\\')
-        {
+        while b.get(self.i).is_some_and(|&c| !ends_plain_run(c)) {
             self.i += 1;
         }
     }
@@ -472,10 +469,16 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// The high bit of each byte of `word` (little-endian) that ends a plain
-/// run: a quote, a backslash or a control character. Only the lowest set
-/// bit is exact (a borrow can flag bytes above a real stop), which is all
-/// a scan for the first stop needs.
+/// A byte a string cannot hold as it is: a quote, a backslash or a
+/// control character.
+fn ends_plain_run(c: u8) -> bool {
+    c < 0x20 || c == b'"' || c == b'\\'
+}
+
+/// The high bit of each byte of `word` (little-endian) that
+/// [ends a plain run](ends_plain_run). Only the lowest set bit is exact (a
+/// borrow can flag bytes above a real stop), which is all a scan for the
+/// first stop needs.
 fn string_stops(word: u64) -> u64 {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
@@ -702,7 +705,7 @@ mod tests {
             if stop < 8 {
                 bytes[stop] = [b'"', b'\\', 0x1f][kind as usize];
             }
-            let first = bytes.iter().position(|&c| c < 0x20 || c == b'"' || c == b'\\');
+            let first = bytes.iter().position(|&c| ends_plain_run(c));
             let stops = string_stops(u64::from_le_bytes(bytes));
             prop_assert_eq!((stops != 0).then(|| stops.trailing_zeros() as usize / 8), first);
         }
