@@ -14,6 +14,12 @@ use bytes::BufMut;
 
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
+/// A byte a JSON string cannot hold as it is: a quote, a backslash or a
+/// control character. (Branch-free, so a scan over many bytes vectorises.)
+pub(crate) fn must_escape(c: u8) -> bool {
+    (c < 0x20) | (c == b'"') | (c == b'\\')
+}
+
 /// Appends `s` as a JSON string literal (with the quotes).
 pub fn write_str<B: BufMut>(out: &mut B, s: &str, ascii_only: bool) {
     out.put_u8(b'"');
@@ -22,7 +28,7 @@ pub fn write_str<B: BufMut>(out: &mut B, s: &str, ascii_only: bool) {
     // exit (the compiler vectorises that) and copy them whole.
     let limit = if ascii_only { 0x80 } else { 0x100 };
     let needs_escape = bytes.iter().fold(false, |any, &b| {
-        any | (b < 0x20) | (b == b'"') | (b == b'\\') | (u16::from(b) >= limit)
+        any | must_escape(b) | (u16::from(b) >= limit)
     });
     if !needs_escape {
         out.put_slice(bytes);
@@ -32,7 +38,7 @@ pub fn write_str<B: BufMut>(out: &mut B, s: &str, ascii_only: bool) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let inside_escaped_char = i < start;
-        let plain = b >= 0x20 && b != b'"' && b != b'\\' && (b < 0x80 || !ascii_only);
+        let plain = !must_escape(b) && (b < 0x80 || !ascii_only);
         if inside_escaped_char || plain {
             continue;
         }

@@ -346,7 +346,7 @@ impl<'a> Parser<'a> {
             }
             self.i += 8;
         }
-        while b.get(self.i).is_some_and(|&c| !ends_plain_run(c)) {
+        while b.get(self.i).is_some_and(|&c| !json::must_escape(c)) {
             self.i += 1;
         }
     }
@@ -469,16 +469,10 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// A byte a string cannot hold as it is: a quote, a backslash or a
-/// control character.
-fn ends_plain_run(c: u8) -> bool {
-    c < 0x20 || c == b'"' || c == b'\\'
-}
-
-/// The high bit of each byte of `word` (little-endian) that
-/// [ends a plain run](ends_plain_run). Only the lowest set bit is exact (a
-/// borrow can flag bytes above a real stop), which is all a scan for the
-/// first stop needs.
+/// The high bit of each byte of `word` (little-endian) that a string
+/// cannot hold as it is ([`json::must_escape`]). Only the lowest set bit
+/// is exact (a borrow can flag bytes above a real stop), which is all a
+/// scan for the first stop needs.
 fn string_stops(word: u64) -> u64 {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
@@ -705,7 +699,7 @@ mod tests {
             if stop < 8 {
                 bytes[stop] = [b'"', b'\\', 0x1f][kind as usize];
             }
-            let first = bytes.iter().position(|&c| ends_plain_run(c));
+            let first = bytes.iter().position(|&c| json::must_escape(c));
             let stops = string_stops(u64::from_le_bytes(bytes));
             prop_assert_eq!((stops != 0).then(|| stops.trailing_zeros() as usize / 8), first);
         }
