@@ -14,7 +14,7 @@
 //!                                      a blank filler pads each segment's end;
 //!                                      in sync mode the space past the log end
 //!                                      (and the next segment, created early)
-//!                                      is pre-allocated: zero-filled + synced
+//!                                      is pre-allocated: fallocated, zero-filled, synced
 //!   consumequeue/<topic>/<qid>/<20-digit first unit * 20>   20-byte units (§6.1)
 //!   index/<20-digit first phys>        key-index files (`index::format`)
 //! ```
@@ -27,7 +27,9 @@
 //!
 //! Invariants: a record never spans segments; every write is page aligned
 //! and the partial tail page is rewritten as it grows; log writes go out
-//! in log order, one at a time; [`store::ShardStore::durable_offset`] only
+//! in log order, one at a time, except sync mode's overlapping rounds,
+//! whose writes may complete in any order and count only as a gap-free
+//! prefix; [`store::ShardStore::durable_offset`] only
 //! advances when an fdatasync issued after the covered writes completed
 //! returns, or (sync mode, segments opened `O_DSYNC`) when the covering
 //! write itself completes; an append reported durable (sync mode, or below
@@ -36,7 +38,7 @@
 //! an answered append survives a process crash; a record appended in memory stays
 //! readable from memory until it is written (even if its write failed and
 //! poisoned the store); in sync mode a background task keeps the log
-//! zero-filled `preallocate_ahead_bytes` past the highest log write (whole
+//! allocated and zero-filled `preallocate_ahead_bytes` past the highest log write (whole
 //! aligned chunks, fdatasynced by the task), never zeroing a page a log
 //! write covered or covers (overlapping log writes wait for the zero write
 //! in flight), so group-commit writes flush data, not file-size

@@ -22,7 +22,7 @@ const DIR_ENV: &str = "BOLIDE_KILL9_DIR";
 const MODE_ENV: &str = "BOLIDE_KILL9_MODE";
 const TOPIC: &str = "K9";
 const QUEUES: u32 = 4;
-const APPENDERS: u32 = 8;
+const APPENDERS: u32 = 16;
 /// Acknowledgements to see before each kill: three lives of one store.
 const ACKS_BEFORE_KILLS: [usize; 3] = [150, 400, 250];
 
@@ -32,9 +32,9 @@ fn config(mode: FlushMode) -> StoreConfig {
         // Async mode: keep a long unwritten, unsynced tail at the kill.
         flush_interval_ms: 60_000,
         flush_trigger_bytes: 1 << 30,
-        // Sync mode: small buffers, so a round overlaps another in flight
-        // once 1 KiB waits (a sixteenth of a buffer): several writes are in
-        // flight at the kill.
+        // Sync mode: small buffers, several per round, and a round
+        // overlaps another in flight once a page waits: several writes are
+        // in flight at the kill.
         write_buffer_bytes: match mode {
             FlushMode::Sync => 16 << 10,
             _ => 256 << 10,

@@ -109,6 +109,7 @@ async fn conformance<S: Storage>(s: S, root: &Path) {
     );
 
     writes_in_flight_at_once(&s, &dir).await;
+    allocation_grows_with_zeros(&s, &dir).await;
     s.remove_dir_all(&root.join("d")).await.unwrap();
     assert!(!s.exists(&dir).await.unwrap());
     let usage = s.disk_usage(root).unwrap();
@@ -131,6 +132,30 @@ async fn writes_in_flight_at_once<S: Storage>(s: &S, dir: &Path) {
         let got = f.read_at(i as u64 * a as u64, a).await.unwrap();
         assert!(got.iter().all(|b| *b == i + 1), "page {i}");
     }
+}
+
+/// Allocation grows a file with zeros, keeps what it held, never shrinks
+/// it, and the allocated space takes writes like any other.
+async fn allocation_grows_with_zeros<S: Storage>(s: &S, dir: &Path) {
+    let a = s.alignment() as u64;
+    let f = s.open(&dir.join("allocated"), true).await.unwrap();
+    f.write_at(filled(s, a as usize, 3), 0).await.unwrap();
+    f.allocate(4 * a).await.unwrap();
+    assert_eq!(f.size().await.unwrap(), 4 * a);
+    assert!(f
+        .read_at(0, a as usize)
+        .await
+        .unwrap()
+        .iter()
+        .all(|b| *b == 3));
+    let rest = f.read_at(a, 3 * a as usize).await.unwrap();
+    assert!(rest.len() == 3 * a as usize && rest.iter().all(|b| *b == 0));
+    f.allocate(a).await.unwrap();
+    assert_eq!(f.size().await.unwrap(), 4 * a, "allocation never shrinks");
+    f.write_at(filled(s, a as usize, 8), 2 * a).await.unwrap();
+    f.sync().await.unwrap();
+    assert_eq!(f.size().await.unwrap(), 4 * a);
+    assert_eq!(&f.read_at(2 * a, 2).await.unwrap()[..], &[8, 8]);
 }
 
 /// A mapped tail is zero-filled when new, and a second mapping (the next
@@ -240,6 +265,38 @@ fn mem_faults_fail_writes_syncs_and_full_disk() {
         });
         f.write_at(filled(&s, 4096, 3), 0).await.unwrap();
         assert!(f.write_at(filled(&s, 4096, 3), 0).await.is_err());
+    });
+}
+
+/// Allocation fails only for want of space; synced, it survives a crash;
+/// unsynced, the file keeps its old size or gets the new one, zeros.
+#[test]
+fn mem_allocation_is_refused_only_when_full_and_survives_once_synced() {
+    run(|| async {
+        let s = MemStorage::new(8 * 4096);
+        let root = Path::new("/m");
+        s.create_dir_all(root).await.unwrap();
+        let path = root.join("f");
+        let f = s.open(&path, true).await.unwrap();
+        s.set_faults(|x| x.fail_writes = true);
+        f.allocate(4 * 4096).await.unwrap();
+        s.set_faults(|x| x.fail_writes = false);
+        let full = f.allocate(9 * 4096).await.unwrap_err();
+        assert_eq!(full.raw_os_error(), Some(libc::ENOSPC));
+        assert_eq!(
+            f.size().await.unwrap(),
+            4 * 4096,
+            "a refused allocation changes nothing"
+        );
+        for seed in 0..32 {
+            let len = s.crash(seed).file_bytes(&path).unwrap().len();
+            assert!(len == 0 || len == 4 * 4096, "seed {seed}: {len}");
+        }
+        f.sync().await.unwrap();
+        for seed in 0..8 {
+            let bytes = s.crash(seed).file_bytes(&path).unwrap();
+            assert_eq!(bytes, vec![0; 4 * 4096], "seed {seed}");
+        }
     });
 }
 

@@ -340,6 +340,11 @@ impl StorageFile for DmaStorageFile {
     async fn truncate(&self, len: u64) -> io::Result<()> {
         self.file.truncate(len).await.map_err(to_io)
     }
+
+    /// `fallocate` mode 0: unwritten extents, the size grows.
+    async fn allocate(&self, len: u64) -> io::Result<()> {
+        self.file.pre_allocate(len, false).await.map_err(to_io)
+    }
 }
 
 #[cfg(test)]

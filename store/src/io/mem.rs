@@ -83,6 +83,8 @@ enum Op {
         through: bool,
     },
     Truncate(u64),
+    /// Grows the file to at least this length.
+    Allocate(u64),
 }
 
 #[derive(Debug, Default, Clone)]
@@ -300,6 +302,7 @@ fn surviving_image(data: &FileData, rng: &mut SplitMix) -> Vec<u8> {
             ) => apply_write(&mut image, *pos, data),
             (_, 0..=2) => {} // lost
             (Op::Truncate(len), _) => image.resize(*len as usize, 0),
+            (Op::Allocate(len), _) => grow(&mut image, *len),
             (Op::Write { pos, data, .. }, 3..=5) => apply_torn(&mut image, *pos, data, rng),
             (Op::Write { pos, data, .. }, _) => apply_write(&mut image, *pos, data),
         }
@@ -308,11 +311,15 @@ fn surviving_image(data: &FileData, rng: &mut SplitMix) -> Vec<u8> {
 }
 
 fn apply_write(image: &mut Vec<u8>, pos: u64, data: &[u8]) {
+    grow(image, pos + data.len() as u64);
     let pos = pos as usize;
-    if image.len() < pos + data.len() {
-        image.resize(pos + data.len(), 0);
-    }
     image[pos..pos + data.len()].copy_from_slice(data);
+}
+
+fn grow(image: &mut Vec<u8>, len: u64) {
+    if image.len() < len as usize {
+        image.resize(len as usize, 0);
+    }
 }
 
 fn apply_torn(image: &mut Vec<u8>, pos: u64, data: &[u8], rng: &mut SplitMix) {
@@ -623,6 +630,24 @@ impl StorageFile for MemFile {
         let mut data = self.data.borrow_mut();
         data.current.resize(len as usize, 0);
         data.unsynced.push(Op::Truncate(len));
+        Ok(())
+    }
+
+    /// Fails only for want of space (`ENOSPC`, as fallocate does); the
+    /// injected write failures are the device's, which allocation does
+    /// not reach.
+    async fn allocate(&self, len: u64) -> io::Result<()> {
+        let growth = len.saturating_sub(self.data.borrow().current.len() as u64);
+        {
+            let fs = self.fs.borrow();
+            let full = fs.used_bytes() + growth > fs.faults.capacity_bytes;
+            if growth > 0 && (fs.faults.no_space || full) {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+        }
+        let mut data = self.data.borrow_mut();
+        grow(&mut data.current, len);
+        data.unsynced.push(Op::Allocate(len));
         Ok(())
     }
 }

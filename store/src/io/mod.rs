@@ -151,6 +151,13 @@ pub trait StorageFile: 'static {
     async fn sync(&self) -> io::Result<()>;
     async fn size(&self) -> io::Result<u64>;
     async fn truncate(&self, len: u64) -> io::Result<()>;
+    /// Reserves blocks for `[0, len)` and grows the file to at least `len`
+    /// (bytes not written read as zeros; never shrinks). Durable once
+    /// synced. Writes there then overwrite allocated blocks instead of
+    /// extending the file: on ext4 an extending `O_DIRECT` write takes the
+    /// inode lock exclusively, so io_uring cannot issue it (or any write to
+    /// the same file while it runs) inline and hands it to a worker thread.
+    async fn allocate(&self, len: u64) -> io::Result<()>;
 }
 
 /// Rounds `v` down to a multiple of `align` (a power of two).
