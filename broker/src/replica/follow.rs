@@ -21,8 +21,8 @@
 //! error also drops the connection); failures are logged at most
 //! [`crate::schedule::LOG_BURST`] times a minute. A body that does not
 //! decode is an error naming the table, and the table stays as it was.
-//! Changes only mark the tables dirty: the persister thread writes them
-//! (no fsync on an executor).
+//! Changes mark the tables dirty and ask the persister thread for a pass
+//! at once (no fsync on an executor).
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -256,6 +256,10 @@ impl Follower {
         (self.failing, self.followed) = (false, true);
         if !changed.is_empty() {
             tracing::debug!(%master, changed = ?changed, "metadata copied from the master");
+            // Written now, not at the persister's next tick, as RocketMQ's
+            // SlaveSynchronize persists each table it copied: a slave
+            // restarted soon after still serves what it had copied.
+            self.shared.request_flush();
         }
     }
 
