@@ -519,8 +519,11 @@ fn push_consumer_reads_from_the_slave_while_the_master_is_down() {
     let slave = cluster.slave_addr();
     let copied = || max_offsets(slave, topic, 4).iter().sum::<i64>() == n as i64;
     assert!(eventually(WAIT, copied), "the slave copies every message");
-    cluster.stop_master();
     let ns = cluster.namesrv_addr();
+    // The log streams at once, the topic's config at the next metadata
+    // round: a slave serves (and routes) only topics it knows.
+    assert!(eventually(WAIT, || knows_topic(slave, topic)));
+    cluster.stop_master();
     assert!(eventually(WAIT, || !route_has_master(ns, topic)));
     let got = inbox();
     let consumer = recording_consumer(&cluster, "g-slave", topic, "*", &got);

@@ -283,6 +283,19 @@ pub fn route_has_master(namesrv: SocketAddr, topic: &str) -> bool {
     })
 }
 
+/// Whether the broker at `broker` holds `topic`'s config (a slave: has
+/// copied it from its master).
+pub fn knows_topic(broker: SocketAddr, topic: &str) -> bool {
+    let quoted = format!("\"{topic}\"");
+    run(move || async move {
+        let conn = connect(broker).await;
+        let request = RemotingCommand::request(req::GET_ALL_TOPIC_CONFIG);
+        let response = conn.invoke(request, TIMEOUT).await.expect("topic configs");
+        conn.close();
+        response.code == rsp::SUCCESS && String::from_utf8_lossy(&response.body).contains(&quoted)
+    })
+}
+
 /// Polls `cond` every 20 ms until it holds or `timeout` passes.
 pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
