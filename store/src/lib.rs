@@ -38,10 +38,10 @@
 //! an answered append survives a process crash; a record appended in memory stays
 //! readable from memory until it is written (even if its write failed and
 //! poisoned the store); in sync mode a background task keeps the log
-//! allocated and zero-filled `preallocate_ahead_bytes` past the highest log write (whole
-//! aligned chunks, fdatasynced by the task), never zeroing a page a log
-//! write covered or covers (overlapping log writes wait for the zero write
-//! in flight), so group-commit writes flush data, not file-size
+//! allocated and zero-filled `preallocate_ahead_bytes` past the highest
+//! log write (whole aligned chunks, fdatasynced by the task), never
+//! zeroing a page a log write covered or covers (overlapping log writes
+//! wait for the zero write in flight), so group-commit writes flush data, not file-size
 //! metadata; zeroes past the last valid record read as an invalid record
 //! head, so recovery treats them as the end of the log and truncates them
 //! (pre-created segments past the end are deleted); consume-queue unit *i* of a queue points at the

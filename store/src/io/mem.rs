@@ -376,8 +376,13 @@ impl MemFs {
             }
             *left -= 1;
         }
-        let used = self.used_bytes();
-        if growth > 0 && (self.faults.no_space || used + growth > self.faults.capacity_bytes) {
+        self.check_space(growth)
+    }
+
+    /// `ENOSPC` when a file may not grow by `growth` bytes.
+    fn check_space(&self, growth: u64) -> io::Result<()> {
+        let full = self.used_bytes() + growth > self.faults.capacity_bytes;
+        if growth > 0 && (self.faults.no_space || full) {
             return Err(io::Error::from_raw_os_error(libc::ENOSPC));
         }
         Ok(())
@@ -638,13 +643,7 @@ impl StorageFile for MemFile {
     /// not reach.
     async fn allocate(&self, len: u64) -> io::Result<()> {
         let growth = len.saturating_sub(self.data.borrow().current.len() as u64);
-        {
-            let fs = self.fs.borrow();
-            let full = fs.used_bytes() + growth > fs.faults.capacity_bytes;
-            if growth > 0 && (fs.faults.no_space || full) {
-                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
-            }
-        }
+        self.fs.borrow().check_space(growth)?;
         let mut data = self.data.borrow_mut();
         grow(&mut data.current, len);
         data.unsynced.push(Op::Allocate(len));
