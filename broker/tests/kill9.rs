@@ -59,7 +59,10 @@ fn write_role_config(
 }
 
 fn body(sender: usize, seq: usize) -> Vec<u8> {
-    format!("sender-{sender}-seq-{seq}").into_bytes()
+    // About 600 bytes: the sends of eight senders waiting at once fill more
+    // than a page, so sync mode starts rounds beside one another.
+    let label = format!("sender-{sender}-seq-{seq}|");
+    label.repeat(600 / label.len() + 1).into_bytes()
 }
 
 /// Acknowledged sends: (queue, queue offset) → body.
@@ -250,9 +253,13 @@ fn try_consume_all_as(addr: std::net::SocketAddr, group: &'static str) -> Option
     rx.recv().unwrap()
 }
 
+/// Sync mode keeps several rounds' writes in flight per shard (a round
+/// starts beside the others once a page of sends waits): kills at
+/// different points, each followed by recovery and more sends, lose
+/// nothing acknowledged.
 #[test]
-fn acknowledged_sync_sends_survive_kill_9() {
-    kill_9_rounds("flush_mode = \"sync\"\n", &[ACKS_BEFORE_KILL]);
+fn acknowledged_sync_sends_survive_repeated_kill_9() {
+    kill_9_rounds("flush_mode = \"sync\"\n", &[ACKS_BEFORE_KILL, 1500, 700]);
 }
 
 /// The default mode answers before the disk write; its unwritten tail

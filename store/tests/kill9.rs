@@ -23,8 +23,8 @@ const MODE_ENV: &str = "BOLIDE_KILL9_MODE";
 const TOPIC: &str = "K9";
 const QUEUES: u32 = 4;
 const APPENDERS: u32 = 16;
-/// Acknowledgements to see before each kill: three lives of one store.
-const ACKS_BEFORE_KILLS: [usize; 3] = [150, 400, 250];
+/// Acknowledgements to see before each kill: five lives of one store.
+const ACKS_BEFORE_KILLS: [usize; 5] = [150, 400, 250, 600, 100];
 
 fn config(mode: FlushMode) -> StoreConfig {
     StoreConfig {
