@@ -59,8 +59,9 @@ fn write_role_config(
 }
 
 fn body(sender: usize, seq: usize) -> Vec<u8> {
-    // About 600 bytes: the sends of eight senders waiting at once fill more
-    // than a page, so sync mode starts rounds beside one another.
+    // About 600 bytes: the sends of eight senders waiting at once can fill
+    // more than a page, which lets sync mode start rounds beside one
+    // another.
     let label = format!("sender-{sender}-seq-{seq}|");
     label.repeat(600 / label.len() + 1).into_bytes()
 }
