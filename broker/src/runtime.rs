@@ -40,6 +40,9 @@ use crate::shard::mesh::{MeshSend, Unreachable};
 use crate::shard::{Mesh, Parcel, Shard, MESH_CHANNEL_CAPACITY};
 use crate::shared::BrokerShared;
 
+mod spin;
+use spin::{Beating, Pulse};
+
 /// The shard the runtime runs: over real files.
 pub type LiveShard = Shard<DmaStorage>;
 
@@ -69,11 +72,12 @@ impl Mesh<LiveParcel> for ThreadMesh {
 
 /// Serves what one peer sends this shard until its channel closes; each
 /// request runs in a task of its own.
-async fn serve_peer(shard: Weak<LiveShard>, rx: ConnectedReceiver<LiveParcel>) {
+async fn serve_peer(shard: Weak<LiveShard>, rx: ConnectedReceiver<LiveParcel>, pulse: Rc<Pulse>) {
     while let Some(parcel) = rx.recv().await {
         let Some(shard) = shard.upgrade() else {
             return;
         };
+        pulse.beat();
         for envelope in parcel {
             if let Some(work) = shard.receive(envelope) {
                 glommio::spawn_local(work).detach();
@@ -189,14 +193,12 @@ pub fn start(config: BrokerConfig) -> Result<BrokerHandle, String> {
 type Ready = mpsc::Sender<Result<(), String>>;
 
 /// Where shard `k`'s thread runs: pinned to one of the CPUs this process
-/// may use (the `k`-th, round robin), as thread-per-core means; and glommio
-/// spins before parking (`broker.spin_before_park_us`) only on an executor
-/// bound to CPUs: on an unbound one the setting does nothing.
+/// may use (the `k`-th, round robin), as thread-per-core means.
 fn shard_placement(k: usize) -> glommio::Placement {
     match cpu_for_shard(k, &rt::allowed_cpus()) {
         Some(cpu) => glommio::Placement::Fixed(cpu),
         None => {
-            tracing::warn!("this process's CPUs are unknown; shards are not pinned and sleep when idle without spinning");
+            tracing::warn!("this process's CPUs are unknown; shards are not pinned");
             glommio::Placement::Unbound
         }
     }
@@ -216,9 +218,9 @@ fn run_shard_thread(
     stop: Arc<AtomicBool>,
     ready: Ready,
 ) -> bool {
-    let spin = Duration::from_micros(shared.config.broker.spin_before_park_us);
+    let spin_window = Duration::from_micros(shared.config.broker.spin_before_park_us);
     let executor = match glommio::LocalExecutorBuilder::new(shard_placement(k))
-        .spin_before_park(spin)
+        .spin_before_park(spin::GLOMMIO_SPIN.min(spin_window))
         .io_memory(shared.config.store_config().io_memory_bytes())
         .make()
     {
@@ -229,10 +231,13 @@ fn run_shard_thread(
         }
     };
     executor.run(async move {
-        let Some((shard, listeners, registrar)) = start_shard(shared, clock, mesh, &ready).await
+        let pulse = Rc::new(Pulse::default());
+        let Some((shard, listeners, registrar)) =
+            start_shard(shared, clock, mesh, pulse.clone(), &ready).await
         else {
             return false;
         };
+        spawn_spinner(pulse.clone(), spin_window);
         let _ = ready.send(Ok(()));
         let mut stoppers = Vec::new();
         let mut accepts = Vec::new();
@@ -241,7 +246,15 @@ fn run_shard_thread(
             stoppers.push(stop_tx);
             let shard = shard.clone();
             accepts.push(match serves {
-                Serves::Clients => glommio::spawn_local(accept_loop(shard, listener, stop_rx)),
+                Serves::Clients => {
+                    let handler = Rc::new(Beating {
+                        handler: Rc::new(BrokerHandler {
+                            shard: shard.clone(),
+                        }),
+                        pulse: pulse.clone(),
+                    });
+                    glommio::spawn_local(accept_loop(shard, handler, listener, stop_rx))
+                }
                 Serves::Slaves => {
                     glommio::spawn_local(master::accept_loop(shard, listener, stop_rx))
                 }
@@ -260,10 +273,28 @@ fn run_shard_thread(
     })
 }
 
+/// Runs the polite spinner (see [`spin`]) in a task queue of its own with
+/// the least share, so under load it gets the executor only when nothing
+/// else wants it.
+fn spawn_spinner(pulse: Rc<Pulse>, window: Duration) {
+    let queue = glommio::executor().create_task_queue(
+        glommio::Shares::Static(1),
+        glommio::Latency::NotImportant,
+        "spin",
+    );
+    match glommio::spawn_local_into(spin::spin(pulse, window), queue) {
+        Ok(task) => {
+            task.detach();
+        }
+        Err(e) => tracing::warn!(error = %e, "no spinner: the shard sleeps when idle"),
+    }
+}
+
 async fn start_shard(
     shared: Arc<BrokerShared>,
     clock: SharedClock,
     mesh: MeshBuilder<LiveParcel, Full>,
+    pulse: Rc<Pulse>,
     ready: &Ready,
 ) -> Option<(
     Rc<LiveShard>,
@@ -319,7 +350,7 @@ async fn start_shard(
     let mesh = ThreadMesh(senders);
     let shard = Shard::new(id, shared, store, store_host, mesh, clock, replica);
     for (_, rx) in receivers.streams() {
-        glommio::spawn_local(serve_peer(Rc::downgrade(&shard), rx)).detach();
+        glommio::spawn_local(serve_peer(Rc::downgrade(&shard), rx, pulse.clone())).detach();
     }
     let registrar = (id.0 == 0).then(|| spawn_housekeeping(&shard));
     crate::schedule::spawn_schedulers(&shard);
@@ -404,10 +435,12 @@ fn bind_listeners(
 
 /// Accepts connections until `stopped` closes; the listener is dropped
 /// (closed) on return.
-async fn accept_loop(shard: Rc<LiveShard>, listener: TcpListener, stopped: LocalReceiver<()>) {
-    let handler = Rc::new(BrokerHandler {
-        shard: shard.clone(),
-    });
+async fn accept_loop(
+    shard: Rc<LiveShard>,
+    handler: Rc<Beating<BrokerHandler<DmaStorage>>>,
+    listener: TcpListener,
+    stopped: LocalReceiver<()>,
+) {
     let b = &shard.shared.config.broker;
     let max_frame = b.max_frame_bytes;
     let idle = Duration::from_millis(b.idle_timeout_ms);
