@@ -586,17 +586,21 @@ mod tests {
         }
     }
 
-    /// JSON-ish header texts: known and unknown members with every kind of
-    /// value, escapes, odd numbers, whitespace, and sometimes a cut or a
-    /// flipped byte.
-    fn headerish() -> impl Strategy<Value = Vec<u8>> {
-        let string = prop_oneof![
+    /// JSON string literals: plain, escaped (surrogate pairs, a lone
+    /// surrogate) and multi-byte UTF-8.
+    fn json_string() -> impl Strategy<Value = String> + Clone {
+        prop_oneof![
             "[a-zA-Z0-9 _%|.:-]{0,30}",
             Just("A\\u00e9\\\"q\\n\\ud83d\\ude00/x\\/".to_owned()),
             Just("\\ud83d".to_owned()),
             Just("中文 ünï".to_owned()),
         ]
-        .prop_map(|s| format!("\"{s}\""));
+        .prop_map(|s| format!("\"{s}\""))
+    }
+
+    /// JSON scalars: strings, numbers of every width and odd form, and the
+    /// literals.
+    fn json_scalar() -> impl Strategy<Value = String> + Clone {
         let number = prop_oneof![
             any::<i32>().prop_map(|n| n.to_string()),
             any::<i64>().prop_map(|n| n.to_string()),
@@ -609,13 +613,21 @@ mod tests {
             Just("1e400".to_owned()),
             Just("99999999999999999999".to_owned()),
         ];
-        let scalar = prop_oneof![
-            string.clone(),
+        prop_oneof![
+            json_string(),
             number,
             Just("true".to_owned()),
             Just("false".to_owned()),
             Just("null".to_owned()),
-        ];
+        ]
+    }
+
+    /// JSON-ish header texts: known and unknown members with every kind of
+    /// value, escapes, odd numbers, whitespace, and sometimes a cut or a
+    /// flipped byte.
+    fn headerish() -> impl Strategy<Value = Vec<u8>> {
+        let string = json_string();
+        let scalar = json_scalar();
         let value = prop_oneof![
             4 => scalar.clone(),
             1 => proptest::collection::vec(scalar.clone(), 0..3).prop_map(|v| format!("[{}]", v.join(","))),

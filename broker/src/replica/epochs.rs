@@ -115,73 +115,18 @@ mod tests {
     fn where_slave_and_master_agree() {
         // (case, master history, master end, slave history, slave end, agreed)
         type Case<'a> = (&'a str, &'a [(u64, u64)], u64, &'a [(u64, u64)], u64, u64);
+        #[rustfmt::skip]
         let cases: &[Case] = &[
             ("fresh slave", &[(1, 0)], 900, &[], 0, 0),
             ("slave from before epochs", &[(1, 0)], 900, &[], 500, 500),
-            (
-                "same epoch, slave behind",
-                &[(1, 0)],
-                900,
-                &[(1, 0)],
-                400,
-                400,
-            ),
-            (
-                "master restarted cleanly",
-                &[(1, 0), (2, 900)],
-                1200,
-                &[(1, 0)],
-                900,
-                900,
-            ),
-            (
-                "slave already has the new epoch",
-                &[(1, 0), (2, 900)],
-                1200,
-                &[(1, 0), (2, 900)],
-                1000,
-                1000,
-            ),
-            (
-                "master lost its newest records",
-                &[(1, 0), (2, 700)],
-                800,
-                &[(1, 0)],
-                900,
-                700,
-            ),
-            (
-                "master lost everything of epoch 1",
-                &[(1, 0), (2, 0)],
-                300,
-                &[(1, 0)],
-                900,
-                0,
-            ),
-            (
-                "slave's newest epoch unknown to the master",
-                &[(1, 0), (3, 500)],
-                800,
-                &[(1, 0), (2, 600)],
-                900,
-                500,
-            ),
-            (
-                "no common history (master's data directory replaced)",
-                &[(50, 0)],
-                800,
-                &[(1, 100)],
-                900,
-                100,
-            ),
-            (
-                "master behind a slave of the same epoch",
-                &[(1, 0)],
-                300,
-                &[(1, 0)],
-                900,
-                300,
-            ),
+            ("same epoch, slave behind", &[(1, 0)], 900, &[(1, 0)], 400, 400),
+            ("master restarted cleanly", &[(1, 0), (2, 900)], 1200, &[(1, 0)], 900, 900),
+            ("slave already has the new epoch", &[(1, 0), (2, 900)], 1200, &[(1, 0), (2, 900)], 1000, 1000),
+            ("master lost its newest records", &[(1, 0), (2, 700)], 800, &[(1, 0)], 900, 700),
+            ("master lost everything of epoch 1", &[(1, 0), (2, 0)], 300, &[(1, 0)], 900, 0),
+            ("slave's newest epoch unknown to the master", &[(1, 0), (3, 500)], 800, &[(1, 0), (2, 600)], 900, 500),
+            ("no common history (master's data directory replaced)", &[(50, 0)], 800, &[(1, 100)], 900, 100),
+            ("master behind a slave of the same epoch", &[(1, 0)], 300, &[(1, 0)], 900, 300),
         ];
         for (name, m, m_end, s, s_end, want) in cases {
             assert_eq!(agreed_end(&h(m), *m_end, &h(s), *s_end), *want, "{name}");
