@@ -5,7 +5,9 @@
 //! the VIP port) with SO_REUSEPORT, so the kernel spreads connections over
 //! cores; before any shard binds, start refuses an address another process
 //! listens on. Shard 0 also registers with the NameServers, persists
-//! consumer offsets and expires silent clients.
+//! consumer offsets and expires silent clients. Client requests and peer
+//! parcels beat each shard's `spin::Pulse`, which keeps it awake a moment
+//! without holding its CPU from others.
 //!
 //! Shutdown: accept loops stop, shard 0 unregisters and persists offsets,
 //! every store closes with a clean checkpoint.
