@@ -45,7 +45,8 @@ pub struct BrokerSection {
     pub max_message_bytes: usize,
     pub max_frame_bytes: usize,
     pub max_long_poll_ms: u64,
-    /// How long an idle shard stays awake after its last request, us,
+    /// How long an idle shard stays awake after its last request, us (and
+    /// while sync-mode sends wait for their write),
     /// giving its CPU to any other thread that wants it meanwhile (see
     /// `runtime::spin`); 0 sleeps at once.
     pub spin_before_park_us: u64,

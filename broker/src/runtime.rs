@@ -239,7 +239,7 @@ fn run_shard_thread(
         else {
             return false;
         };
-        spawn_spinner(pulse.clone(), spin_window);
+        spawn_spinner(pulse.clone(), spin_window, Rc::downgrade(&shard));
         let _ = ready.send(Ok(()));
         let mut stoppers = Vec::new();
         let mut accepts = Vec::new();
@@ -277,14 +277,20 @@ fn run_shard_thread(
 
 /// Runs the polite spinner (see [`spin`]) in a task queue of its own with
 /// the least share, so under load it gets the executor only when nothing
-/// else wants it.
-fn spawn_spinner(pulse: Rc<Pulse>, window: Duration) {
+/// else wants it. It also keeps the shard awake while sync-mode sends wait
+/// for their round's write.
+fn spawn_spinner(pulse: Rc<Pulse>, window: Duration, shard: Weak<LiveShard>) {
+    let waiting = move || {
+        shard
+            .upgrade()
+            .is_some_and(|s| s.store().log_writes_in_flight() > 0)
+    };
     let queue = glommio::executor().create_task_queue(
         glommio::Shares::Static(1),
         glommio::Latency::NotImportant,
         "spin",
     );
-    match glommio::spawn_local_into(spin::spin(pulse, window), queue) {
+    match glommio::spawn_local_into(spin::spin(pulse, window, waiting), queue) {
         Ok(task) => {
             task.detach();
         }

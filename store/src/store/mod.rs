@@ -169,6 +169,11 @@ impl<S: Storage> ShardStore<S> {
     pub fn durable_offset(&self) -> PhysicalOffset {
         PhysicalOffset(self.flush.borrow().durable)
     }
+    /// Sync mode: log writes handed to the device and not yet completed,
+    /// which acknowledgements wait for (0 in the other modes).
+    pub fn log_writes_in_flight(&self) -> usize {
+        self.flush.borrow().writes.in_flight()
+    }
     /// Oldest physical offset still stored.
     pub fn min_log_offset(&self) -> PhysicalOffset {
         PhysicalOffset(self.log_min.get())
