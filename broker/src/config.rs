@@ -45,10 +45,10 @@ pub struct BrokerSection {
     pub max_message_bytes: usize,
     pub max_frame_bytes: usize,
     pub max_long_poll_ms: u64,
-    /// How long an idle shard stays awake after its last request, us (and
-    /// while sync-mode sends wait for their write),
-    /// giving its CPU to any other thread that wants it meanwhile (see
-    /// `runtime::spin`); 0 sleeps at once.
+    /// How long an idle shard stays awake after its last request (and
+    /// while sync-mode sends wait for their write), us, giving its CPU to
+    /// any other thread that wants it meanwhile (see `runtime::spin`); 0
+    /// sleeps at once.
     pub spin_before_park_us: u64,
     pub message_delay_level: String,
     /// Memory all shards together may hold (0: three quarters of the
