@@ -1,7 +1,8 @@
 //! Polite spinning: a shard's thread stays awake for a short window after
 //! its last request, so the next one is answered without parking and
 //! waking (an io_uring wait, a cross-CPU memory barrier, an eventfd write by
-//! whoever wakes it), yet never holds its CPU from another thread.
+//! whoever wakes it), yet without keeping a thread woken meanwhile (a
+//! client reading its reply) off the CPU.
 //!
 //! glommio's own `spin_before_park` busy-polls. Where the shards have every
 //! CPU to themselves that is fine; where clients share them, a client woken
@@ -11,6 +12,15 @@
 //! (`sched_yield`), so the woken thread runs at once (one in flight at 2
 //! shards went from 7.5-9.5k to 16-17k msg/s), while a busy shard keeps its
 //! CPU: the spinner only yields when nothing arrived since its last turn.
+//!
+//! A thread that only yields is never woken when its work arrives: yielding
+//! to a thread that computes (a CPU-bound neighbour, a load generator under
+//! full load) hands it a whole scheduler slice, milliseconds, per yield.
+//! With a `yes` beside it, one send in flight fell to 340 msg/s. So a yield
+//! that kept the CPU away for long turns the spinner into a plain busy
+//! poller, like glommio's, for a second (one in flight with a `yes` beside
+//! it: 4.0-6.0k msg/s, against 3.6-5.3k with glommio's spin).
+//!
 //! It also stays awake while sync-mode sends wait for their round's write,
 //! which outlasts the window on most disks: one sync sender went from
 //! 2.3-4.4k to 4.0-4.5k sends/s.
@@ -72,6 +82,35 @@ pub const GLOMMIO_SPIN: Duration = Duration::from_micros(10);
 /// channels (a task that merely yields would be run again at once).
 const TURN: Duration = Duration::from_micros(1);
 
+/// A yield that kept the CPU away this long went to a thread that wanted
+/// the CPU for a while (a slice), not to a client woken by a reply (tens
+/// of us).
+const LONG_YIELD: Duration = Duration::from_micros(500);
+
+/// After a long yield the spinner busy-polls, like glommio's own spin, for
+/// this long before it tries yielding again: a runnable thread that only
+/// yields is never woken when its work arrives, so yielding to a thread
+/// that computes costs a whole slice per yield.
+const RUDE_FOR: Duration = Duration::from_secs(1);
+
+/// Whether the spinner may yield: not for [`RUDE_FOR`] after a
+/// [`LONG_YIELD`].
+#[derive(Debug, Default)]
+struct Manners {
+    rude_until: Option<Instant>,
+}
+
+impl Manners {
+    fn may_yield(&self, now: Instant) -> bool {
+        self.rude_until.is_none_or(|t| now >= t)
+    }
+
+    /// A yield gave the CPU away for `took`.
+    fn yielded(&mut self, took: Duration, now: Instant) {
+        self.rude_until = (took >= LONG_YIELD).then(|| now + RUDE_FOR);
+    }
+}
+
 /// Keeps the executor awake for `window` after each beat, and for as long
 /// as `waiting` says requests wait on I/O (a sync round's write: its
 /// completion is answered at once rather than after a wake-up); sleeps
@@ -81,17 +120,20 @@ pub async fn spin(pulse: Rc<Pulse>, window: Duration, waiting: impl Fn() -> bool
     if window.is_zero() {
         return;
     }
+    let mut manners = Manners::default();
     let mut seen = pulse.beats.get();
     loop {
         seen = pulse.after(seen).await;
         let mut last = Instant::now();
         while last.elapsed() < window || waiting() {
             let beats = pulse.beats.get();
-            if beats == seen {
-                std::thread::yield_now();
-            } else {
+            if beats != seen {
                 seen = beats;
                 last = Instant::now();
+            } else if manners.may_yield(Instant::now()) {
+                let t = Instant::now();
+                std::thread::yield_now();
+                manners.yielded(t.elapsed(), Instant::now());
             }
             glommio::timer::sleep(TURN).await;
         }
@@ -152,6 +194,23 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let mut after = std::pin::pin!(pulse.after(0));
         assert_eq!(after.as_mut().poll(&mut cx), Poll::Ready(1));
+    }
+
+    #[test]
+    fn a_long_yield_stops_yielding_for_a_while() {
+        let t0 = Instant::now();
+        let mut m = Manners::default();
+        assert!(m.may_yield(t0));
+        m.yielded(Duration::from_micros(30), t0);
+        assert!(m.may_yield(t0), "a woken client ran: still polite");
+        m.yielded(LONG_YIELD, t0);
+        assert!(
+            !m.may_yield(t0 + RUDE_FOR / 2),
+            "a computing thread took it"
+        );
+        assert!(m.may_yield(t0 + RUDE_FOR), "tries again later");
+        m.yielded(Duration::from_micros(30), t0 + RUDE_FOR);
+        assert!(m.may_yield(t0 + RUDE_FOR), "and stays polite if it may");
     }
 
     /// Runs `body` on an executor beside a spinner over a fresh pulse,
