@@ -18,8 +18,8 @@
 //! full load) hands it a whole scheduler slice, milliseconds, per yield.
 //! With a `yes` beside it, one send in flight fell to 340 msg/s. So a yield
 //! that kept the CPU away for long turns the spinner into a plain busy
-//! poller, like glommio's, for a second (one in flight with a `yes` beside
-//! it: 4.0-6.0k msg/s, against 3.6-5.3k with glommio's spin).
+//! poller, like glommio's, for a while (one in flight with a `yes` beside
+//! it: 4.0-5.7k msg/s, against 3.6-5.3k with glommio's spin).
 //!
 //! It also stays awake while sync-mode sends wait for their round's write,
 //! which outlasts the window on most disks: one sync sender went from
@@ -83,15 +83,18 @@ pub const GLOMMIO_SPIN: Duration = Duration::from_micros(10);
 const TURN: Duration = Duration::from_micros(1);
 
 /// A yield that kept the CPU away this long went to a thread that wanted
-/// the CPU for a while (a slice), not to a client woken by a reply (tens
-/// of us).
-const LONG_YIELD: Duration = Duration::from_micros(500);
+/// the CPU for a whole slice, not to a client woken by a reply (tens of
+/// us). Measured on the 2-vCPU test machine: yields to a `yes` took
+/// 2.9-3.9 ms (p10-p90); the odd long yield without one, 0.9-2.6 ms, a
+/// few per 5 s.
+const LONG_YIELD: Duration = Duration::from_millis(2);
 
 /// After a long yield the spinner busy-polls, like glommio's own spin, for
 /// this long before it tries yielding again: a runnable thread that only
 /// yields is never woken when its work arrives, so yielding to a thread
-/// that computes costs a whole slice per yield.
-const RUDE_FOR: Duration = Duration::from_secs(1);
+/// that computes costs a whole slice per yield. Beside one, a retry costs
+/// a slice every 250 ms (about 1%).
+const RUDE_FOR: Duration = Duration::from_millis(250);
 
 /// Whether the spinner may yield: not for [`RUDE_FOR`] after a
 /// [`LONG_YIELD`].
