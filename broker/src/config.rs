@@ -46,9 +46,8 @@ pub struct BrokerSection {
     pub max_frame_bytes: usize,
     pub max_long_poll_ms: u64,
     /// How long an idle shard stays awake after its last request (and
-    /// while sync-mode sends wait for their write), us, giving its CPU to
-    /// any other thread that wants it meanwhile (see `runtime::spin`); 0
-    /// sleeps at once.
+    /// while sync-mode sends wait for their write), us, yielding its CPU to
+    /// a client woken meanwhile (see `runtime::spin`); 0 sleeps at once.
     pub spin_before_park_us: u64,
     pub message_delay_level: String,
     /// Memory all shards together may hold (0: three quarters of the
