@@ -128,15 +128,18 @@ pub async fn spin(pulse: Rc<Pulse>, window: Duration, waiting: impl Fn() -> bool
     loop {
         seen = pulse.after(seen).await;
         let mut last = Instant::now();
-        while last.elapsed() < window || waiting() {
+        loop {
+            let now = Instant::now();
             let beats = pulse.beats.get();
             if beats != seen {
                 seen = beats;
-                last = Instant::now();
-            } else if manners.may_yield(Instant::now()) {
-                let t = Instant::now();
+                last = now;
+            } else if now - last >= window && !waiting() {
+                break;
+            } else if manners.may_yield(now) {
                 std::thread::yield_now();
-                manners.yielded(t.elapsed(), Instant::now());
+                let back = Instant::now();
+                manners.yielded(back - now, back);
             }
             glommio::timer::sleep(TURN).await;
         }
