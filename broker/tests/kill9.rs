@@ -345,7 +345,7 @@ fn sync_master_acknowledged_sends_are_on_the_slave_after_kill_9() {
         let kill_after = 200 + (splitmix(round) % 1500) as usize;
         let master = pair.spawn_master();
         if round == 0 {
-            slave_learns_the_topic(maddr, saddr);
+            slave_learns_the_topic(&pair);
         }
         acks.extend(produce_until_killed(
             maddr,
@@ -372,7 +372,7 @@ fn a_slave_killed_under_load_catches_up_with_its_master() {
     let (maddr, saddr) = (pair.master_addr, pair.slave_addr);
     let mut master = KillOnDrop(pair.spawn_master());
     let first = pair.spawn_slave();
-    slave_learns_the_topic(maddr, saddr);
+    slave_learns_the_topic(&pair);
     let mut acks = produce_until_killed(maddr, first, 0, 400);
     acks.extend(produce_until_killed(maddr, pair.spawn_slave(), 1, 900));
     let mut slave = KillOnDrop(pair.spawn_slave());
@@ -403,7 +403,7 @@ fn a_sync_master_does_not_acknowledge_what_a_frozen_slave_lacks() {
     let (maddr, saddr) = (pair.master_addr, pair.slave_addr);
     let mut master = KillOnDrop(pair.spawn_master());
     let mut slave = KillOnDrop(pair.spawn_slave());
-    slave_learns_the_topic(maddr, saddr);
+    slave_learns_the_topic(&pair);
     let signal = |sig: &str| {
         let pid = slave.0.id().to_string();
         assert!(Command::new("kill")
@@ -502,21 +502,32 @@ fn splitmix(seed: u64) -> u64 {
 
 /// Creates the topic on the master and waits until the slave copied it
 /// (a slave serves only topics it knows, as RocketMQ's).
-fn slave_learns_the_topic(master: std::net::SocketAddr, slave: std::net::SocketAddr) {
-    run(move || async move {
-        let m = connect_with_retry(master).await;
-        let s = connect_with_retry(slave).await;
-        let create = send_request(TOPIC, 0, b"creates the topic", "t", "k");
-        m.invoke(create, TIMEOUT).await.expect("send answered");
-        eventually(
-            "the slave knows the topic",
-            Duration::from_secs(30),
-            || async {
-                let pull = pull_request("SlaveReader", TOPIC, 0, 0, "*", 0);
-                let code = s.invoke(pull, TIMEOUT).await.ok()?.code;
-                (code != rsp::TOPIC_NOT_EXIST).then_some(())
-            },
-        )
-        .await;
+/// On failure it prints both brokers' logs.
+fn slave_learns_the_topic(pair: &Pair) {
+    let (master, slave) = (pair.master_addr, pair.slave_addr);
+    let learned = std::panic::catch_unwind(|| {
+        run(move || async move {
+            let m = connect_with_retry(master).await;
+            let s = connect_with_retry(slave).await;
+            let create = send_request(TOPIC, 0, b"creates the topic", "t", "k");
+            m.invoke(create, TIMEOUT).await.expect("send answered");
+            eventually(
+                "the slave knows the topic",
+                Duration::from_secs(30),
+                || async {
+                    let pull = pull_request("SlaveReader", TOPIC, 0, 0, "*", 0);
+                    let code = s.invoke(pull, TIMEOUT).await.ok()?.code;
+                    (code != rsp::TOPIC_NOT_EXIST).then_some(())
+                },
+            )
+            .await;
+        })
     });
+    if let Err(panic) = learned {
+        for conf in [&pair.master_conf, &pair.slave_conf] {
+            let log = std::fs::read_to_string(conf.with_extension("log")).unwrap_or_default();
+            eprintln!("--- {}:\n{log}", conf.display());
+        }
+        std::panic::resume_unwind(panic);
+    }
 }
